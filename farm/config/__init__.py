@@ -1,0 +1,193 @@
+"""Configuration: TOML files validated once at the boundary into frozen, typed objects.
+
+Errors name the file, the key and what is allowed; unknown keys are rejected.
+
+>>> cfg = load_config("sns-csi")            # doctest: +SKIP
+>>> cfg.sample.generator
+'sns-cevns'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from pydantic import model_validator
+
+from farm.config._base import Section
+from farm.config.analysis import AnalysisSection, BinningSection, DataSection, ModelSection, SystematicSection
+from farm.config.sample import (
+    BeamSource,
+    CevnsDetector,
+    GenerationSection,
+    IbdDetector,
+    NuscopeDetector,
+    ReactorSource,
+    SampleSection,
+    SnsBackgrounds,
+    SnsSource,
+    SteadyStateBackground,
+)
+
+__all__ = [
+    "ConfigError",
+    "FarmConfig",
+    "NuscopeConfig",
+    "ReactorCevnsConfig",
+    "ReactorIbdConfig",
+    "SnsCevnsConfig",
+    "config_hash",
+    "examples_dir",
+    "load_config",
+    "parse_config",
+    "resolve_config_path",
+]
+
+
+class ConfigError(ValueError):
+    """A configuration file is missing, unreadable or invalid."""
+
+
+class _Sample(Section):
+    sample: SampleSection
+    generation: GenerationSection = GenerationSection()
+    binning: BinningSection | None = None
+    systematics: list[SystematicSection] = []
+    analysis: AnalysisSection = AnalysisSection()
+    data: DataSection = DataSection()
+    models: list[ModelSection] = []
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> _Sample:
+        for what, names in (("systematics", [s.name for s in self.systematics]), ("models", [m.name for m in self.models])):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                msg = f"[{what}] names must be unique; repeated: {', '.join(dupes)}"
+                raise ValueError(msg)
+        return self
+
+
+class SnsCevnsConfig(_Sample):
+    source: SnsSource
+    detector: CevnsDetector
+    backgrounds: SnsBackgrounds = SnsBackgrounds()
+
+
+class ReactorBackgrounds(Section):
+    steady_state: SteadyStateBackground = SteadyStateBackground()
+
+
+class ReactorCevnsConfig(_Sample):
+    source: ReactorSource
+    detector: CevnsDetector
+    backgrounds: ReactorBackgrounds = ReactorBackgrounds()
+
+
+class ReactorIbdConfig(_Sample):
+    source: ReactorSource
+    detector: IbdDetector = IbdDetector()
+
+
+class NuscopeConfig(_Sample):
+    source: BeamSource = BeamSource()
+    detector: NuscopeDetector = NuscopeDetector()
+
+
+FarmConfig = SnsCevnsConfig | ReactorCevnsConfig | ReactorIbdConfig | NuscopeConfig
+
+_BY_GENERATOR: dict[str, type[_Sample]] = {
+    "sns-cevns": SnsCevnsConfig,
+    "reactor-cevns": ReactorCevnsConfig,
+    "reactor-ibd": ReactorIbdConfig,
+    "nuscope-cc": NuscopeConfig,
+}
+
+
+def examples_dir() -> Path:
+    """The repository's ``examples/`` folder holding the named sample configurations."""
+    return Path(__file__).resolve().parents[2] / "examples"
+
+
+def resolve_config_path(name_or_path: str | Path) -> Path:
+    """A path to a TOML file, or the name of an example sample such as ``"sns-csi"``."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            msg = f"{path}: configuration file not found; give a TOML file or one of: {', '.join(example_names())}"
+            raise ConfigError(msg)
+        return path
+    candidate = examples_dir() / f"{name_or_path}.toml"
+    if candidate.is_file():
+        return candidate
+    msg = f"{name_or_path!r} is neither a TOML file nor a known sample; known samples: {', '.join(example_names())}"
+    raise ConfigError(msg)
+
+
+def example_names() -> list[str]:
+    return sorted(p.stem for p in examples_dir().glob("*.toml"))
+
+
+def _format_errors(source: str, err: ValidationError) -> str:
+    lines = [f"{source}: invalid configuration ({err.error_count()} problem(s)):"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"  [{key}] unknown key; remove it or check its spelling")
+        elif e["type"] == "missing":
+            lines.append(f"  [{key}] required key is missing")
+        else:
+            lines.append(f"  [{key}] {e['msg']} (got {e.get('input')!r})")
+    return "\n".join(lines)
+
+
+def parse_config(data: dict[str, Any], *, source: str = "<config>") -> FarmConfig:
+    """Validate a configuration mapping; ``source`` names the file in error messages."""
+    generator = data.get("sample", {}).get("generator") if isinstance(data.get("sample"), dict) else None
+    model = _BY_GENERATOR.get(str(generator))
+    if model is None:
+        msg = (
+            f"{source}: [sample.generator] must be one of {', '.join(_BY_GENERATOR)} "
+            f"(got {generator!r})"
+        )
+        raise ConfigError(msg)
+    try:
+        return model.model_validate(data)  # type: ignore[return-value]
+    except ValidationError as err:
+        raise ConfigError(_format_errors(source, err)) from None
+
+
+def load_config(name_or_path: str | Path, **overrides: Any) -> FarmConfig:
+    """Read and validate a TOML configuration (a path or an example sample name)."""
+    path = resolve_config_path(name_or_path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        msg = f"{path}: not valid TOML: {err}"
+        raise ConfigError(msg) from None
+    for dotted, value in overrides.items():
+        section, key = dotted.split(".", 1)
+        data.setdefault(section, {})[key] = value
+    return parse_config(data, source=str(path))
+
+
+def config_hash(cfg: Section) -> str:
+    """A stable hash of a validated configuration (canonical JSON, sorted keys)."""
+    blob = json.dumps(cfg.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
+
+
+__all__ += [
+    "BeamSource",
+    "CevnsDetector",
+    "GenerationSection",
+    "IbdDetector",
+    "NuscopeDetector",
+    "ReactorSource",
+    "SnsBackgrounds",
+    "SnsSource",
+]

@@ -1,0 +1,192 @@
+"""Configuration of the measurement: binning, systematics, extraction, data and models.
+
+These tables sit in the same TOML file as the sample (``[binning]``, ``[[systematics]]``,
+``[analysis]``, ``[data]``, ``[[models]]``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
+
+from farm.config._base import Section
+
+__all__ = [
+    "KNOBS",
+    "AnalysisSection",
+    "BinningSection",
+    "DataSection",
+    "ModelSection",
+    "SystematicSection",
+]
+
+FLAVORS = ("nue", "nuebar", "numu", "numubar")
+
+KNOBS: dict[str, str] = {
+    "cevns_rms_radius": "fractional change of the neutron rms radius in the Helm form factor (per-event)",
+    "sin2w": "absolute change of the weak mixing angle in tree-level CEvNS couplings (per-event)",
+    "ccqe_ma_mev": "absolute change of the CCQE axial mass in MeV (per-event)",
+    "noqe_norm": "fractional normalisation of non-QE charged current",
+    "ibd_norm": "fractional normalisation of the IBD cross section",
+    "brn_norm": "fractional normalisation of beam-related neutrons",
+    "nin_norm": "fractional normalisation of neutrino-induced neutrons",
+    "ssb_norm": "fractional normalisation of the steady-state background",
+    "accidental_norm": "fractional normalisation of accidental coincidences",
+    "energy_scale": "fractional scale of the reconstructed observable (lateral shift)",
+    "quenching": "fractional scale of the quenching factor (lateral shift of nuclear recoils)",
+    "light_yield": "fractional scale of the light yield (lateral shift of the readout)",
+    "threshold": "absolute shift of the efficiency turn-on, in readout units (per-event)",
+    "efficiency": "fractional normalisation of the detection efficiency",
+}
+
+
+def _increasing(name: str, edges: list[float]) -> list[float]:
+    if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:], strict=False)):
+        msg = f"{name} must hold at least two strictly increasing bin edges"
+        raise ValueError(msg)
+    return edges
+
+
+class BinningSection(Section):
+    observable: str
+    """Reconstructed column binned in reco space, e.g. reco_pe, reco_kevee, etag_mev."""
+    reco_edges: list[float]
+    truth: str = "total"
+    """Truth column binned in truth space (enu_true, recoil_mev, …) or "total" for one bin."""
+    truth_edges: list[float] | None = None
+    flux_edges_mev: dict[str, list[float]]
+    """E_ν bin edges per flavour on which flux universes are defined."""
+
+    @field_validator("reco_edges")
+    @classmethod
+    def _reco(cls, v: list[float]) -> list[float]:
+        return _increasing("reco_edges", v)
+
+    @field_validator("flux_edges_mev")
+    @classmethod
+    def _flux(cls, v: dict[str, list[float]]) -> dict[str, list[float]]:
+        for flavor, edges in v.items():
+            if flavor not in FLAVORS:
+                msg = f"unknown flavour {flavor!r}; allowed: {', '.join(FLAVORS)}"
+                raise ValueError(msg)
+            _increasing(f"flux_edges_mev.{flavor}", edges)
+        return v
+
+    @model_validator(mode="after")
+    def _truth(self) -> BinningSection:
+        if self.truth == "total":
+            if self.truth_edges is not None:
+                msg = "truth = 'total' is one bin: remove truth_edges or name a truth column"
+                raise ValueError(msg)
+        elif self.truth_edges is None:
+            msg = f"truth = {self.truth!r} needs truth_edges"
+            raise ValueError(msg)
+        else:
+            _increasing("truth_edges", self.truth_edges)
+        return self
+
+    @property
+    def n_truth(self) -> int:
+        return 1 if self.truth_edges is None else len(self.truth_edges) - 1
+
+    @property
+    def n_reco(self) -> int:
+        return len(self.reco_edges) - 1
+
+
+class SystematicSection(Section):
+    """One named systematic: a flux variation, a knob, or the MC-statistics bootstrap."""
+
+    name: str = Field(min_length=1)
+    kind: Literal["flux", "knob", "bootstrap"]
+    group: str | None = None
+    mode: Literal["multisim", "unisim"] = "multisim"
+    throws: PositiveInt = 100
+    # flux: a covariance on the E_ν bins per flavour
+    normalization: float = Field(default=0.0, ge=0.0)
+    shape: float = Field(default=0.0, ge=0.0)
+    shape_correlation_length: PositiveFloat = 0.3
+    """Correlation length of the shape uncertainty in ln(E_ν)."""
+    fission_fraction_sigma: float = Field(default=0.0, ge=0.0)
+    """Reactor: absolute uncertainty of each fission fraction (propagated to the spectrum)."""
+    flavors: list[str] | None = None
+    # knob
+    parameter: str | None = None
+    sigma: float = Field(default=0.0, ge=0.0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SystematicSection:
+        if self.kind == "knob":
+            if self.parameter not in KNOBS:
+                msg = f"systematic {self.name!r}: parameter must be one of {', '.join(KNOBS)} (got {self.parameter!r})"
+                raise ValueError(msg)
+            if self.sigma <= 0:
+                msg = f"systematic {self.name!r}: a knob needs sigma > 0"
+                raise ValueError(msg)
+        elif self.parameter is not None:
+            msg = f"systematic {self.name!r}: `parameter` only applies to kind = 'knob'"
+            raise ValueError(msg)
+        if self.kind == "flux" and self.normalization == 0 and self.shape == 0 and self.fission_fraction_sigma == 0:
+            msg = f"systematic {self.name!r}: a flux systematic needs normalization, shape or fission_fraction_sigma > 0"
+            raise ValueError(msg)
+        if self.kind == "bootstrap" and self.mode == "unisim":
+            msg = f"systematic {self.name!r}: the bootstrap is multisim only"
+            raise ValueError(msg)
+        return self
+
+    @property
+    def group_name(self) -> str:
+        if self.group:
+            return self.group
+        if self.kind == "flux":
+            return "flux"
+        if self.kind == "bootstrap":
+            return "mcstat"
+        return "detector" if self.parameter in _DETECTOR_KNOBS else "xsec"
+
+    @property
+    def n_universes(self) -> int:
+        return 2 if self.mode == "unisim" else self.throws
+
+
+_DETECTOR_KNOBS = {"energy_scale", "quenching", "light_yield", "threshold", "efficiency"}
+
+
+class AnalysisSection(Section):
+    method: Literal["lsq", "dagostini", "wiener-svd"] = "dagostini"
+    iterations: PositiveInt = 4
+    wiener_order: Literal[0, 1, 2] = 2
+    covariance_center: Literal["cv", "mean"] = "cv"
+    covariance_normalization: Literal["n", "n-1"] = "n"
+    universe_seed: int = Field(default=12345, ge=0)
+    universes_per_block: PositiveInt = 64
+    weight_clamp: tuple[float, float] | None = None
+    """Weight policy: clamp universe/nominal weight ratios into [lo, hi]; None means no clamping."""
+
+
+class DataSection(Section):
+    kind: Literal["fake", "file"] = "fake"
+    file: str | None = None
+    """Observed counts per reco bin: .npy, or a text file with one number per reco bin."""
+    universe: int = Field(default=0, ge=0)
+    signal_scale: PositiveFloat = 1.0
+    model: str | None = None
+    """Alternative model for fake data: module:callable returning σ(E_ν) ratios to the generator's."""
+    poisson: bool = True
+    seed: int = Field(default=1, ge=0)
+
+    @model_validator(mode="after")
+    def _file(self) -> DataSection:
+        if self.kind == "file" and not self.file:
+            msg = "data kind = 'file' needs file = PATH (observed counts per reco bin)"
+            raise ValueError(msg)
+        return self
+
+
+class ModelSection(Section):
+    """A plugged-in cross-section model: module:callable giving σ(E_ν) in cm² per target."""
+
+    name: str
+    callable: str = Field(pattern=r"^[\w.]+:[\w.]+$")
+    kind: Literal["xsec", "dxsec"] = "xsec"

@@ -1,0 +1,152 @@
+"""Generate a sample into an event store: blocks → shards → atomically published store.
+
+Orchestration only: the physics lives in the per-family modules, the layout in
+:mod:`farm.samples.blocks`, the storage in :mod:`farm.store`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import farm
+from farm.config import FarmConfig, NuscopeConfig, ReactorCevnsConfig, ReactorIbdConfig, SnsCevnsConfig, config_hash
+from farm.samples.blocks import BLOCK_EVENTS, BlockLayout, block_rng
+from farm.samples.component import Columns, SampleModel
+from farm.store import StoreWriter
+from farm.store.schema import COLUMNS
+
+__all__ = ["chunk_rows_for", "generate_rows", "generate_store", "sample_model"]
+
+DEFAULT_CHUNK_ROWS = 1 << 20
+
+
+def sample_model(cfg: FarmConfig) -> SampleModel:
+    """The components and columns of the configured generator."""
+    from farm.samples import nuscope, reactor, sns
+
+    if isinstance(cfg, SnsCevnsConfig):
+        return sns.sns_model(cfg)
+    if isinstance(cfg, ReactorCevnsConfig):
+        return reactor.reactor_cevns_model(cfg)
+    if isinstance(cfg, ReactorIbdConfig):
+        return reactor.reactor_ibd_model(cfg)
+    if isinstance(cfg, NuscopeConfig):
+        return nuscope.nuscope_model(cfg)
+    msg = f"no generator for configuration of type {type(cfg).__name__}"
+    raise TypeError(msg)
+
+
+def _layout(cfg: FarmConfig, model: SampleModel) -> BlockLayout:
+    return BlockLayout(
+        n_events=cfg.generation.events,
+        fractions=model.fractions(cfg.generation.component_fractions),
+    )
+
+
+def _generate_block(cfg: FarmConfig, model: SampleModel, layout: BlockLayout, block: int) -> Columns:
+    counts = layout.block_counts(block)
+    totals = layout.totals()
+    parts: list[Columns] = []
+    for index, component in enumerate(model.components):
+        n = counts[component.name]
+        if n == 0:
+            continue
+        cols = component.draw(block_rng(cfg.generation.seed, block, index), n)
+        cols["w_nominal"] = cols.pop("w_unit") / totals[component.name]
+        parts.append(cols)
+    names = [c for c in model.columns]
+    out = {name: np.concatenate([p[name] for p in parts]).astype(COLUMNS[name].dtype, copy=False) for name in names}
+    start, stop = layout.block_range(block)
+    out["event_id"] = np.arange(start, stop, dtype=np.uint64)
+    return out
+
+
+def generate_rows(cfg: FarmConfig, start: int, stop: int, *, model: SampleModel | None = None) -> Columns:
+    """The events in rows [start, stop) of the configured sample, identical whatever the sharding."""
+    model = model or sample_model(cfg)
+    layout = _layout(cfg, model)
+    blocks = layout.blocks_overlapping(start, stop)
+    parts = [_generate_block(cfg, model, layout, b) for b in blocks]
+    first = layout.block_range(blocks[0])[0]
+    cols = {k: np.concatenate([p[k] for p in parts]) if len(parts) > 1 else parts[0][k] for k in parts[0]}
+    return {k: v[start - first : stop - first] for k, v in cols.items()}
+
+
+def chunk_rows_for(shard_rows: int, target: int = DEFAULT_CHUNK_ROWS) -> int:
+    """The largest divisor of ``shard_rows`` not above ``target`` among shard_rows / m, m = 1, 2, …"""
+    m = max(1, -(-shard_rows // target))
+    while shard_rows % m:
+        m += 1
+    return shard_rows // m
+
+
+def generate_store(
+    cfg: FarmConfig,
+    out: str | Path,
+    *,
+    overwrite: bool = False,
+    on_shard: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Generate the configured sample into a new event store at ``out``; returns its attrs.
+
+    ``on_shard(rows_done, n_events)`` is called after each shard (for progress bars).
+    """
+    model = sample_model(cfg)
+    layout = _layout(cfg, model)
+    n_events = cfg.generation.events
+    shard_rows = min(cfg.generation.shard_size, max(n_events, 1))
+    chunk_rows = chunk_rows_for(shard_rows)
+    from farm.physics import nuclei
+
+    attrs: dict[str, Any] = {
+        **model.attrs,
+        "sample": cfg.sample.name,
+        "detector": cfg.detector.model_dump(mode="json"),
+        "target": _target_attrs(cfg, nuclei),
+        "generator": {
+            "name": cfg.sample.generator,
+            "config": cfg.model_dump(mode="json"),
+            "config_hash": config_hash(cfg),
+            "seed": cfg.generation.seed,
+            "block_events": BLOCK_EVENTS,
+            "components": {name: {"fraction": f, "generated": layout.totals()[name]} for name, f in layout.fractions},
+        },
+        "software_version": farm.__version__,
+    }
+    with StoreWriter.create(
+        out,
+        n_events=n_events,
+        columns=("event_id", *model.columns),
+        shard_rows=shard_rows,
+        chunk_rows=chunk_rows,
+        attrs=attrs,
+        overwrite=overwrite,
+    ) as writer:
+        n_shards = -(-n_events // shard_rows)
+        for shard in range(n_shards):
+            start, stop = shard * shard_rows, min((shard + 1) * shard_rows, n_events)
+            writer.write_shard(shard, generate_rows(cfg, start, stop, model=model))
+            if on_shard is not None:
+                on_shard(stop, n_events)
+    return attrs
+
+
+def _target_attrs(cfg: FarmConfig, nuclei: Any) -> dict[str, Any]:
+    det = cfg.detector
+    if isinstance(cfg, SnsCevnsConfig | ReactorCevnsConfig):
+        per_kg = nuclei.targets_per_kg(det.material)
+        return {
+            "material": det.material,
+            "mass_kg": det.mass_kg,
+            "nuclei": {
+                name: {"z": nuclei.get_target(name).z, "n": nuclei.get_target(name).n, "a": nuclei.get_target(name).a, "count": count * det.mass_kg}
+                for name, count in per_kg.items()
+            },
+        }
+    if isinstance(cfg, ReactorIbdConfig):
+        return {"material": "liquid scintillator", "mass_kg": det.mass_kg, "free_protons": det.mass_kg * det.free_protons_per_kg}
+    return {"material": "Ar", "mass_kg": cfg.detector.mass_t * 1e3, "nuclei": {"Ar40": {"z": 18, "n": 22, "a": 40}}}
