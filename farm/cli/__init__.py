@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from farm.cli import generate, inspect
+from farm.cli import generate, inspect, run
 
 __all__ = ["app", "main"]
 
@@ -20,6 +20,7 @@ app = typer.Typer(
 )
 app.command("generate")(generate.generate)
 app.command("inspect")(inspect.inspect)
+app.command("run")(run.run)
 
 
 def main() -> None:

@@ -15,12 +15,16 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from pydantic import model_validator
+from pydantic import ValidationError, model_validator
 
 from farm.config._base import Section
-from farm.config.analysis import AnalysisSection, BinningSection, DataSection, ModelSection, SystematicSection
+from farm.config.analysis import (
+    AnalysisSection,
+    BinningSection,
+    DataSection,
+    ModelSection,
+    SystematicSection,
+)
 from farm.config.sample import (
     BeamSource,
     CevnsDetector,
@@ -43,9 +47,11 @@ __all__ = [
     "SnsCevnsConfig",
     "config_hash",
     "examples_dir",
+    "generation_hash",
     "load_config",
     "parse_config",
     "resolve_config_path",
+    "store_path",
 ]
 
 
@@ -173,6 +179,24 @@ def load_config(name_or_path: str | Path, **overrides: Any) -> FarmConfig:
         section, key = dotted.split(".", 1)
         data.setdefault(section, {})[key] = value
     return parse_config(data, source=str(path))
+
+
+_EVENT_SECTIONS = ("source", "detector", "backgrounds", "generation")
+
+
+def generation_hash(cfg: FarmConfig) -> str:
+    """Hash of the sections that define the events (not the analysis): a store's identity."""
+    data = cfg.model_dump(mode="json")
+    blob = {k: data[k] for k in _EVENT_SECTIONS if k in data} | {"generator": cfg.sample.generator}
+    text = json.dumps(blob, sort_keys=True, separators=(",", ":"))
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def store_path(cfg: FarmConfig) -> Path:
+    """Where the sample's event store lives (configured, or derived from the event-defining sections)."""
+    if cfg.sample.store:
+        return Path(cfg.sample.store)
+    return Path("stores") / f"{cfg.sample.name}-{generation_hash(cfg)[:10]}.zarr"
 
 
 def config_hash(cfg: Section) -> str:

@@ -57,6 +57,8 @@ class BinningSection(Section):
     truth_edges: list[float] | None = None
     flux_edges_mev: dict[str, list[float]]
     """E_ν bin edges per flavour on which flux universes are defined."""
+    signal_flavors: list[str] | None = None
+    """Flavours whose integrated flux Φ normalises the cross section (default: all of flux_edges_mev)."""
 
     @field_validator("reco_edges")
     @classmethod
@@ -73,8 +75,16 @@ class BinningSection(Section):
             _increasing(f"flux_edges_mev.{flavor}", edges)
         return v
 
+    @property
+    def flux_normalising_flavors(self) -> list[str]:
+        return sorted(self.signal_flavors or self.flux_edges_mev)
+
     @model_validator(mode="after")
     def _truth(self) -> BinningSection:
+        unknown = sorted(set(self.signal_flavors or ()) - set(self.flux_edges_mev))
+        if unknown:
+            msg = f"signal_flavors {', '.join(unknown)} need flux_edges_mev entries"
+            raise ValueError(msg)
         if self.truth == "total":
             if self.truth_edges is not None:
                 msg = "truth = 'total' is one bin: remove truth_edges or name a truth column"

@@ -33,6 +33,8 @@ class SampleSection(Section):
     name: str = Field(min_length=1)
     generator: GeneratorName
     description: str = ""
+    store: str | None = None
+    """Event store path; default ``stores/<name>-<hash of the event-defining sections>.zarr``."""
 
 
 class SnsSource(Section):

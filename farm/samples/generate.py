@@ -13,7 +13,15 @@ from typing import Any
 import numpy as np
 
 import farm
-from farm.config import FarmConfig, NuscopeConfig, ReactorCevnsConfig, ReactorIbdConfig, SnsCevnsConfig, config_hash
+from farm.config import (
+    FarmConfig,
+    NuscopeConfig,
+    ReactorCevnsConfig,
+    ReactorIbdConfig,
+    SnsCevnsConfig,
+    config_hash,
+    generation_hash,
+)
 from farm.samples.blocks import BLOCK_EVENTS, BlockLayout, block_rng
 from farm.samples.component import Columns, SampleModel
 from farm.store import StoreWriter
@@ -26,16 +34,22 @@ DEFAULT_CHUNK_ROWS = 1 << 20
 
 def sample_model(cfg: FarmConfig) -> SampleModel:
     """The components and columns of the configured generator."""
-    from farm.samples import nuscope, reactor, sns
-
     if isinstance(cfg, SnsCevnsConfig):
-        return sns.sns_model(cfg)
+        from farm.samples.sns import sns_model
+
+        return sns_model(cfg)
     if isinstance(cfg, ReactorCevnsConfig):
-        return reactor.reactor_cevns_model(cfg)
+        from farm.samples.reactor import reactor_cevns_model
+
+        return reactor_cevns_model(cfg)
     if isinstance(cfg, ReactorIbdConfig):
-        return reactor.reactor_ibd_model(cfg)
+        from farm.samples.reactor import reactor_ibd_model
+
+        return reactor_ibd_model(cfg)
     if isinstance(cfg, NuscopeConfig):
-        return nuscope.nuscope_model(cfg)
+        from farm.samples.nuscope import nuscope_model
+
+        return nuscope_model(cfg)
     msg = f"no generator for configuration of type {type(cfg).__name__}"
     raise TypeError(msg)
 
@@ -111,6 +125,7 @@ def generate_store(
             "name": cfg.sample.generator,
             "config": cfg.model_dump(mode="json"),
             "config_hash": config_hash(cfg),
+            "generation_hash": generation_hash(cfg),
             "seed": cfg.generation.seed,
             "block_events": BLOCK_EVENTS,
             "components": {name: {"fraction": f, "generated": layout.totals()[name]} for name, f in layout.fractions},

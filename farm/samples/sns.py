@@ -21,6 +21,7 @@ from farm.store.schema import FLAVOR_PDG, Channel
 __all__ = ["sns_model"]
 
 _FLAVORS = ("numu", "nue", "numubar")
+_LEAD_NUCLEI_PER_KG = 6.02214076e26 / 207.2  # natural lead, treated as 208Pb for ν_e CC
 
 
 def _pot(cfg: SnsCevnsConfig) -> float:
@@ -86,8 +87,8 @@ def _nin(cfg: SnsCevnsConfig, rng: np.random.Generator, n: int) -> Columns:
     """Neutrino-induced neutrons: ν_e CC on ²⁰⁸Pb in the shielding, E_ν from the Michel spectrum."""
     bkg = cfg.backgrounds
     enu = flux.sample_pidar(rng, "nue", n)
-    lead_nuclei = bkg.lead_mass_kg * lead.NUCLEI_PER_KG
-    w = _fluence_per_cm2(cfg) * lead_nuclei * lead.nin_xsec(enu) * bkg.nin_detection_probability
+    lead_nuclei = bkg.lead_mass_kg * _LEAD_NUCLEI_PER_KG
+    w = _fluence_per_cm2(cfg) * lead_nuclei * lead.neutron_yield_xsec(enu) * bkg.nin_detection_probability
     recoil, mass_number, signal, eff = _neutron_recoils(cfg, rng, n, bkg.nin_recoil_slope_kev)
     time_us = flux.sample_pidar_time_us(rng, "nue", n, pulse_fwhm_us=cfg.source.pulse_fwhm_us).astype(np.float32)
     cols = _background(n, Channel.NIN, recoil, mass_number, signal, eff, time_us, cfg, rng, 1.0)

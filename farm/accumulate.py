@@ -1,0 +1,216 @@
+"""Partial sums of one block of events over every universe: the unit of work and of reduction.
+
+A block is a fixed range of rows (``farm.samples.blocks.BLOCK_EVENTS``) of an event store. Its
+partial sums are (a) the flux tensors from which every flux universe follows by a matrix product,
+and (b) the histograms of the universes that need per-event weights (knobs, bootstrap). Partial
+sums add; :func:`tree_reduce` adds them in a fixed k-ary tree over block index, so the floating-point
+result is the same however blocks are grouped into shards, tasks or workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from farm.reweight.bootstrap import poisson_weights
+from farm.reweight.flux import FluxTensors, flux_tensors
+from farm.reweight.knobs import KnobContext, knob_effect, required_columns
+from farm.systematics.fluxbins import FluxBins
+
+__all__ = ["AccumulationSpec", "PartialSums", "block_partial_sums", "columns_needed", "tree_reduce"]
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class AccumulationSpec:
+    """Everything a worker needs to turn a block of events into partial sums (picklable)."""
+
+    observable: str
+    reco_edges: np.ndarray
+    truth_column: str | None
+    truth_edges: np.ndarray | None
+    flux_bins: FluxBins
+    event_universes: np.ndarray
+    """Universe indices filled per event (knobs and bootstrap), in order."""
+    knob_values: Mapping[str, np.ndarray]
+    """Per knob, its value in each of ``event_universes``."""
+    bootstrap_replica: np.ndarray
+    """Per entry of ``event_universes``, its bootstrap replica (−1: none)."""
+    bootstrap_key: int
+    knob_context: KnobContext
+    clamp: tuple[float, float] | None = None
+    universes_per_block: int = 64
+
+    @property
+    def n_reco(self) -> int:
+        return self.reco_edges.size - 1
+
+    @property
+    def n_truth(self) -> int:
+        return 1 if self.truth_edges is None else self.truth_edges.size - 1
+
+
+def columns_needed(spec: AccumulationSpec) -> tuple[str, ...]:
+    names = {"event_id", "enu_true", "flavor", "channel", "is_signal", "selected", "w_nominal", spec.observable}
+    if spec.truth_column is not None:
+        names.add(spec.truth_column)
+    for parameter in spec.knob_values:
+        names.update(required_columns(parameter))
+    return tuple(sorted(names))
+
+
+@dataclass(kw_only=True)
+class PartialSums:
+    flux: FluxTensors
+    signal: np.ndarray
+    """(K, I, J) selected signal in each per-event universe."""
+    background: np.ndarray
+    """(K, I)."""
+    truth: np.ndarray
+    """(K, J) all signal."""
+    clamped: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    """(K,) events whose weight the clamping policy changed, per universe."""
+    n_events: int = 0
+
+    def __add__(self, other: PartialSums) -> PartialSums:
+        return PartialSums(
+            flux=self.flux + other.flux,
+            signal=self.signal + other.signal,
+            background=self.background + other.background,
+            truth=self.truth + other.truth,
+            clamped=self.clamped + other.clamped,
+            n_events=self.n_events + other.n_events,
+        )
+
+
+def _bin(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Bin index per value, −1 outside [edges[0], edges[-1])."""
+    b = np.searchsorted(edges, values, side="right") - 1
+    b[(b < 0) | (b >= edges.size - 1)] = -1
+    return b.astype(np.int64)
+
+
+def _event_universe_histograms(
+    cols: Mapping[str, np.ndarray],
+    spec: AccumulationSpec,
+    rows: slice,
+    reco_bin: np.ndarray,
+    truth_bin: np.ndarray,
+    signal: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    n_u = rows.stop - rows.start
+    n = signal.size
+    n_reco, n_truth = spec.n_reco, spec.n_truth
+    weight = np.ones((n_u, n))
+    scale: np.ndarray | None = None
+    for parameter, values in spec.knob_values.items():
+        block_values = values[rows]
+        if not block_values.any():
+            continue
+        w, s = knob_effect(parameter, block_values, cols, spec.knob_context)
+        if w is not None:
+            weight *= w
+        if s is not None:
+            scale = s if scale is None else scale * s
+    replicas = spec.bootstrap_replica[rows]
+    boot = replicas >= 0
+    if boot.any():
+        weight[boot] *= poisson_weights(cols["event_id"], replicas[boot], spec.bootstrap_key)
+    clamped = np.zeros(n_u, dtype=np.int64)
+    if spec.clamp is not None:
+        lo, hi = spec.clamp
+        outside = (weight < lo) | (weight > hi)
+        clamped = outside.sum(axis=1)
+        np.clip(weight, lo, hi, out=weight)
+    weight *= cols["w_nominal"][None, :]
+
+    if scale is None:
+        reco = np.broadcast_to(reco_bin, (n_u, n))
+    else:
+        reco = _bin((cols[spec.observable].astype(np.float64)[None, :] * scale).ravel(), spec.reco_edges).reshape(n_u, n)
+    universe = np.arange(n_u)[:, None]
+    selected = cols["selected"][None, :] & (reco >= 0)
+    sig = selected & signal[None, :]
+    bkg = selected & ~signal[None, :]
+    u_sig = np.broadcast_to(universe, (n_u, n))[sig]
+    sig_idx = (u_sig * n_reco + reco[sig]) * n_truth + np.broadcast_to(truth_bin, (n_u, n))[sig]
+    hist_sig = np.bincount(sig_idx, weights=weight[sig], minlength=n_u * n_reco * n_truth)
+    bkg_idx = np.broadcast_to(universe, (n_u, n))[bkg] * n_reco + reco[bkg]
+    hist_bkg = np.bincount(bkg_idx, weights=weight[bkg], minlength=n_u * n_reco)
+    truth_w = weight[:, signal]
+    truth_idx = (universe * n_truth + truth_bin[signal][None, :]).ravel()
+    hist_truth = np.bincount(truth_idx, weights=truth_w.ravel(), minlength=n_u * n_truth)
+    return (
+        hist_sig.reshape(n_u, n_reco, n_truth),
+        hist_bkg.reshape(n_u, n_reco),
+        hist_truth.reshape(n_u, n_truth),
+        clamped,
+    )
+
+
+def block_partial_sums(cols: Mapping[str, np.ndarray], spec: AccumulationSpec) -> PartialSums:
+    """Partial sums of one block of events (a dict of columns) over every universe."""
+    n = cols["w_nominal"].size
+    reco_bin = _bin(cols[spec.observable].astype(np.float64), spec.reco_edges)
+    if spec.truth_column is None:
+        truth_bin = np.zeros(n, dtype=np.int64)
+    else:
+        truth_bin = _bin(cols[spec.truth_column].astype(np.float64), spec.truth_edges)
+    # signal outside the truth range is treated as background: it is seen but not measured
+    signal = cols["is_signal"] & (truth_bin >= 0)
+    truth_bin = np.where(signal, truth_bin, 0)
+    flux_bin = spec.flux_bins.index(cols["flavor"], cols["enu_true"])
+    tensors = flux_tensors(
+        cols["w_nominal"], flux_bin, reco_bin, truth_bin, signal, cols["selected"],
+        n_flux=spec.flux_bins.n_bins, n_reco=spec.n_reco, n_truth=spec.n_truth,
+    )
+    k = spec.event_universes.size
+    sig = np.zeros((k, spec.n_reco, spec.n_truth))
+    bkg = np.zeros((k, spec.n_reco))
+    truth = np.zeros((k, spec.n_truth))
+    clamped = np.zeros(k, dtype=np.int64)
+    for start in range(0, k, spec.universes_per_block):
+        rows = slice(start, min(start + spec.universes_per_block, k))
+        sig[rows], bkg[rows], truth[rows], clamped[rows] = _event_universe_histograms(
+            cols, spec, rows, reco_bin, truth_bin, signal
+        )
+    return PartialSums(flux=tensors, signal=sig, background=bkg, truth=truth, clamped=clamped, n_events=n)
+
+
+def tree_reduce(parts: Iterable[PartialSums], arity: int = 8) -> PartialSums:
+    """Sum an ordered stream of partial sums in a fixed k-ary tree (streaming, O(k log N) memory).
+
+    Leaves are grouped in consecutive runs of ``arity``; each full run is summed left to right and
+    becomes one node of the next level. At the end, the incomplete runs are closed from the lowest
+    level up. The tree depends only on the number of leaves, never on timing or grouping.
+    """
+    levels: list[list[PartialSums]] = []
+    for part in parts:
+        carry = part
+        level = 0
+        while True:
+            if level == len(levels):
+                levels.append([])
+            levels[level].append(carry)
+            if len(levels[level]) < arity:
+                break
+            carry = _sum(levels[level])
+            levels[level] = []
+            level += 1
+    result: PartialSums | None = None
+    for pending in levels:
+        if result is not None:
+            pending = [*pending, result]
+        result = _sum(pending) if pending else result
+    if result is None:
+        msg = "nothing to reduce: the event store has no events"
+        raise ValueError(msg)
+    return result
+
+
+def _sum(nodes: list[PartialSums]) -> PartialSums:
+    total = nodes[0]
+    for node in nodes[1:]:
+        total = total + node
+    return total

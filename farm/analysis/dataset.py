@@ -1,0 +1,148 @@
+"""The result dataset (design.md §4): every per-universe vector kept raw, covariances, chi-square.
+
+Names tools may rely on: dims ``universe`` (0 = central value), ``reco_bin``, ``truth_bin``;
+``xsec_real``, ``xsec_nominal``, ``pred_real``, ``pred_nominal`` over (universe, truth_bin);
+``cov_real``, ``cov_nominal`` (systematics over universes), ``cov_stat_real``, ``cov_stat_nominal``;
+per-group covariances on ``group``; ``chi2_*`` results per ``model``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from farm.analysis.covariance import correlation, diagnostics
+from farm.analysis.covariances import CovarianceSet, chi2_table
+from farm.analysis.extract import Extraction
+from farm.analysis.histograms import UniverseHistograms
+from farm.systematics.universes import UniverseSet
+
+__all__ = ["ModelPrediction", "build_dataset"]
+
+T2 = "truth_bin_2"
+JOINT, JOINT2 = "joint_bin", "joint_bin_2"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelPrediction:
+    name: str
+    real: np.ndarray
+    nominal: np.ndarray
+    joint_real: np.ndarray
+    joint_nominal: np.ndarray
+
+
+def _strings(values: Any) -> np.ndarray:
+    return np.array(list(values), dtype=object)
+
+
+def _cov_vars(prefix: str, cov: CovarianceSet, stat: np.ndarray) -> dict[str, Any]:
+    total = cov.total + stat
+    diag = diagnostics(total)
+    return {
+        f"cov_{prefix}": (("truth_bin", T2), cov.total),
+        f"cov_stat_{prefix}": (("truth_bin", T2), stat),
+        f"cov_group_{prefix}": (("group", "truth_bin", T2), cov.per_group),
+        f"cov_systematic_{prefix}": (("systematic", "truth_bin", T2), cov.per_systematic),
+        f"cov_total_{prefix}": (("truth_bin", T2), total),
+        f"corr_{prefix}": (("truth_bin", T2), correlation(total)),
+        f"bootstrap_rel_error_{prefix}": (("systematic",), cov.bootstrap_error),
+        f"positive_definite_{prefix}": ((), bool(diag.is_positive_definite)),
+        f"condition_number_{prefix}": ((), float(diag.condition_number)),
+    }
+
+
+def build_dataset(
+    *,
+    universes: UniverseSet,
+    hists: UniverseHistograms,
+    extraction: Extraction,
+    data: np.ndarray,
+    phi: np.ndarray,
+    reco_edges: np.ndarray,
+    truth_edges: np.ndarray | None,
+    flux_labels: list[str],
+    cov_real: CovarianceSet,
+    cov_nominal: CovarianceSet,
+    models: list[ModelPrediction],
+    attrs: dict[str, Any],
+) -> xr.Dataset:
+    n_truth = extraction.xsec_real.shape[1]
+    labels = np.array(["cv", *universes.names])[universes.systematic_index + 1]
+    groups_per_universe = np.array(["cv", *universes.groups])[universes.systematic_index + 1]
+    data_vars: dict[str, Any] = {
+        "data_counts": (("reco_bin",), data),
+        "signal_reco": (("universe", "reco_bin"), hists.signal.sum(axis=2)),
+        "background_reco": (("universe", "reco_bin"), hists.background),
+        "truth_counts": (("universe", "truth_bin"), hists.truth),
+        "response": (("universe", "reco_bin", "truth_bin"), hists.response),
+        "efficiency": (("universe", "truth_bin"), hists.response.sum(axis=1)),
+        "smearing_nominal": (("universe", "reco_bin", "truth_bin"), hists.smearing_nominal),
+        "flux": (("universe", "flux_bin"), hists.flux),
+        "flux_ratio": (("universe", "flux_bin"), universes.flux_ratio),
+        "integrated_flux": (("universe",), phi),
+        "weight_clamped": (("universe",), hists.clamped),
+        "xsec_real": (("universe", "truth_bin"), extraction.xsec_real),
+        "xsec_nominal": (("universe", "truth_bin"), extraction.xsec_nominal),
+        "additional_smearing_real": (("truth_bin", T2), extraction.additional_smearing_real[0]),
+        "additional_smearing_nominal": (("truth_bin", T2), extraction.additional_smearing_nominal[0]),
+        "reco_edges": (("reco_edge",), reco_edges),
+        "truth_edges": (("truth_edge",), truth_edges if truth_edges is not None else np.array([np.nan, np.nan])),
+        "bootstrap_replica": (("universe",), universes.bootstrap),
+    }
+    for knob, values in universes.knobs.items():
+        data_vars[f"knob_{knob}"] = (("universe",), values)
+    data_vars |= _cov_vars("real", cov_real, extraction.cov_stat_real)
+    data_vars |= _cov_vars("nominal", cov_nominal, extraction.cov_stat_nominal)
+
+    generator = models[0]
+    data_vars["pred_real"] = (("universe", "truth_bin"), generator.real)
+    data_vars["pred_nominal"] = (("universe", "truth_bin"), generator.nominal)
+    data_vars["model_pred_real"] = (("model", "universe", "truth_bin"), np.stack([m.real for m in models]))
+    data_vars["model_pred_nominal"] = (("model", "universe", "truth_bin"), np.stack([m.nominal for m in models]))
+    data_vars["joint_cov_real"] = (("model", JOINT, JOINT2), np.stack([m.joint_real for m in models]))
+    data_vars["joint_cov_nominal"] = (("model", JOINT, JOINT2), np.stack([m.joint_nominal for m in models]))
+    for convention, stat in (("real", extraction.cov_stat_real), ("nominal", extraction.cov_stat_nominal)):
+        measured = extraction.xsec_real[0] if convention == "real" else extraction.xsec_nominal[0]
+        results = [
+            chi2_table(measured, (m.real if convention == "real" else m.nominal)[0],
+                       m.joint_real if convention == "real" else m.joint_nominal, stat)
+            for m in models
+        ]
+        data_vars[f"chi2_{convention}_joint"] = (("model",), [r[0].chi2 for r in results])
+        data_vars[f"chi2_{convention}_uncorrelated"] = (("model",), [r[1].chi2 for r in results])
+        data_vars[f"pvalue_{convention}_joint"] = (("model",), [r[0].pvalue for r in results])
+        data_vars[f"pvalue_{convention}_uncorrelated"] = (("model",), [r[1].pvalue for r in results])
+    data_vars["chi2_dof"] = ((), n_truth)
+
+    coords = {
+        "universe": np.arange(universes.n_universes),
+        "universe_systematic": (("universe",), labels.astype(object)),
+        "universe_group": (("universe",), groups_per_universe.astype(object)),
+        "reco_bin": np.arange(reco_edges.size - 1),
+        "truth_bin": np.arange(n_truth),
+        T2: np.arange(n_truth),
+        # object arrays become variable-length strings, which zarr v3 specifies
+        "flux_bin": _strings(flux_labels),
+        "group": _strings(cov_real.groups),
+        "systematic": _strings(universes.names),
+        "model": _strings([m.name for m in models]),
+        JOINT: np.arange(2 * n_truth),
+        JOINT2: np.arange(2 * n_truth),
+    }
+    ds = xr.Dataset(data_vars, coords=coords, attrs=attrs)
+    units = {
+        "xsec_real": "cm2 per target", "xsec_nominal": "cm2 per target",
+        "pred_real": "cm2 per target", "pred_nominal": "cm2 per target",
+        "cov_real": "cm4", "cov_nominal": "cm4", "cov_stat_real": "cm4", "cov_stat_nominal": "cm4",
+        "flux": "nu / cm2 over the exposure", "integrated_flux": "nu / cm2 over the exposure",
+        "data_counts": "events", "signal_reco": "events", "background_reco": "events", "truth_counts": "events",
+    }
+    for name, unit in units.items():
+        ds[name].attrs["units"] = unit
+    ds["xsec_real"].attrs["convention"] = "real-flux-averaged: unfold(d - B_u; R_u) / (T Phi_u)"
+    ds["xsec_nominal"].attrs["convention"] = "nominal-flux-averaged: unfold(d - B_u; M_u) / (T Phi_nominal)"
+    return ds

@@ -1,0 +1,222 @@
+"""From a configuration and its event store to the result dataset: the pieces every runner shares.
+
+``prepare`` resolves the analysis against the store (universes, binning, flux, targets) into an
+:class:`~farm.accumulate.AccumulationSpec`; a runner (in-process here, dask in ``farm.cluster``)
+reduces block partial sums; ``finish`` turns the reduced sums into the dataset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+import farm
+from farm.accumulate import AccumulationSpec, PartialSums
+from farm.analysis.covariances import covariances, joint_covariances
+from farm.analysis.dataset import ModelPrediction, build_dataset
+from farm.analysis.extract import ExtractionSettings, extract
+from farm.analysis.histograms import UniverseHistograms, assemble_histograms
+from farm.analysis.nominal_flux import FluxRule, flux_rule
+from farm.analysis.predict import binned_flux, fold_model, load_model, model_predictions
+from farm.config import (
+    FarmConfig,
+    ReactorCevnsConfig,
+    ReactorIbdConfig,
+    SnsCevnsConfig,
+    config_hash,
+)
+from farm.physics import flux as flux_physics
+from farm.reweight.knobs import KnobContext
+from farm.samples.blocks import BLOCK_EVENTS
+from farm.store.reader import EventStore
+from farm.systematics.fluxbins import FluxBins
+from farm.systematics.universes import UniverseSet, build_universe_set
+
+__all__ = ["Prepared", "fake_data", "finish", "prepare"]
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Prepared:
+    cfg: FarmConfig
+    store_path: Path
+    store_attrs: dict[str, Any]
+    store_checksums: tuple[str, ...]
+    n_events: int
+    spec: AccumulationSpec
+    universes: UniverseSet
+    flux_bins: FluxBins
+    rule: FluxRule
+    n_targets: float
+    block_rows: int = BLOCK_EVENTS
+
+    @property
+    def n_blocks(self) -> int:
+        return -(-self.n_events // self.block_rows)
+
+
+def _n_targets(attrs: dict[str, Any]) -> float:
+    target = attrs["target"]
+    if "free_protons" in target:
+        return float(target["free_protons"])
+    return float(sum(n["count"] for n in target["nuclei"].values()))
+
+
+def _efficiency_function(cfg: FarmConfig):
+    if not isinstance(cfg, SnsCevnsConfig | ReactorCevnsConfig):
+        return None
+    from farm.samples.cevns_events import efficiency
+
+    return lambda x: efficiency(x, cfg.detector).astype(np.float64)
+
+
+def _fission_jacobian(cfg: FarmConfig, rule: FluxRule, bins: FluxBins) -> np.ndarray | None:
+    """Relative change of each flux bin per unit change of each fission fraction."""
+    if not isinstance(cfg, ReactorCevnsConfig | ReactorIbdConfig) or "nuebar" not in bins.flavors:
+        return None
+    e, w = rule["nuebar"]
+    index = bins.index(np.full(e.shape, -12), e)
+    nominal = np.bincount(index, weights=w, minlength=bins.n_bins)[:-1]
+    total = flux_physics.reactor_spectrum(e, cfg.source.fission_fractions)
+    columns = []
+    for isotope in flux_physics.REACTOR_ISOTOPES:
+        per_isotope = w * flux_physics.reactor_spectrum(e, {isotope: 1.0}) / np.where(total > 0, total, 1.0)
+        binned = np.bincount(index, weights=per_isotope, minlength=bins.n_bins)[:-1]
+        columns.append(np.divide(binned, nominal, out=np.zeros_like(binned), where=nominal > 0))
+    return np.stack(columns, axis=1)
+
+
+def prepare(cfg: FarmConfig, store: EventStore, *, universes: int | None = None) -> Prepared:
+    """Resolve the analysis of ``cfg`` against its event store."""
+    if cfg.binning is None:
+        msg = f"[binning] is missing from the configuration of {cfg.sample.name}: a run needs reco and flux bins"
+        raise ValueError(msg)
+    binning = cfg.binning
+    if binning.observable not in store.columns:
+        msg = f"[binning.observable] {binning.observable!r} is not a column of {store.path}; columns: {', '.join(store.columns)}"
+        raise ValueError(msg)
+    if binning.truth != "total" and binning.truth not in store.columns:
+        msg = f"[binning.truth] {binning.truth!r} is not a column of {store.path}; columns: {', '.join(store.columns)}"
+        raise ValueError(msg)
+    bins = FluxBins.from_mapping(binning.flux_edges_mev)
+    rule = flux_rule(cfg)
+    universe_set = build_universe_set(
+        cfg.systematics, bins, seed=cfg.analysis.universe_seed,
+        fission_jacobian=_fission_jacobian(cfg, rule, bins), universes=universes,
+    )
+    event_universes = np.flatnonzero(~universe_set.is_flux() & (universe_set.systematic_index >= 0))
+    attrs = store.attrs
+    nuclei_by_a = {int(v["a"]): k for k, v in attrs.get("target", {}).get("nuclei", {}).items()}
+    spec = AccumulationSpec(
+        observable=binning.observable,
+        reco_edges=np.asarray(binning.reco_edges, dtype=np.float64),
+        truth_column=None if binning.truth == "total" else binning.truth,
+        truth_edges=None if binning.truth_edges is None else np.asarray(binning.truth_edges, dtype=np.float64),
+        flux_bins=bins,
+        event_universes=event_universes,
+        knob_values={k: v[event_universes] for k, v in universe_set.knobs.items()},
+        bootstrap_replica=universe_set.bootstrap[event_universes],
+        bootstrap_key=cfg.analysis.universe_seed,
+        knob_context=KnobContext(
+            observable=binning.observable, nuclei_by_a=nuclei_by_a, efficiency=_efficiency_function(cfg)
+        ),
+        clamp=cfg.analysis.weight_clamp,
+        universes_per_block=cfg.analysis.universes_per_block,
+    )
+    return Prepared(
+        cfg=cfg, store_path=store.path, store_attrs=attrs, store_checksums=tuple(store.shard_checksums),
+        n_events=store.n_events, spec=spec, universes=universe_set, flux_bins=bins, rule=rule,
+        n_targets=_n_targets(attrs),
+    )
+
+
+def fake_data(cfg: FarmConfig, hists: UniverseHistograms) -> np.ndarray:
+    """Observed counts: from a file, or a fake-data recipe (a universe, a signal scale, Poisson)."""
+    recipe = cfg.data
+    n_reco = hists.background.shape[1]
+    if recipe.kind == "file":
+        path = Path(str(recipe.file))
+        if not path.is_file():
+            msg = f"[data.file] {path} not found: give the observed counts per reco bin (.npy or text)"
+            raise FileNotFoundError(msg)
+        counts = np.load(path) if path.suffix == ".npy" else np.loadtxt(path, ndmin=1)
+        counts = np.asarray(counts, dtype=np.float64).ravel()
+        if counts.size != n_reco or not np.all(np.isfinite(counts)) or (counts < 0).any():
+            msg = f"[data.file] {path}: need {n_reco} finite, non-negative counts (one per reco bin); got {counts.size} values"
+            raise ValueError(msg)
+        return counts
+    if recipe.universe >= hists.signal.shape[0]:
+        msg = f"[data.universe] {recipe.universe} does not exist: the run has {hists.signal.shape[0]} universes"
+        raise ValueError(msg)
+    expected = hists.signal[recipe.universe].sum(axis=1) * recipe.signal_scale + hists.background[recipe.universe]
+    if not recipe.poisson:
+        return expected
+    return np.random.default_rng(recipe.seed).poisson(expected).astype(np.float64)
+
+
+def _prediction(name: str, real: np.ndarray, nominal: np.ndarray, measured_real: np.ndarray, measured_nominal: np.ndarray, prep: Prepared) -> ModelPrediction:
+    a = prep.cfg.analysis
+    return ModelPrediction(
+        name=name, real=real, nominal=nominal,
+        joint_real=joint_covariances(measured_real, real, prep.universes, center=a.covariance_center, normalization=a.covariance_normalization),
+        joint_nominal=joint_covariances(measured_nominal, nominal, prep.universes, center=a.covariance_center, normalization=a.covariance_normalization),
+    )
+
+
+def finish(prep: Prepared, sums: PartialSums) -> xr.Dataset:
+    """Histograms → extraction in both conventions → predictions → covariances → dataset."""
+    cfg, a = prep.cfg, prep.cfg.analysis
+    signal_flavors = cfg.binning.flux_normalising_flavors  # type: ignore[union-attr]
+    phi_bins = binned_flux(prep.rule, prep.flux_bins, signal_flavors)
+    hists = assemble_histograms(sums, prep.universes, prep.spec.event_universes, binned_flux(prep.rule, prep.flux_bins))
+    phi = prep.universes.flux_ratio @ phi_bins
+    data = fake_data(cfg, hists)
+    settings = ExtractionSettings(method=a.method, iterations=a.iterations, wiener_order=a.wiener_order, stat_seed=cfg.data.seed)
+    ext = extract(hists, data, n_targets=prep.n_targets, phi=phi, settings=settings)
+
+    generator_real = np.einsum("ujk,uk->uj", ext.additional_smearing_real, hists.truth / (prep.n_targets * phi[:, None]))
+    generator_nominal = np.einsum("ujk,uk->uj", ext.additional_smearing_nominal, hists.truth_nominal_flux / (prep.n_targets * phi[0]))
+    models = [_prediction("generator", generator_real, generator_nominal, ext.xsec_real, ext.xsec_nominal, prep)]
+    for m in cfg.models:
+        g = fold_model(load_model(m.callable), prep.rule, prep.flux_bins, signal_flavors, prep.spec.truth_edges if cfg.binning.truth == "enu_true" else None, name=m.name)  # type: ignore[union-attr]
+        if cfg.binning.truth not in ("enu_true", "total"):  # type: ignore[union-attr]
+            msg = f"model {m.name!r}: σ(E_ν) models need truth = 'enu_true' or 'total'; this analysis bins {cfg.binning.truth}"  # type: ignore[union-attr]
+            raise ValueError(msg)
+        real, nominal = model_predictions(g, prep.universes.flux_ratio, phi, ext.additional_smearing_real, ext.additional_smearing_nominal)
+        models.append(_prediction(m.name, real, nominal, ext.xsec_real, ext.xsec_nominal, prep))
+
+    cov_real = covariances(ext.xsec_real, prep.universes, center=a.covariance_center, normalization=a.covariance_normalization)
+    cov_nominal = covariances(ext.xsec_nominal, prep.universes, center=a.covariance_center, normalization=a.covariance_normalization)
+    labels = [f"{f}:{lo:g}-{hi:g}" for f, edges in zip(prep.flux_bins.flavors, prep.flux_bins.edges, strict=True) for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+    attrs = {
+        "title": f"farm result for {cfg.sample.name}",
+        "sample": cfg.sample.name,
+        "extraction_method": a.method,
+        "iterations": a.iterations if a.method == "dagostini" else 0,
+        "covariance_center": a.covariance_center,
+        "covariance_normalization": a.covariance_normalization,
+        "weight_policy": "none" if a.weight_clamp is None else f"clamp universe/nominal weight ratio to [{a.weight_clamp[0]}, {a.weight_clamp[1]}]",
+        "weight_clamped_total": int(hists.clamped.sum()),
+        "n_targets": prep.n_targets,
+        "signal_flavors": ",".join(signal_flavors),
+        "truth_variable": cfg.binning.truth,  # type: ignore[union-attr]
+        "observable": cfg.binning.observable,  # type: ignore[union-attr]
+        "data": cfg.data.model_dump_json(),
+        "config_hash": config_hash(cfg),
+        "universe_set_checksum": prep.universes.checksum(),
+        "input_store": str(prep.store_path),
+        "input_checksums": ",".join(prep.store_checksums),
+        "store_generation_hash": str(prep.store_attrs.get("generator", {}).get("generation_hash", "")),
+        "software_version": farm.__version__,
+        "n_events": prep.n_events,
+        "block_rows": prep.block_rows,
+        "config": cfg.model_dump_json(),
+    }
+    return build_dataset(
+        universes=prep.universes, hists=hists, extraction=ext, data=data, phi=phi,
+        reco_edges=prep.spec.reco_edges, truth_edges=prep.spec.truth_edges, flux_labels=[*labels, "untouched"],
+        cov_real=cov_real, cov_nominal=cov_nominal, models=models, attrs=attrs,
+    )

@@ -1,0 +1,1 @@
+"""Pure reweighting kernels: factorised flux universes, per-event knobs, bootstrap weights."""

@@ -1,0 +1,1 @@
+"""Systematic universes: definitions → throws (universe sets) → per-event and flux weights."""
