@@ -12,7 +12,12 @@ __all__ = ["iter_blocks"]
 
 
 def iter_blocks(
-    store: EventStore, columns: Sequence[str], block_rows: int, *, start: int = 0, stop: int | None = None
+    store: EventStore,
+    columns: Sequence[str],
+    block_rows: int,
+    *,
+    start: int = 0,
+    stop: int | None = None,
 ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
     """Yield ``(block_index, columns)`` for rows [start, stop) cut at multiples of ``block_rows``.
 
