@@ -24,7 +24,7 @@ __all__ = ["FluxRule", "flux_rule"]
 
 FluxRule = dict[str, tuple[np.ndarray, np.ndarray]]
 
-_NODES = 256
+_NODES = 48
 
 
 def _gauss_legendre(lo: float, hi: float, n: int = _NODES) -> tuple[np.ndarray, np.ndarray]:
@@ -32,13 +32,26 @@ def _gauss_legendre(lo: float, hi: float, n: int = _NODES) -> tuple[np.ndarray, 
     return 0.5 * (hi - lo) * x + 0.5 * (hi + lo), 0.5 * (hi - lo) * w
 
 
+def _piecewise_rule(cfg: FarmConfig, flavor: str, lo: float, hi: float, extra: tuple[float, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss–Legendre on every interval between the binning's edges, so that summing nodes by
+    flux or truth bin integrates each bin exactly (no node straddles an edge)."""
+    knots = {lo, hi, *extra}
+    if cfg.binning is not None:
+        knots.update(cfg.binning.flux_edges_mev.get(flavor, ()))
+        if cfg.binning.truth == "enu_true" and cfg.binning.truth_edges:
+            knots.update(cfg.binning.truth_edges)
+    points = sorted(k for k in knots if lo <= k <= hi)
+    parts = [_gauss_legendre(a, b, 48) for a, b in zip(points[:-1], points[1:], strict=True) if b > a]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
 def _sns(cfg: SnsCevnsConfig) -> FluxRule:
     from farm.samples.sns import _fluence_per_cm2
 
     fluence = _fluence_per_cm2(cfg)
     rule: FluxRule = {"numu": (np.array([flux.PIDAR_NUMU_LINE_MEV]), np.array([fluence]))}
-    e, w = _gauss_legendre(0.0, flux.MICHEL_ENDPOINT_MEV)
     for flavor in ("nue", "numubar"):
+        e, w = _piecewise_rule(cfg, flavor, 0.0, flux.MICHEL_ENDPOINT_MEV)
         rule[flavor] = (e, fluence * w * flux.pidar_spectrum(flavor, e))
     return rule
 
@@ -48,11 +61,8 @@ def _reactor(cfg: ReactorCevnsConfig | ReactorIbdConfig) -> FluxRule:
 
     src = cfg.source
     scale = _fissions(cfg) / (4.0 * math.pi * (src.distance_m * 100.0) ** 2)
-    # piecewise rules so the kink of the low-energy extension at 2 MeV is integrated exactly
-    knots = [k for k in (src.enu_min_mev, 2.0, 8.0, src.enu_max_mev) if src.enu_min_mev <= k <= src.enu_max_mev]
-    parts = [_gauss_legendre(a, b, 128) for a, b in zip(knots[:-1], knots[1:], strict=True) if b > a]
-    e = np.concatenate([p[0] for p in parts])
-    w = np.concatenate([p[1] for p in parts])
+    # 2 and 8 MeV are knots too: the low-energy extension joins the Huber-Mueller fit at 2 MeV
+    e, w = _piecewise_rule(cfg, "nuebar", src.enu_min_mev, src.enu_max_mev, extra=(2.0, 8.0))
     return {"nuebar": (e, scale * w * flux.reactor_spectrum(e, src.fission_fractions))}
 
 

@@ -33,9 +33,9 @@ def inspect(
 
     exposure = attrs.get("exposure", {})
     console.print(f"[bold]{path}[/]  sample {attrs.get('sample', '?')} ({attrs.get('source_family', '?')}), schema v{attrs.get('farm_schema_version')}")
+    days = f" ({exposure['seconds'] / 86400:.4g} days)" if "seconds" in exposure else ""
     console.print(
-        f"exposure {exposure.get('value', float('nan')):.4g} {exposure.get('unit', '')}"
-        f" ({exposure.get('seconds', float('nan')) / 86400:.4g} days); "
+        f"exposure {exposure.get('value', float('nan')):.4g} {exposure.get('unit', '')}{days}; "
         f"{store.n_events:,} events in {store.n_shards} shard(s); columns: {', '.join(store.columns)}"
     )
     console.print(

@@ -164,4 +164,6 @@ def _target_attrs(cfg: FarmConfig, nuclei: Any) -> dict[str, Any]:
         }
     if isinstance(cfg, ReactorIbdConfig):
         return {"material": "liquid scintillator", "mass_kg": det.mass_kg, "free_protons": det.mass_kg * det.free_protons_per_kg}
-    return {"material": "Ar", "mass_kg": cfg.detector.mass_t * 1e3, "nuclei": {"Ar40": {"z": 18, "n": 22, "a": 40}}}
+    from farm.samples.nuscope import argon_nuclei
+
+    return {"material": "Ar", "mass_kg": cfg.detector.mass_t * 1e3, "nuclei": {"Ar40": {"z": 18, "n": 22, "a": 40, "count": argon_nuclei(cfg)}}}

@@ -35,6 +35,16 @@ def _fluence_per_cm2(cfg: SnsCevnsConfig) -> float:
     return _pot(cfg) * per_pot / (4.0 * math.pi * distance_cm**2)
 
 
+def _times_us(cfg: SnsCevnsConfig, rng: np.random.Generator, flavor: str, n: int) -> np.ndarray:
+    """Production times with t = 0 at the onset of the proton pulse, the zero of the time window.
+
+    The pulse is centred one FWHM after t = 0, so < 1 % of protons arrive before it; a pulse
+    centred on t = 0 would put half of the prompt ν_μ before a window that opens at 0.
+    """
+    fwhm = cfg.source.pulse_fwhm_us
+    return flux.sample_pidar_time_us(rng, flavor, n, pulse_fwhm_us=fwhm, pulse_center_us=fwhm)
+
+
 def _selection(eff: np.ndarray, time_us: np.ndarray, cfg: SnsCevnsConfig, u: np.ndarray) -> np.ndarray:
     """Efficiency draw and time window. The observable's range (the ROI) is left to the analysis
     binning, so that lateral shifts of the readout can move events across it."""
@@ -48,7 +58,7 @@ def _cevns(cfg: SnsCevnsConfig, flavor: str, rng: np.random.Generator, n: int) -
     which, names, nuclei_per_kg = draw_nuclei(rng, det.material, n)
     recoil, mass_number, xsec = draw_recoils(rng, enu, which, names)
     signal, eff = readout(rng, recoil, which, names, det)
-    time_us = flux.sample_pidar_time_us(rng, flavor, n, pulse_fwhm_us=cfg.source.pulse_fwhm_us).astype(np.float32)
+    time_us = _times_us(cfg, rng, flavor, n).astype(np.float32)
     w_unit = _fluence_per_cm2(cfg) * det.mass_kg * nuclei_per_kg * xsec
     return {
         "enu_true": enu,
@@ -79,7 +89,7 @@ def _neutron_recoils(
 def _brn(cfg: SnsCevnsConfig, rng: np.random.Generator, n: int) -> Columns:
     recoil, mass_number, signal, eff = _neutron_recoils(cfg, rng, n, cfg.backgrounds.brn_recoil_slope_kev)
     # prompt: neutrons arrive with the proton pulse, delayed by their time of flight (≈ 0.1–0.3 µs)
-    time_us = (flux.sample_pidar_time_us(rng, "numu", n, pulse_fwhm_us=cfg.source.pulse_fwhm_us) + rng.uniform(0.1, 0.3, n)).astype(np.float32)
+    time_us = (_times_us(cfg, rng, "numu", n) + rng.uniform(0.1, 0.3, n)).astype(np.float32)
     return _background(n, Channel.BRN, recoil, mass_number, signal, eff, time_us, cfg, rng, cfg.backgrounds.brn_events)
 
 
@@ -90,7 +100,7 @@ def _nin(cfg: SnsCevnsConfig, rng: np.random.Generator, n: int) -> Columns:
     lead_nuclei = bkg.lead_mass_kg * _LEAD_NUCLEI_PER_KG
     w = _fluence_per_cm2(cfg) * lead_nuclei * lead.neutron_yield_xsec(enu) * bkg.nin_detection_probability
     recoil, mass_number, signal, eff = _neutron_recoils(cfg, rng, n, bkg.nin_recoil_slope_kev)
-    time_us = flux.sample_pidar_time_us(rng, "nue", n, pulse_fwhm_us=cfg.source.pulse_fwhm_us).astype(np.float32)
+    time_us = _times_us(cfg, rng, "nue", n).astype(np.float32)
     cols = _background(n, Channel.NIN, recoil, mass_number, signal, eff, time_us, cfg, rng, 1.0)
     cols["enu_true"] = enu
     cols["flavor"] = np.full(n, FLAVOR_PDG["nue"], dtype=np.int32)
