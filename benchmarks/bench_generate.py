@@ -20,12 +20,18 @@ from farm.samples.generate import generate_rows, generate_store, sample_model
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=4_194_304)
-    parser.add_argument("--samples", nargs="*", default=["sns-csi", "sns-lar", "reactor-ge", "reactor-ibd", "nuscope-lar"])
+    parser.add_argument(
+        "--samples",
+        nargs="*",
+        default=["sns-csi", "sns-lar", "reactor-ge", "reactor-ibd", "nuscope-lar"],
+    )
     args = parser.parse_args()
-    print(f"| sample | events | generate rows (M ev/s) | generate + write store (M ev/s) |")
+    print("| sample | events | generate rows (M ev/s) | generate + write store (M ev/s) |")
     print("| --- | ---: | ---: | ---: |")
     for name in args.samples:
-        cfg = load_config(name, **{"generation.events": args.events, "generation.shard_size": 4_194_304})
+        cfg = load_config(
+            name, **{"generation.events": args.events, "generation.shard_size": 4_194_304}
+        )
         model = sample_model(cfg)
         generate_rows(cfg, 0, 65_536, model=model)  # warm caches (tables, imports)
         t0 = time.perf_counter()

@@ -37,7 +37,9 @@ def main() -> None:
     ratio = 1.0 + 0.1 * rng.standard_normal((u, f))
 
     t0 = time.perf_counter()
-    tensors = flux_tensors(w0, flux_bin, reco, truth, signal, selected, n_flux=f, n_reco=i, n_truth=j)
+    tensors = flux_tensors(
+        w0, flux_bin, reco, truth, signal, selected, n_flux=f, n_reco=i, n_truth=j
+    )
     fact, _, _ = apply_flux_universes(ratio, tensors)
     t_fact = time.perf_counter() - t0
 
@@ -50,7 +52,9 @@ def main() -> None:
     print("| path | events × universes | time (s) | G event-universes/s |")
     print("| --- | ---: | ---: | ---: |")
     print(f"| per-universe loop | {n:,} × {u} | {t_loop:.2f} | {n * u / t_loop / 1e9:.2f} |")
-    print(f"| factorised (tensor once, R @ C) | {n:,} × {u} | {t_fact:.2f} | {n * u / t_fact / 1e9:.2f} |")
+    print(
+        f"| factorised (tensor once, R @ C) | {n:,} × {u} | {t_fact:.2f} | {n * u / t_fact / 1e9:.2f} |"
+    )
     print(f"\nspeed-up {t_loop / t_fact:.0f}×; largest relative difference {worst:.1e}")
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from farm.reweight.bootstrap import poisson_weights
 from farm.reweight.flux import FluxTensors, flux_tensors
-from farm.reweight.knobs import KnobContext, knob_effect, required_columns
+from farm.reweight.knobs import DETECTION_KNOBS, KnobContext, knob_effect, required_columns
 from farm.systematics.fluxbins import FluxBins
 
 __all__ = ["AccumulationSpec", "PartialSums", "block_partial_sums", "columns_needed", "tree_reduce"]
@@ -52,7 +52,16 @@ class AccumulationSpec:
 
 
 def columns_needed(spec: AccumulationSpec) -> tuple[str, ...]:
-    names = {"event_id", "enu_true", "flavor", "channel", "is_signal", "selected", "w_nominal", spec.observable}
+    names = {
+        "event_id",
+        "enu_true",
+        "flavor",
+        "channel",
+        "is_signal",
+        "selected",
+        "w_nominal",
+        spec.observable,
+    }
     if spec.truth_column is not None:
         names.add(spec.truth_column)
     for parameter in spec.knob_values:
@@ -103,6 +112,7 @@ def _event_universe_histograms(
     n = signal.size
     n_reco, n_truth = spec.n_reco, spec.n_truth
     weight = np.ones((n_u, n))
+    detection: np.ndarray | None = None  # selection-only factors: never applied to the truth counts
     scale: np.ndarray | None = None
     for parameter, values in spec.knob_values.items():
         block_values = values[rows]
@@ -110,25 +120,38 @@ def _event_universe_histograms(
             continue
         w, s = knob_effect(parameter, block_values, cols, spec.knob_context)
         if w is not None:
-            weight *= w
+            if parameter in DETECTION_KNOBS:
+                detection = w if detection is None else detection * w
+            else:
+                weight *= w
         if s is not None:
             scale = s if scale is None else scale * s
     replicas = spec.bootstrap_replica[rows]
     boot = replicas >= 0
     if boot.any():
         weight[boot] *= poisson_weights(cols["event_id"], replicas[boot], spec.bootstrap_key)
+    truth_weight = weight
+    if detection is not None:
+        weight = weight * detection
     clamped = np.zeros(n_u, dtype=np.int64)
     if spec.clamp is not None:
         lo, hi = spec.clamp
         outside = (weight < lo) | (weight > hi)
+        if truth_weight is not weight:
+            outside |= (truth_weight < lo) | (truth_weight > hi)
+            np.clip(truth_weight, lo, hi, out=truth_weight)
         clamped = outside.sum(axis=1)
         np.clip(weight, lo, hi, out=weight)
     weight *= cols["w_nominal"][None, :]
+    if truth_weight is not weight:
+        truth_weight *= cols["w_nominal"][None, :]
 
     if scale is None:
         reco = np.broadcast_to(reco_bin, (n_u, n))
     else:
-        reco = _bin((cols[spec.observable].astype(np.float64)[None, :] * scale).ravel(), spec.reco_edges).reshape(n_u, n)
+        reco = _bin(
+            (cols[spec.observable].astype(np.float64)[None, :] * scale).ravel(), spec.reco_edges
+        ).reshape(n_u, n)
     universe = np.arange(n_u)[:, None]
     selected = cols["selected"][None, :] & (reco >= 0)
     sig = selected & signal[None, :]
@@ -138,7 +161,7 @@ def _event_universe_histograms(
     hist_sig = np.bincount(sig_idx, weights=weight[sig], minlength=n_u * n_reco * n_truth)
     bkg_idx = np.broadcast_to(universe, (n_u, n))[bkg] * n_reco + reco[bkg]
     hist_bkg = np.bincount(bkg_idx, weights=weight[bkg], minlength=n_u * n_reco)
-    truth_w = weight[:, signal]
+    truth_w = truth_weight[:, signal]
     truth_idx = (universe * n_truth + truth_bin[signal][None, :]).ravel()
     hist_truth = np.bincount(truth_idx, weights=truth_w.ravel(), minlength=n_u * n_truth)
     return (
@@ -162,8 +185,15 @@ def block_partial_sums(cols: Mapping[str, np.ndarray], spec: AccumulationSpec) -
     truth_bin = np.where(signal, truth_bin, 0)
     flux_bin = spec.flux_bins.index(cols["flavor"], cols["enu_true"])
     tensors = flux_tensors(
-        cols["w_nominal"], flux_bin, reco_bin, truth_bin, signal, cols["selected"],
-        n_flux=spec.flux_bins.n_bins, n_reco=spec.n_reco, n_truth=spec.n_truth,
+        cols["w_nominal"],
+        flux_bin,
+        reco_bin,
+        truth_bin,
+        signal,
+        cols["selected"],
+        n_flux=spec.flux_bins.n_bins,
+        n_reco=spec.n_reco,
+        n_truth=spec.n_truth,
     )
     k = spec.event_universes.size
     sig = np.zeros((k, spec.n_reco, spec.n_truth))
@@ -175,7 +205,9 @@ def block_partial_sums(cols: Mapping[str, np.ndarray], spec: AccumulationSpec) -
         sig[rows], bkg[rows], truth[rows], clamped[rows] = _event_universe_histograms(
             cols, spec, rows, reco_bin, truth_bin, signal
         )
-    return PartialSums(flux=tensors, signal=sig, background=bkg, truth=truth, clamped=clamped, n_events=n)
+    return PartialSums(
+        flux=tensors, signal=sig, background=bkg, truth=truth, clamped=clamped, n_events=n
+    )
 
 
 def tree_reduce(parts: Iterable[PartialSums], arity: int = 8) -> PartialSums:

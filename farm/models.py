@@ -28,7 +28,10 @@ def cevns_material(material: str, **keywords: object):
 
     def model(enu_mev: np.ndarray, flavor: str) -> np.ndarray:
         del flavor  # CEvNS is flavour blind at tree level
-        return sum(count / total * cevns.total_xsec(enu_mev, name, **keywords) for name, count in per_kg.items())
+        return sum(
+            count / total * cevns.total_xsec(enu_mev, name, **keywords)
+            for name, count in per_kg.items()
+        )
 
     return model
 

@@ -24,17 +24,23 @@ REDUCTION_ARITY = 8
 Log = Callable[[str], None]
 
 
-def ensure_store(cfg: FarmConfig, *, log: Log = print, on_shard: Callable[[int, int], None] | None = None) -> EventStore:
+def ensure_store(
+    cfg: FarmConfig, *, log: Log = print, on_shard: Callable[[int, int], None] | None = None
+) -> EventStore:
     """Open the sample's event store, generating it first if it does not exist."""
     path = store_path(cfg)
     if not path.exists():
-        log(f"event store {path} does not exist: generating {cfg.generation.events:,} events of {cfg.sample.name}")
+        log(
+            f"event store {path} does not exist: generating {cfg.generation.events:,} events of {cfg.sample.name}"
+        )
         generate_store(cfg, path, on_shard=on_shard)
     store = EventStore.open(path)
     return store
 
 
-def reduce_inprocess(prep: Prepared, store: EventStore, *, on_block: Callable[[int], None] | None = None):
+def reduce_inprocess(
+    prep: Prepared, store: EventStore, *, on_block: Callable[[int], None] | None = None
+):
     columns = columns_needed(prep.spec)
 
     def parts():
@@ -57,7 +63,7 @@ def run_inprocess(
     store = ensure_store(cfg, log=log)
     prep = prepare(cfg, store, universes=universes)
     total = prep.n_blocks
-    sums = reduce_inprocess(prep, store, on_block=(lambda done: on_block(done, total)) if on_block else None)
+    sums = reduce_inprocess(
+        prep, store, on_block=(lambda done: on_block(done, total)) if on_block else None
+    )
     return finish(prep, sums)
-
-

@@ -38,7 +38,12 @@ class CovarianceSet:
 
 
 def covariances(
-    values: np.ndarray, universes: UniverseSet, *, center: str, normalization: str, n_bootstrap: int = 200
+    values: np.ndarray,
+    universes: UniverseSet,
+    *,
+    center: str,
+    normalization: str,
+    n_bootstrap: int = 200,
 ) -> CovarianceSet:
     """Covariances of ``values[u, j]`` per systematic, per group and in total."""
     n = values.shape[1]
@@ -47,21 +52,43 @@ def covariances(
     central = values[0]
     for k, name in enumerate(universes.names):
         rows = values[universes.universes_of(name)]
-        per_syst[k] = universe_covariance(rows, central=central, center=center, normalization=normalization)
+        per_syst[k] = universe_covariance(
+            rows, central=central, center=center, normalization=normalization
+        )
         if rows.shape[0] >= 2:
             err = bootstrap_covariance_error(
-                rows, central=central, center=center, normalization=normalization, n_bootstrap=n_bootstrap, seed=k
+                rows,
+                central=central,
+                center=center,
+                normalization=normalization,
+                n_bootstrap=n_bootstrap,
+                seed=k,
             )
             boot[k] = relative_bootstrap_error(per_syst[k], err)
         else:
             boot[k] = np.inf
     groups = tuple(dict.fromkeys(universes.groups))
-    per_group = np.stack([per_syst[[g == grp for g in universes.groups]].sum(axis=0) for grp in groups]) if groups else np.zeros((0, n, n))
-    return CovarianceSet(per_systematic=per_syst, per_group=per_group, groups=groups, total=per_syst.sum(axis=0), bootstrap_error=boot)
+    per_group = (
+        np.stack([per_syst[[g == grp for g in universes.groups]].sum(axis=0) for grp in groups])
+        if groups
+        else np.zeros((0, n, n))
+    )
+    return CovarianceSet(
+        per_systematic=per_syst,
+        per_group=per_group,
+        groups=groups,
+        total=per_syst.sum(axis=0),
+        bootstrap_error=boot,
+    )
 
 
 def joint_covariances(
-    measured: np.ndarray, predicted: np.ndarray, universes: UniverseSet, *, center: str, normalization: str
+    measured: np.ndarray,
+    predicted: np.ndarray,
+    universes: UniverseSet,
+    *,
+    center: str,
+    normalization: str,
 ) -> np.ndarray:
     """(2J, 2J) joint covariance of (measured, predicted), summed over systematics."""
     n = measured.shape[1] + predicted.shape[1]
@@ -69,9 +96,12 @@ def joint_covariances(
     for name in universes.names:
         rows = universes.universes_of(name)
         total += joint_covariance(
-            measured[rows], predicted[rows],
-            central_measured=measured[0], central_predicted=predicted[0],
-            center=center, normalization=normalization,
+            measured[rows],
+            predicted[rows],
+            central_measured=measured[0],
+            central_predicted=predicted[0],
+            center=center,
+            normalization=normalization,
         )
     return total
 

@@ -88,9 +88,15 @@ def build_dataset(
         "xsec_real": (("universe", "truth_bin"), extraction.xsec_real),
         "xsec_nominal": (("universe", "truth_bin"), extraction.xsec_nominal),
         "additional_smearing_real": (("truth_bin", T2), extraction.additional_smearing_real[0]),
-        "additional_smearing_nominal": (("truth_bin", T2), extraction.additional_smearing_nominal[0]),
+        "additional_smearing_nominal": (
+            ("truth_bin", T2),
+            extraction.additional_smearing_nominal[0],
+        ),
         "reco_edges": (("reco_edge",), reco_edges),
-        "truth_edges": (("truth_edge",), truth_edges if truth_edges is not None else np.array([np.nan, np.nan])),
+        "truth_edges": (
+            ("truth_edge",),
+            truth_edges if truth_edges is not None else np.array([np.nan, np.nan]),
+        ),
         "bootstrap_replica": (("universe",), universes.bootstrap),
     }
     for knob, values in universes.knobs.items():
@@ -101,21 +107,43 @@ def build_dataset(
     generator = models[0]
     data_vars["pred_real"] = (("universe", "truth_bin"), generator.real)
     data_vars["pred_nominal"] = (("universe", "truth_bin"), generator.nominal)
-    data_vars["model_pred_real"] = (("model", "universe", "truth_bin"), np.stack([m.real for m in models]))
-    data_vars["model_pred_nominal"] = (("model", "universe", "truth_bin"), np.stack([m.nominal for m in models]))
-    data_vars["joint_cov_real"] = (("model", JOINT, JOINT2), np.stack([m.joint_real for m in models]))
-    data_vars["joint_cov_nominal"] = (("model", JOINT, JOINT2), np.stack([m.joint_nominal for m in models]))
-    for convention, stat in (("real", extraction.cov_stat_real), ("nominal", extraction.cov_stat_nominal)):
+    data_vars["model_pred_real"] = (
+        ("model", "universe", "truth_bin"),
+        np.stack([m.real for m in models]),
+    )
+    data_vars["model_pred_nominal"] = (
+        ("model", "universe", "truth_bin"),
+        np.stack([m.nominal for m in models]),
+    )
+    data_vars["joint_cov_real"] = (
+        ("model", JOINT, JOINT2),
+        np.stack([m.joint_real for m in models]),
+    )
+    data_vars["joint_cov_nominal"] = (
+        ("model", JOINT, JOINT2),
+        np.stack([m.joint_nominal for m in models]),
+    )
+    for convention, stat in (
+        ("real", extraction.cov_stat_real),
+        ("nominal", extraction.cov_stat_nominal),
+    ):
         measured = extraction.xsec_real[0] if convention == "real" else extraction.xsec_nominal[0]
         results = [
-            chi2_table(measured, (m.real if convention == "real" else m.nominal)[0],
-                       m.joint_real if convention == "real" else m.joint_nominal, stat)
+            chi2_table(
+                measured,
+                (m.real if convention == "real" else m.nominal)[0],
+                m.joint_real if convention == "real" else m.joint_nominal,
+                stat,
+            )
             for m in models
         ]
         data_vars[f"chi2_{convention}_joint"] = (("model",), [r[0].chi2 for r in results])
         data_vars[f"chi2_{convention}_uncorrelated"] = (("model",), [r[1].chi2 for r in results])
         data_vars[f"pvalue_{convention}_joint"] = (("model",), [r[0].pvalue for r in results])
-        data_vars[f"pvalue_{convention}_uncorrelated"] = (("model",), [r[1].pvalue for r in results])
+        data_vars[f"pvalue_{convention}_uncorrelated"] = (
+            ("model",),
+            [r[1].pvalue for r in results],
+        )
     data_vars["chi2_dof"] = ((), n_truth)
 
     coords = {
@@ -135,14 +163,25 @@ def build_dataset(
     }
     ds = xr.Dataset(data_vars, coords=coords, attrs=attrs)
     units = {
-        "xsec_real": "cm2 per target", "xsec_nominal": "cm2 per target",
-        "pred_real": "cm2 per target", "pred_nominal": "cm2 per target",
-        "cov_real": "cm4", "cov_nominal": "cm4", "cov_stat_real": "cm4", "cov_stat_nominal": "cm4",
-        "flux": "nu / cm2 over the exposure", "integrated_flux": "nu / cm2 over the exposure",
-        "data_counts": "events", "signal_reco": "events", "background_reco": "events", "truth_counts": "events",
+        "xsec_real": "cm2 per target",
+        "xsec_nominal": "cm2 per target",
+        "pred_real": "cm2 per target",
+        "pred_nominal": "cm2 per target",
+        "cov_real": "cm4",
+        "cov_nominal": "cm4",
+        "cov_stat_real": "cm4",
+        "cov_stat_nominal": "cm4",
+        "flux": "nu / cm2 over the exposure",
+        "integrated_flux": "nu / cm2 over the exposure",
+        "data_counts": "events",
+        "signal_reco": "events",
+        "background_reco": "events",
+        "truth_counts": "events",
     }
     for name, unit in units.items():
         ds[name].attrs["units"] = unit
     ds["xsec_real"].attrs["convention"] = "real-flux-averaged: unfold(d - B_u; R_u) / (T Phi_u)"
-    ds["xsec_nominal"].attrs["convention"] = "nominal-flux-averaged: unfold(d - B_u; M_u) / (T Phi_nominal)"
+    ds["xsec_nominal"].attrs["convention"] = (
+        "nominal-flux-averaged: unfold(d - B_u; M_u) / (T Phi_nominal)"
+    )
     return ds

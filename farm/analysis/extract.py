@@ -61,7 +61,9 @@ def unfold_universes(
     if settings.method == "lsq":
         return unfold.unfold_least_squares(signal_reco, response), identity.copy()
     if settings.method == "dagostini":
-        return unfold.unfold_dagostini(signal_reco, response, prior=prior, n_iterations=settings.iterations), identity.copy()
+        return unfold.unfold_dagostini(
+            signal_reco, response, prior=prior, n_iterations=settings.iterations
+        ), identity.copy()
     if settings.method == "wiener-svd":
         result = unfold.unfold_wiener_svd(
             signal_reco, response, cov_reco, signal_model=prior, order=settings.wiener_order
@@ -81,7 +83,9 @@ def _stat_covariance(
 ) -> np.ndarray:
     """Covariance of the central-value extraction under Poisson fluctuations of the data (seeded toys)."""
     rng = np.random.default_rng(settings.stat_seed)
-    toys = rng.poisson(np.maximum(data, 0.0), size=(settings.n_stat_toys, data.size)).astype(np.float64)
+    toys = rng.poisson(np.maximum(data, 0.0), size=(settings.n_stat_toys, data.size)).astype(
+        np.float64
+    )
     n = settings.n_stat_toys
     truth, _ = unfold_universes(
         toys - background[None, :],
@@ -111,7 +115,9 @@ def extract(
     signal_reco = data[None, :] - hists.background
     prior = hists.truth
     truth_real, ac_real = unfold_universes(signal_reco, hists.response, prior, cov_reco, settings)
-    truth_nominal, ac_nominal = unfold_universes(signal_reco, hists.smearing_nominal, hists.truth_nominal_flux, cov_reco, settings)
+    truth_nominal, ac_nominal = unfold_universes(
+        signal_reco, hists.smearing_nominal, hists.truth_nominal_flux, cov_reco, settings
+    )
     scale_real = n_targets * phi
     scale_nominal = n_targets * phi[0]
     return Extraction(
@@ -119,8 +125,15 @@ def extract(
         xsec_nominal=truth_nominal / scale_nominal,
         additional_smearing_real=ac_real,
         additional_smearing_nominal=ac_nominal,
-        cov_stat_real=_stat_covariance(data, hists.background[0], hists.response[0], prior[0], scale_real[0], settings),
+        cov_stat_real=_stat_covariance(
+            data, hists.background[0], hists.response[0], prior[0], scale_real[0], settings
+        ),
         cov_stat_nominal=_stat_covariance(
-            data, hists.background[0], hists.smearing_nominal[0], hists.truth_nominal_flux[0], scale_nominal, settings
+            data,
+            hists.background[0],
+            hists.smearing_nominal[0],
+            hists.truth_nominal_flux[0],
+            scale_nominal,
+            settings,
         ),
     )

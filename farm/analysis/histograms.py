@@ -57,7 +57,10 @@ def _divide_columns(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarra
 
 
 def assemble_histograms(
-    sums: PartialSums, universes: UniverseSet, event_universes: np.ndarray, nominal_flux_per_bin: np.ndarray
+    sums: PartialSums,
+    universes: UniverseSet,
+    event_universes: np.ndarray,
+    nominal_flux_per_bin: np.ndarray,
 ) -> UniverseHistograms:
     """Histograms of every universe from the reduced partial sums."""
     n_u = universes.n_universes
@@ -68,7 +71,11 @@ def assemble_histograms(
     background = np.empty((n_u, bkg_f.shape[1]))
     truth = np.empty((n_u, truth_f.shape[1]))
     signal[factorised], background[factorised], truth[factorised] = sig_f, bkg_f, truth_f
-    signal[event_universes], background[event_universes], truth[event_universes] = sums.signal, sums.background, sums.truth
+    signal[event_universes], background[event_universes], truth[event_universes] = (
+        sums.signal,
+        sums.background,
+        sums.truth,
+    )
     truth_nominal = truth.copy()
     flux_universe = universes.is_flux()
     truth_nominal[flux_universe] = truth[0]

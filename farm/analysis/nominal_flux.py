@@ -7,6 +7,7 @@ folding of plugged-in cross-section models all use it.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -32,7 +33,9 @@ def _gauss_legendre(lo: float, hi: float, n: int = _NODES) -> tuple[np.ndarray, 
     return 0.5 * (hi - lo) * x + 0.5 * (hi + lo), 0.5 * (hi - lo) * w
 
 
-def _piecewise_rule(cfg: FarmConfig, flavor: str, lo: float, hi: float, extra: tuple[float, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
+def _piecewise_rule(
+    cfg: FarmConfig, flavor: str, lo: float, hi: float, extra: tuple[float, ...] = ()
+) -> tuple[np.ndarray, np.ndarray]:
     """Gauss–Legendre on every interval between the binning's edges, so that summing nodes by
     flux or truth bin integrates each bin exactly (no node straddles an edge)."""
     knots = {lo, hi, *extra}
@@ -41,7 +44,7 @@ def _piecewise_rule(cfg: FarmConfig, flavor: str, lo: float, hi: float, extra: t
         if cfg.binning.truth == "enu_true" and cfg.binning.truth_edges:
             knots.update(cfg.binning.truth_edges)
     points = sorted(k for k in knots if lo <= k <= hi)
-    parts = [_gauss_legendre(a, b, 48) for a, b in zip(points[:-1], points[1:], strict=True) if b > a]
+    parts = [_gauss_legendre(a, b, 48) for a, b in itertools.pairwise(points) if b > a]
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 

@@ -7,6 +7,7 @@ reduces block partial sums; ``finish`` turns the reduced sums into the dataset.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,7 +84,9 @@ def _fission_jacobian(cfg: FarmConfig, rule: FluxRule, bins: FluxBins) -> np.nda
     total = flux_physics.reactor_spectrum(e, cfg.source.fission_fractions)
     columns = []
     for isotope in flux_physics.REACTOR_ISOTOPES:
-        per_isotope = w * flux_physics.reactor_spectrum(e, {isotope: 1.0}) / np.where(total > 0, total, 1.0)
+        per_isotope = (
+            w * flux_physics.reactor_spectrum(e, {isotope: 1.0}) / np.where(total > 0, total, 1.0)
+        )
         binned = np.bincount(index, weights=per_isotope, minlength=bins.n_bins)[:-1]
         columns.append(np.divide(binned, nominal, out=np.zeros_like(binned), where=nominal > 0))
     return np.stack(columns, axis=1)
@@ -104,8 +107,11 @@ def prepare(cfg: FarmConfig, store: EventStore, *, universes: int | None = None)
     bins = FluxBins.from_mapping(binning.flux_edges_mev)
     rule = flux_rule(cfg)
     universe_set = build_universe_set(
-        cfg.systematics, bins, seed=cfg.analysis.universe_seed,
-        fission_jacobian=_fission_jacobian(cfg, rule, bins), universes=universes,
+        cfg.systematics,
+        bins,
+        seed=cfg.analysis.universe_seed,
+        fission_jacobian=_fission_jacobian(cfg, rule, bins),
+        universes=universes,
     )
     event_universes = np.flatnonzero(~universe_set.is_flux() & (universe_set.systematic_index >= 0))
     attrs = store.attrs
@@ -114,21 +120,32 @@ def prepare(cfg: FarmConfig, store: EventStore, *, universes: int | None = None)
         observable=binning.observable,
         reco_edges=np.asarray(binning.reco_edges, dtype=np.float64),
         truth_column=None if binning.truth == "total" else binning.truth,
-        truth_edges=None if binning.truth_edges is None else np.asarray(binning.truth_edges, dtype=np.float64),
+        truth_edges=None
+        if binning.truth_edges is None
+        else np.asarray(binning.truth_edges, dtype=np.float64),
         flux_bins=bins,
         event_universes=event_universes,
         knob_values={k: v[event_universes] for k, v in universe_set.knobs.items()},
         bootstrap_replica=universe_set.bootstrap[event_universes],
         bootstrap_key=cfg.analysis.universe_seed,
         knob_context=KnobContext(
-            observable=binning.observable, nuclei_by_a=nuclei_by_a, efficiency=_efficiency_function(cfg)
+            observable=binning.observable,
+            nuclei_by_a=nuclei_by_a,
+            efficiency=_efficiency_function(cfg),
         ),
         clamp=cfg.analysis.weight_clamp,
         universes_per_block=cfg.analysis.universes_per_block,
     )
     return Prepared(
-        cfg=cfg, store_path=store.path, store_attrs=attrs, store_checksums=tuple(store.shard_checksums),
-        n_events=store.n_events, spec=spec, universes=universe_set, flux_bins=bins, rule=rule,
+        cfg=cfg,
+        store_path=store.path,
+        store_attrs=attrs,
+        store_checksums=tuple(store.shard_checksums),
+        n_events=store.n_events,
+        spec=spec,
+        universes=universe_set,
+        flux_bins=bins,
+        rule=rule,
         n_targets=_n_targets(attrs),
     )
 
@@ -151,18 +168,42 @@ def fake_data(cfg: FarmConfig, hists: UniverseHistograms) -> np.ndarray:
     if recipe.universe >= hists.signal.shape[0]:
         msg = f"[data.universe] {recipe.universe} does not exist: the run has {hists.signal.shape[0]} universes"
         raise ValueError(msg)
-    expected = hists.signal[recipe.universe].sum(axis=1) * recipe.signal_scale + hists.background[recipe.universe]
+    expected = (
+        hists.signal[recipe.universe].sum(axis=1) * recipe.signal_scale
+        + hists.background[recipe.universe]
+    )
     if not recipe.poisson:
         return expected
     return np.random.default_rng(recipe.seed).poisson(expected).astype(np.float64)
 
 
-def _prediction(name: str, real: np.ndarray, nominal: np.ndarray, measured_real: np.ndarray, measured_nominal: np.ndarray, prep: Prepared) -> ModelPrediction:
+def _prediction(
+    name: str,
+    real: np.ndarray,
+    nominal: np.ndarray,
+    measured_real: np.ndarray,
+    measured_nominal: np.ndarray,
+    prep: Prepared,
+) -> ModelPrediction:
     a = prep.cfg.analysis
     return ModelPrediction(
-        name=name, real=real, nominal=nominal,
-        joint_real=joint_covariances(measured_real, real, prep.universes, center=a.covariance_center, normalization=a.covariance_normalization),
-        joint_nominal=joint_covariances(measured_nominal, nominal, prep.universes, center=a.covariance_center, normalization=a.covariance_normalization),
+        name=name,
+        real=real,
+        nominal=nominal,
+        joint_real=joint_covariances(
+            measured_real,
+            real,
+            prep.universes,
+            center=a.covariance_center,
+            normalization=a.covariance_normalization,
+        ),
+        joint_nominal=joint_covariances(
+            measured_nominal,
+            nominal,
+            prep.universes,
+            center=a.covariance_center,
+            normalization=a.covariance_normalization,
+        ),
     )
 
 
@@ -171,26 +212,70 @@ def finish(prep: Prepared, sums: PartialSums) -> xr.Dataset:
     cfg, a = prep.cfg, prep.cfg.analysis
     signal_flavors = cfg.binning.flux_normalising_flavors  # type: ignore[union-attr]
     phi_bins = binned_flux(prep.rule, prep.flux_bins, signal_flavors)
-    hists = assemble_histograms(sums, prep.universes, prep.spec.event_universes, binned_flux(prep.rule, prep.flux_bins))
+    hists = assemble_histograms(
+        sums, prep.universes, prep.spec.event_universes, binned_flux(prep.rule, prep.flux_bins)
+    )
     phi = prep.universes.flux_ratio @ phi_bins
     data = fake_data(cfg, hists)
-    settings = ExtractionSettings(method=a.method, iterations=a.iterations, wiener_order=a.wiener_order, stat_seed=cfg.data.seed)
+    settings = ExtractionSettings(
+        method=a.method,
+        iterations=a.iterations,
+        wiener_order=a.wiener_order,
+        stat_seed=cfg.data.seed,
+    )
     ext = extract(hists, data, n_targets=prep.n_targets, phi=phi, settings=settings)
 
-    generator_real = np.einsum("ujk,uk->uj", ext.additional_smearing_real, hists.truth / (prep.n_targets * phi[:, None]))
-    generator_nominal = np.einsum("ujk,uk->uj", ext.additional_smearing_nominal, hists.truth_nominal_flux / (prep.n_targets * phi[0]))
-    models = [_prediction("generator", generator_real, generator_nominal, ext.xsec_real, ext.xsec_nominal, prep)]
+    generator_real = np.einsum(
+        "ujk,uk->uj", ext.additional_smearing_real, hists.truth / (prep.n_targets * phi[:, None])
+    )
+    generator_nominal = np.einsum(
+        "ujk,uk->uj",
+        ext.additional_smearing_nominal,
+        hists.truth_nominal_flux / (prep.n_targets * phi[0]),
+    )
+    models = [
+        _prediction(
+            "generator", generator_real, generator_nominal, ext.xsec_real, ext.xsec_nominal, prep
+        )
+    ]
     for m in cfg.models:
-        g = fold_model(load_model(m.callable), prep.rule, prep.flux_bins, signal_flavors, prep.spec.truth_edges if cfg.binning.truth == "enu_true" else None, name=m.name)  # type: ignore[union-attr]
+        g = fold_model(
+            load_model(m.callable),
+            prep.rule,
+            prep.flux_bins,
+            signal_flavors,
+            prep.spec.truth_edges if cfg.binning.truth == "enu_true" else None,
+            name=m.name,
+        )  # type: ignore[union-attr]
         if cfg.binning.truth not in ("enu_true", "total"):  # type: ignore[union-attr]
             msg = f"model {m.name!r}: σ(E_ν) models need truth = 'enu_true' or 'total'; this analysis bins {cfg.binning.truth}"  # type: ignore[union-attr]
             raise ValueError(msg)
-        real, nominal = model_predictions(g, prep.universes.flux_ratio, phi, ext.additional_smearing_real, ext.additional_smearing_nominal)
+        real, nominal = model_predictions(
+            g,
+            prep.universes.flux_ratio,
+            phi,
+            ext.additional_smearing_real,
+            ext.additional_smearing_nominal,
+        )
         models.append(_prediction(m.name, real, nominal, ext.xsec_real, ext.xsec_nominal, prep))
 
-    cov_real = covariances(ext.xsec_real, prep.universes, center=a.covariance_center, normalization=a.covariance_normalization)
-    cov_nominal = covariances(ext.xsec_nominal, prep.universes, center=a.covariance_center, normalization=a.covariance_normalization)
-    labels = [f"{f}:{lo:g}-{hi:g}" for f, edges in zip(prep.flux_bins.flavors, prep.flux_bins.edges, strict=True) for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+    cov_real = covariances(
+        ext.xsec_real,
+        prep.universes,
+        center=a.covariance_center,
+        normalization=a.covariance_normalization,
+    )
+    cov_nominal = covariances(
+        ext.xsec_nominal,
+        prep.universes,
+        center=a.covariance_center,
+        normalization=a.covariance_normalization,
+    )
+    labels = [
+        f"{f}:{lo:g}-{hi:g}"
+        for f, edges in zip(prep.flux_bins.flavors, prep.flux_bins.edges, strict=True)
+        for lo, hi in itertools.pairwise(edges)
+    ]
     attrs = {
         "title": f"farm result for {cfg.sample.name}",
         "sample": cfg.sample.name,
@@ -198,7 +283,9 @@ def finish(prep: Prepared, sums: PartialSums) -> xr.Dataset:
         "iterations": a.iterations if a.method == "dagostini" else 0,
         "covariance_center": a.covariance_center,
         "covariance_normalization": a.covariance_normalization,
-        "weight_policy": "none" if a.weight_clamp is None else f"clamp universe/nominal weight ratio to [{a.weight_clamp[0]}, {a.weight_clamp[1]}]",
+        "weight_policy": "none"
+        if a.weight_clamp is None
+        else f"clamp universe/nominal weight ratio to [{a.weight_clamp[0]}, {a.weight_clamp[1]}]",
         "weight_clamped_total": int(hists.clamped.sum()),
         "n_targets": prep.n_targets,
         "signal_flavors": ",".join(signal_flavors),
@@ -209,14 +296,25 @@ def finish(prep: Prepared, sums: PartialSums) -> xr.Dataset:
         "universe_set_checksum": prep.universes.checksum(),
         "input_store": str(prep.store_path),
         "input_checksums": ",".join(prep.store_checksums),
-        "store_generation_hash": str(prep.store_attrs.get("generator", {}).get("generation_hash", "")),
+        "store_generation_hash": str(
+            prep.store_attrs.get("generator", {}).get("generation_hash", "")
+        ),
         "software_version": farm.__version__,
         "n_events": prep.n_events,
         "block_rows": prep.block_rows,
         "config": cfg.model_dump_json(),
     }
     return build_dataset(
-        universes=prep.universes, hists=hists, extraction=ext, data=data, phi=phi,
-        reco_edges=prep.spec.reco_edges, truth_edges=prep.spec.truth_edges, flux_labels=[*labels, "untouched"],
-        cov_real=cov_real, cov_nominal=cov_nominal, models=models, attrs=attrs,
+        universes=prep.universes,
+        hists=hists,
+        extraction=ext,
+        data=data,
+        phi=phi,
+        reco_edges=prep.spec.reco_edges,
+        truth_edges=prep.spec.truth_edges,
+        flux_labels=[*labels, "untouched"],
+        cov_real=cov_real,
+        cov_nominal=cov_nominal,
+        models=models,
+        attrs=attrs,
     )

@@ -85,7 +85,11 @@ def fold_model(
 
 
 def model_predictions(
-    g: np.ndarray, flux_ratio: np.ndarray, phi: np.ndarray, ac_real: np.ndarray, ac_nominal: np.ndarray
+    g: np.ndarray,
+    flux_ratio: np.ndarray,
+    phi: np.ndarray,
+    ac_real: np.ndarray,
+    ac_nominal: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(pred_real[u, j], pred_nominal[u, j]) with each universe's additional smearing applied."""
     real = (flux_ratio @ g) / phi[:, None]

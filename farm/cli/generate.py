@@ -14,12 +14,32 @@ __all__ = ["generate"]
 
 
 def generate(
-    sample: Annotated[str, typer.Argument(help="Sample name (sns-csi, sns-lar, reactor-ge, reactor-ibd, nuscope-lar) or a TOML file.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the event store (a zarr directory).")],
-    events: Annotated[int | None, typer.Option("--events", "-n", help="Number of events (overrides [generation] events).")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Base seed (overrides [generation] seed).")] = None,
-    shard_size: Annotated[int | None, typer.Option("--shard-size", help="Rows per shard (overrides [generation] shard_size).")] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing store (only once the new one is complete).")] = False,
+    sample: Annotated[
+        str,
+        typer.Argument(
+            help="Sample name (sns-csi, sns-lar, reactor-ge, reactor-ibd, nuscope-lar) or a TOML file."
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Where to write the event store (a zarr directory).")
+    ],
+    events: Annotated[
+        int | None,
+        typer.Option("--events", "-n", help="Number of events (overrides [generation] events)."),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Base seed (overrides [generation] seed).")
+    ] = None,
+    shard_size: Annotated[
+        int | None,
+        typer.Option("--shard-size", help="Rows per shard (overrides [generation] shard_size)."),
+    ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite", help="Replace an existing store (only once the new one is complete)."
+        ),
+    ] = False,
 ) -> None:
     """Generate a sample's events into a sharded zarr event store.
 
@@ -29,7 +49,9 @@ def generate(
     from farm.samples.generate import generate_store
 
     overrides = {
-        f"generation.{k}": v for k, v in {"events": events, "seed": seed, "shard_size": shard_size}.items() if v is not None
+        f"generation.{k}": v
+        for k, v in {"events": events, "seed": seed, "shard_size": shard_size}.items()
+        if v is not None
     }
     with user_errors():
         cfg = load_config(sample, **overrides)
@@ -37,7 +59,12 @@ def generate(
         t0 = time.perf_counter()
         with progress_bar() as bar:
             task = bar.add_task(f"generating {cfg.sample.name}", total=n)
-            attrs = generate_store(cfg, out, overwrite=overwrite, on_shard=lambda done, _: bar.update(task, completed=done))
+            attrs = generate_store(
+                cfg,
+                out,
+                overwrite=overwrite,
+                on_shard=lambda done, _: bar.update(task, completed=done),
+            )
         dt = time.perf_counter() - t0
     console.print(
         f"wrote {n:,} events of {cfg.sample.name} to {out} in {dt:.1f} s ({n / dt / 1e6:.2f} M events/s), "

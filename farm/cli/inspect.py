@@ -15,7 +15,9 @@ __all__ = ["inspect"]
 
 def inspect(
     path: Annotated[Path, typer.Argument(help="An event store written by `farm generate`.")],
-    verify: Annotated[bool, typer.Option("--verify", help="Recompute every shard checksum (reads all data).")] = False,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Recompute every shard checksum (reads all data).")
+    ] = False,
 ) -> None:
     """Print a store's exposure, expected events by channel and flavour, shards and checksums.
 
@@ -32,7 +34,9 @@ def inspect(
         summary = summarize(store)
 
     exposure = attrs.get("exposure", {})
-    console.print(f"[bold]{path}[/]  sample {attrs.get('sample', '?')} ({attrs.get('source_family', '?')}), schema v{attrs.get('farm_schema_version')}")
+    console.print(
+        f"[bold]{path}[/]  sample {attrs.get('sample', '?')} ({attrs.get('source_family', '?')}), schema v{attrs.get('farm_schema_version')}"
+    )
     days = f" ({exposure['seconds'] / 86400:.4g} days)" if "seconds" in exposure else ""
     console.print(
         f"exposure {exposure.get('value', float('nan')):.4g} {exposure.get('unit', '')}{days}; "
@@ -48,7 +52,9 @@ def inspect(
         table.add_column("expected", justify="right")
         table.add_column("expected selected", justify="right")
         for name, t in sorted(tallies.items()):
-            table.add_row(name, f"{t.generated:,}", f"{t.expected:.6g}", f"{t.expected_selected:.6g}")
+            table.add_row(
+                name, f"{t.generated:,}", f"{t.expected:.6g}", f"{t.expected_selected:.6g}"
+            )
         console.print(table)
 
     if not verify:
@@ -58,7 +64,12 @@ def inspect(
         checks = store.verify()
     bad = [c for c in checks if not c.ok]
     for c in bad:
-        console.print(f"[red]shard {c.index}: FAILED[/] {c.error or f'checksum {c.actual} != {c.expected}'}")
+        console.print(
+            f"[red]shard {c.index}: FAILED[/] {c.error or f'checksum {c.actual} != {c.expected}'}"
+        )
     if bad:
-        raise fail(f"{len(bad)} of {len(checks)} shard(s) failed verification; regenerate the store with `farm generate`", code=1)
+        raise fail(
+            f"{len(bad)} of {len(checks)} shard(s) failed verification; regenerate the store with `farm generate`",
+            code=1,
+        )
     console.print(f"checksums: all {len(checks)} shard(s) OK")

@@ -14,11 +14,23 @@ __all__ = ["run"]
 
 
 def run(
-    config: Annotated[str, typer.Argument(help="Sample name (e.g. sns-csi) or a TOML configuration.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Where to publish the result dataset (zarr).")],
-    cluster: Annotated[str, typer.Option("--cluster", help="Where to run: inprocess (no dask).")] = "inprocess",
-    events: Annotated[int | None, typer.Option("--events", "-n", help="Override [generation] events (quick runs).")] = None,
-    universes: Annotated[int | None, typer.Option("--universes", "-u", help="Override the throws of every multisim systematic.")] = None,
+    config: Annotated[
+        str, typer.Argument(help="Sample name (e.g. sns-csi) or a TOML configuration.")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Where to publish the result dataset (zarr).")
+    ],
+    cluster: Annotated[
+        str, typer.Option("--cluster", help="Where to run: inprocess (no dask).")
+    ] = "inprocess",
+    events: Annotated[
+        int | None,
+        typer.Option("--events", "-n", help="Override [generation] events (quick runs)."),
+    ] = None,
+    universes: Annotated[
+        int | None,
+        typer.Option("--universes", "-u", help="Override the throws of every multisim systematic."),
+    ] = None,
 ) -> None:
     """Generate the sample if needed, throw the universes, extract, and publish the covariance dataset.
 

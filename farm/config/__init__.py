@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from farm.config._base import Section
 from farm.config.analysis import (
@@ -63,14 +63,17 @@ class _Sample(Section):
     sample: SampleSection
     generation: GenerationSection = GenerationSection()
     binning: BinningSection | None = None
-    systematics: list[SystematicSection] = []
+    systematics: list[SystematicSection] = Field(default_factory=list)
     analysis: AnalysisSection = AnalysisSection()
     data: DataSection = DataSection()
-    models: list[ModelSection] = []
+    models: list[ModelSection] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_names(self) -> _Sample:
-        for what, names in (("systematics", [s.name for s in self.systematics]), ("models", [m.name for m in self.models])):
+        for what, names in (
+            ("systematics", [s.name for s in self.systematics]),
+            ("models", [m.name for m in self.models]),
+        ):
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:
                 msg = f"[{what}] names must be unique; repeated: {', '.join(dupes)}"
@@ -153,7 +156,9 @@ def _format_errors(source: str, err: ValidationError) -> str:
 
 def parse_config(data: dict[str, Any], *, source: str = "<config>") -> FarmConfig:
     """Validate a configuration mapping; ``source`` names the file in error messages."""
-    generator = data.get("sample", {}).get("generator") if isinstance(data.get("sample"), dict) else None
+    generator = (
+        data.get("sample", {}).get("generator") if isinstance(data.get("sample"), dict) else None
+    )
     model = _BY_GENERATOR.get(str(generator))
     if model is None:
         msg = (

@@ -6,6 +6,7 @@ These tables sit in the same TOML file as the sample (``[binning]``, ``[[systema
 
 from __future__ import annotations
 
+import itertools
 from typing import Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
@@ -42,7 +43,7 @@ KNOBS: dict[str, str] = {
 
 
 def _increasing(name: str, edges: list[float]) -> list[float]:
-    if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:], strict=False)):
+    if len(edges) < 2 or any(b <= a for a, b in itertools.pairwise(edges)):
         msg = f"{name} must hold at least two strictly increasing bin edges"
         raise ValueError(msg)
     return edges
@@ -137,7 +138,12 @@ class SystematicSection(Section):
         elif self.parameter is not None:
             msg = f"systematic {self.name!r}: `parameter` only applies to kind = 'knob'"
             raise ValueError(msg)
-        if self.kind == "flux" and self.normalization == 0 and self.shape == 0 and self.fission_fraction_sigma == 0:
+        if (
+            self.kind == "flux"
+            and self.normalization == 0
+            and self.shape == 0
+            and self.fission_fraction_sigma == 0
+        ):
             msg = f"systematic {self.name!r}: a flux systematic needs normalization, shape or fission_fraction_sigma > 0"
             raise ValueError(msg)
         if self.kind == "bootstrap" and self.mode == "unisim":

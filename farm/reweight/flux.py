@@ -51,10 +51,14 @@ def flux_tensors(
     idx = (flux_bin[sig].astype(np.int64) * n_reco + reco_bin[sig]) * n_truth + truth_bin[sig]
     signal = np.bincount(idx, weights=w0[sig], minlength=n_flux * n_reco * n_truth)
     background = np.bincount(
-        flux_bin[bkg].astype(np.int64) * n_reco + reco_bin[bkg], weights=w0[bkg], minlength=n_flux * n_reco
+        flux_bin[bkg].astype(np.int64) * n_reco + reco_bin[bkg],
+        weights=w0[bkg],
+        minlength=n_flux * n_reco,
     )
     truth = np.bincount(
-        flux_bin[truth_sel].astype(np.int64) * n_truth + truth_bin[truth_sel], weights=w0[truth_sel], minlength=n_flux * n_truth
+        flux_bin[truth_sel].astype(np.int64) * n_truth + truth_bin[truth_sel],
+        weights=w0[truth_sel],
+        minlength=n_flux * n_truth,
     )
     return FluxTensors(
         signal=signal.reshape(n_flux, n_reco, n_truth),
@@ -63,10 +67,14 @@ def flux_tensors(
     )
 
 
-def apply_flux_universes(ratio: np.ndarray, tensors: FluxTensors) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def apply_flux_universes(
+    ratio: np.ndarray, tensors: FluxTensors
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Histograms in every flux universe: (signal[u,i,j], background[u,i], truth[u,j]) = R @ C."""
     f = ratio.shape[1]
-    signal = (ratio @ tensors.signal.reshape(f, -1)).reshape(ratio.shape[0], *tensors.signal.shape[1:])
+    signal = (ratio @ tensors.signal.reshape(f, -1)).reshape(
+        ratio.shape[0], *tensors.signal.shape[1:]
+    )
     background = ratio @ tensors.background
     truth = ratio @ tensors.truth
     return signal, background, truth
@@ -93,5 +101,7 @@ def reweight_loop(
     fb, w = flux_bin[sig], w0[sig]
     out = np.empty((ratio.shape[0], n_reco, n_truth))
     for u in range(ratio.shape[0]):
-        out[u] = np.bincount(idx, weights=w * ratio[u, fb], minlength=n_reco * n_truth).reshape(n_reco, n_truth)
+        out[u] = np.bincount(idx, weights=w * ratio[u, fb], minlength=n_reco * n_truth).reshape(
+            n_reco, n_truth
+        )
     return out

@@ -16,7 +16,7 @@ from farm.physics import ccqe, cevns
 from farm.physics.constants import SIN2W_LOW_Q2
 from farm.store.schema import Channel
 
-__all__ = ["KnobContext", "knob_effect", "required_columns"]
+__all__ = ["DETECTION_KNOBS", "KnobContext", "knob_effect", "required_columns"]
 
 Columns = Mapping[str, np.ndarray]
 Effect = tuple[np.ndarray | None, np.ndarray | None]
@@ -30,6 +30,9 @@ _NORM_CHANNEL = {
     "accidental_norm": Channel.ACCIDENTAL,
 }
 _NUCLEAR_RECOIL = (Channel.CEVNS, Channel.BRN, Channel.NIN)
+DETECTION_KNOBS = frozenset({"threshold", "efficiency"})
+"""Knobs whose weight changes the probability of selecting an event, not how many are produced:
+they reweight the selected (reco) histograms only, never the truth counts (so ε = reco / truth moves)."""
 _MEASURED_OFF_BEAM = (Channel.SSB, Channel.ACCIDENTAL)
 
 
@@ -70,7 +73,9 @@ def _cevns_radius(values: np.ndarray, cols: Columns, ctx: KnobContext) -> Effect
         r0 = cevns.helm_rms_radius_fm(a)
         for u, v in enumerate(values):
             if v != 0.0:
-                weight[u, sel] = _ratio(cevns.dxsec_dT(e, t, name, rms_radius_fm=r0 * (1.0 + v)), nominal)
+                weight[u, sel] = _ratio(
+                    cevns.dxsec_dT(e, t, name, rms_radius_fm=r0 * (1.0 + v)), nominal
+                )
     return weight, None
 
 
@@ -79,7 +84,9 @@ def _sin2w(values: np.ndarray, cols: Columns, ctx: KnobContext) -> Effect:
     for a, name in ctx.nuclei_by_a.items():
         sel = (cols["channel"] == Channel.CEVNS) & (cols["target_a"] == a)
         nominal = cevns.weak_charge(name, "tree", SIN2W_LOW_Q2) ** 2
-        factors = np.array([cevns.weak_charge(name, "tree", SIN2W_LOW_Q2 + v) ** 2 / nominal for v in values])
+        factors = np.array(
+            [cevns.weak_charge(name, "tree", SIN2W_LOW_Q2 + v) ** 2 / nominal for v in values]
+        )
         weight[:, sel] = factors[:, None]
     return weight, None
 
@@ -103,7 +110,9 @@ def _normalisation(channel: Channel) -> Callable[[np.ndarray, Columns, KnobConte
     return effect
 
 
-def _lateral(channels: tuple[Channel, ...] | None) -> Callable[[np.ndarray, Columns, KnobContext], Effect]:
+def _lateral(
+    channels: tuple[Channel, ...] | None,
+) -> Callable[[np.ndarray, Columns, KnobContext], Effect]:
     """Scale the observable by (1 + v) for the given channels (all but off-beam ones when None)."""
 
     def effect(values: np.ndarray, cols: Columns, ctx: KnobContext) -> Effect:

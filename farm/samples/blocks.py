@@ -44,7 +44,9 @@ def allocate(n: int, fractions: Mapping[str, float]) -> dict[str, int]:
 
 def block_rng(seed: int, block: int, component: int) -> np.random.Generator:
     """The random stream of one component in one block."""
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(block, component))))
+    return np.random.Generator(
+        np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(block, component)))
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

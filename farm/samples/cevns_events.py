@@ -15,7 +15,9 @@ from farm.physics import cevns, detector, nuclei
 __all__ = ["draw_nuclei", "draw_recoils", "efficiency", "readout", "readout_column"]
 
 
-def draw_nuclei(rng: np.random.Generator, material: str, n: int) -> tuple[np.ndarray, list[str], float]:
+def draw_nuclei(
+    rng: np.random.Generator, material: str, n: int
+) -> tuple[np.ndarray, list[str], float]:
     """Pick the struck nucleus per event in proportion to its abundance.
 
     Returns the index into the returned nucleus names per event and the total number of nuclei
@@ -71,7 +73,9 @@ def readout(
             eee_mev[sel] = recoil_mev[sel] * qf
     eee_kev = eee_mev * 1e3
     if det.readout == "pe":
-        signal = detector.photoelectrons(rng, eee_kev, det.light_yield_pe_per_kevee).astype(np.float32)
+        signal = detector.photoelectrons(rng, eee_kev, det.light_yield_pe_per_kevee).astype(
+            np.float32
+        )
     else:
         signal = detector.gaussian_resolution(
             rng,
@@ -89,7 +93,9 @@ def efficiency(signal: np.ndarray, det: CevnsDetector) -> np.ndarray:
     if eff.kind == "csi":
         value = detector.csi_efficiency(signal)
     else:
-        value = eff.plateau * detector.threshold_efficiency(signal, threshold=eff.threshold, width=eff.width)
+        value = eff.plateau * detector.threshold_efficiency(
+            signal, threshold=eff.threshold, width=eff.width
+        )
     return np.asarray(value, dtype=np.float32)
 
 

@@ -44,8 +44,12 @@ class SampleModel:
                 f"this sample has: {', '.join(names)}"
             )
             raise ValueError(msg)
-        out = tuple((c.name, float(overrides.get(c.name, c.default_fraction))) for c in self.components)
+        out = tuple(
+            (c.name, float(overrides.get(c.name, c.default_fraction))) for c in self.components
+        )
         if any(f <= 0 for _, f in out):
-            msg = "[generation.component_fractions] every component needs a positive share of events"
+            msg = (
+                "[generation.component_fractions] every component needs a positive share of events"
+            )
             raise ValueError(msg)
         return out

@@ -61,7 +61,9 @@ def _layout(cfg: FarmConfig, model: SampleModel) -> BlockLayout:
     )
 
 
-def _generate_block(cfg: FarmConfig, model: SampleModel, layout: BlockLayout, block: int) -> Columns:
+def _generate_block(
+    cfg: FarmConfig, model: SampleModel, layout: BlockLayout, block: int
+) -> Columns:
     counts = layout.block_counts(block)
     totals = layout.totals()
     parts: list[Columns] = []
@@ -73,20 +75,28 @@ def _generate_block(cfg: FarmConfig, model: SampleModel, layout: BlockLayout, bl
         cols["w_nominal"] = cols.pop("w_unit") / totals[component.name]
         parts.append(cols)
     names = [c for c in model.columns]
-    out = {name: np.concatenate([p[name] for p in parts]).astype(COLUMNS[name].dtype, copy=False) for name in names}
+    out = {
+        name: np.concatenate([p[name] for p in parts]).astype(COLUMNS[name].dtype, copy=False)
+        for name in names
+    }
     start, stop = layout.block_range(block)
     out["event_id"] = np.arange(start, stop, dtype=np.uint64)
     return out
 
 
-def generate_rows(cfg: FarmConfig, start: int, stop: int, *, model: SampleModel | None = None) -> Columns:
+def generate_rows(
+    cfg: FarmConfig, start: int, stop: int, *, model: SampleModel | None = None
+) -> Columns:
     """The events in rows [start, stop) of the configured sample, identical whatever the sharding."""
     model = model or sample_model(cfg)
     layout = _layout(cfg, model)
     blocks = layout.blocks_overlapping(start, stop)
     parts = [_generate_block(cfg, model, layout, b) for b in blocks]
     first = layout.block_range(blocks[0])[0]
-    cols = {k: np.concatenate([p[k] for p in parts]) if len(parts) > 1 else parts[0][k] for k in parts[0]}
+    cols = {
+        k: np.concatenate([p[k] for p in parts]) if len(parts) > 1 else parts[0][k]
+        for k in parts[0]
+    }
     return {k: v[start - first : stop - first] for k, v in cols.items()}
 
 
@@ -128,7 +138,10 @@ def generate_store(
             "generation_hash": generation_hash(cfg),
             "seed": cfg.generation.seed,
             "block_events": BLOCK_EVENTS,
-            "components": {name: {"fraction": f, "generated": layout.totals()[name]} for name, f in layout.fractions},
+            "components": {
+                name: {"fraction": f, "generated": layout.totals()[name]}
+                for name, f in layout.fractions
+            },
         },
         "software_version": farm.__version__,
     }
@@ -158,12 +171,25 @@ def _target_attrs(cfg: FarmConfig, nuclei: Any) -> dict[str, Any]:
             "material": det.material,
             "mass_kg": det.mass_kg,
             "nuclei": {
-                name: {"z": nuclei.get_target(name).z, "n": nuclei.get_target(name).n, "a": nuclei.get_target(name).a, "count": count * det.mass_kg}
+                name: {
+                    "z": nuclei.get_target(name).z,
+                    "n": nuclei.get_target(name).n,
+                    "a": nuclei.get_target(name).a,
+                    "count": count * det.mass_kg,
+                }
                 for name, count in per_kg.items()
             },
         }
     if isinstance(cfg, ReactorIbdConfig):
-        return {"material": "liquid scintillator", "mass_kg": det.mass_kg, "free_protons": det.mass_kg * det.free_protons_per_kg}
+        return {
+            "material": "liquid scintillator",
+            "mass_kg": det.mass_kg,
+            "free_protons": det.mass_kg * det.free_protons_per_kg,
+        }
     from farm.samples.nuscope import argon_nuclei
 
-    return {"material": "Ar", "mass_kg": cfg.detector.mass_t * 1e3, "nuclei": {"Ar40": {"z": 18, "n": 22, "a": 40, "count": argon_nuclei(cfg)}}}
+    return {
+        "material": "Ar",
+        "mass_kg": cfg.detector.mass_t * 1e3,
+        "nuclei": {"Ar40": {"z": 18, "n": 22, "a": 40, "count": argon_nuclei(cfg)}},
+    }

@@ -57,7 +57,9 @@ def _per_event_fluence(cfg: NuscopeConfig, flavor: str, weight: np.ndarray) -> n
     return cfg.source.pot * beamline.neutrinos_per_pot(flavor, b) * weight / b.face_area_cm2
 
 
-def _draw_q2_qe(rng: np.random.Generator, enu: np.ndarray, m_lepton: float) -> tuple[np.ndarray, np.ndarray]:
+def _draw_q2_qe(
+    rng: np.random.Generator, enu: np.ndarray, m_lepton: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Q² from q ∝ (1 + Q²/Λ²)⁻² on the kinematic range, and q itself."""
     lo, hi = ccqe.q2_range_mev2(enu, lepton_mass_mev=m_lepton)
     lo, hi = np.nan_to_num(lo), np.nan_to_num(hi)
@@ -70,7 +72,9 @@ def _draw_q2_qe(rng: np.random.Generator, enu: np.ndarray, m_lepton: float) -> t
     return q2, density
 
 
-def _interaction(cfg: NuscopeConfig, flavor: str, channel: Channel, rng: np.random.Generator, n: int) -> Columns:
+def _interaction(
+    cfg: NuscopeConfig, flavor: str, channel: Channel, rng: np.random.Generator, n: int
+) -> Columns:
     det = cfg.detector
     m_l = _LEPTON_MASS[flavor]
     nu = beamline.sample_beam_neutrinos(rng, n, flavor=flavor, beamline=beam(cfg))
@@ -78,7 +82,9 @@ def _interaction(cfg: NuscopeConfig, flavor: str, channel: Channel, rng: np.rand
     if channel == Channel.CCQE:
         q2, density = _draw_q2_qe(rng, enu, m_l)
         xsec = np.zeros_like(enu)
-        np.divide(ccqe.dxsec_dq2(enu, q2, lepton_mass_mev=m_l), density, out=xsec, where=density > 0)
+        np.divide(
+            ccqe.dxsec_dq2(enu, q2, lepton_mass_mev=m_l), density, out=xsec, where=density > 0
+        )
         targets = 22.0 * argon_nuclei(cfg)
         elep, cos = ccqe.lepton_kinematics(enu, q2, lepton_mass_mev=m_l)
     else:
@@ -88,7 +94,9 @@ def _interaction(cfg: NuscopeConfig, flavor: str, channel: Channel, rng: np.rand
         elep = np.maximum(enu * (1.0 - y), m_l)
         q2 = 2.0 * MASS_NEUTRON_MEV * enu * rng.uniform(0.05, 0.5, n) * y
         pl = np.sqrt(np.maximum(elep**2 - m_l**2, 0.0))
-        cos = np.clip((2.0 * enu * elep - m_l**2 - q2) / np.maximum(2.0 * enu * pl, 1e-300), -1.0, 1.0)
+        cos = np.clip(
+            (2.0 * enu * elep - m_l**2 - q2) / np.maximum(2.0 * enu * pl, 1e-300), -1.0, 1.0
+        )
     plep = np.sqrt(np.maximum(elep**2 - m_l**2, 0.0))
 
     # reconstruction: smeared lepton → QE-formula E_ν; tags for ν_μ; vertex radius
@@ -99,7 +107,10 @@ def _interaction(cfg: NuscopeConfig, flavor: str, channel: Channel, rng: np.rand
     e_qe = np.where(np.isfinite(e_qe), e_qe, -1.0)
     if flavor == "numu":
         tagged, etag = detector.draw_tags(
-            rng, enu, efficiency=det.tagging_efficiency, rel_resolution=det.tagging_resolution,
+            rng,
+            enu,
+            efficiency=det.tagging_efficiency,
+            rel_resolution=det.tagging_resolution,
             accidental_fraction=det.accidental_tag_fraction,
         )
     else:
@@ -147,10 +158,26 @@ def _flux_sample(key: str, n: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 def nuscope_model(cfg: NuscopeConfig) -> SampleModel:
     components = (
-        Component(name="numu_ccqe", draw=partial(_interaction, cfg, "numu", Channel.CCQE), default_fraction=0.5),
-        Component(name="numu_ccother", draw=partial(_interaction, cfg, "numu", Channel.CC_OTHER), default_fraction=0.3),
-        Component(name="nue_ccqe", draw=partial(_interaction, cfg, "nue", Channel.CCQE), default_fraction=0.1),
-        Component(name="nue_ccother", draw=partial(_interaction, cfg, "nue", Channel.CC_OTHER), default_fraction=0.1),
+        Component(
+            name="numu_ccqe",
+            draw=partial(_interaction, cfg, "numu", Channel.CCQE),
+            default_fraction=0.5,
+        ),
+        Component(
+            name="numu_ccother",
+            draw=partial(_interaction, cfg, "numu", Channel.CC_OTHER),
+            default_fraction=0.3,
+        ),
+        Component(
+            name="nue_ccqe",
+            draw=partial(_interaction, cfg, "nue", Channel.CCQE),
+            default_fraction=0.1,
+        ),
+        Component(
+            name="nue_ccother",
+            draw=partial(_interaction, cfg, "nue", Channel.CC_OTHER),
+            default_fraction=0.1,
+        ),
     )
     b = beam(cfg)
     attrs = {
@@ -164,7 +191,22 @@ def nuscope_model(cfg: NuscopeConfig) -> SampleModel:
         },
         "readout_column": "etag_mev",
     }
-    columns = ("enu_true", "flavor", "channel", "is_signal", "selected", "w_nominal", "eff_nominal",
-               "q2_mev2", "plep_mev", "elep_mev", "coslep", "target_a", "reco_energy_mev", "etag_mev",
-               "tagged", "vertex_r_cm")
+    columns = (
+        "enu_true",
+        "flavor",
+        "channel",
+        "is_signal",
+        "selected",
+        "w_nominal",
+        "eff_nominal",
+        "q2_mev2",
+        "plep_mev",
+        "elep_mev",
+        "coslep",
+        "target_a",
+        "reco_energy_mev",
+        "etag_mev",
+        "tagged",
+        "vertex_r_cm",
+    )
     return SampleModel(components=components, columns=columns, attrs=attrs)

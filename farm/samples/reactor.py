@@ -23,7 +23,10 @@ _NUEBAR = FLAVOR_PDG["nuebar"]
 
 
 def _fissions(cfg: ReactorCevnsConfig | ReactorIbdConfig) -> float:
-    return float(reactor.fission_rate_per_s(cfg.source.thermal_power_mw, cfg.source.fission_fractions)) * cfg.source.seconds
+    return (
+        float(reactor.fission_rate_per_s(cfg.source.thermal_power_mw, cfg.source.fission_fractions))
+        * cfg.source.seconds
+    )
 
 
 def _spectrum_integral(cfg: ReactorCevnsConfig | ReactorIbdConfig) -> float:
@@ -39,7 +42,9 @@ def _fluence_per_cm2(cfg: ReactorCevnsConfig | ReactorIbdConfig) -> float:
     return _fissions(cfg) * _spectrum_integral(cfg) / (4.0 * math.pi * distance_cm**2)
 
 
-def _draw_enu(cfg: ReactorCevnsConfig | ReactorIbdConfig, rng: np.random.Generator, n: int) -> np.ndarray:
+def _draw_enu(
+    cfg: ReactorCevnsConfig | ReactorIbdConfig, rng: np.random.Generator, n: int
+) -> np.ndarray:
     src = cfg.source
     return flux.sample_reactor(rng, src.fission_fractions, n, src.enu_min_mev, src.enu_max_mev)
 
@@ -88,7 +93,9 @@ def _ssb(cfg: ReactorCevnsConfig, rng: np.random.Generator, n: int) -> Columns:
     det, ssb = cfg.detector, cfg.backgrounds.steady_state
     width = det.roi_max - det.roi_min
     u = rng.random(n)
-    signal = (det.roi_min - ssb.slope * np.log1p(-u * (1.0 - math.exp(-width / ssb.slope)))).astype(np.float32)
+    signal = (det.roi_min - ssb.slope * np.log1p(-u * (1.0 - math.exp(-width / ssb.slope)))).astype(
+        np.float32
+    )
     return {
         "enu_true": np.zeros(n),
         "flavor": np.zeros(n, dtype=np.int32),
@@ -108,8 +115,18 @@ def reactor_cevns_model(cfg: ReactorCevnsConfig) -> SampleModel:
         Component(name="cevns", draw=partial(_cevns, cfg), default_fraction=0.9),
         Component(name="ssb", draw=partial(_ssb, cfg), default_fraction=0.1),
     )
-    columns = ("enu_true", "flavor", "channel", "is_signal", "selected", "w_nominal", "eff_nominal",
-               "recoil_mev", "target_a", readout_column(cfg.detector))
+    columns = (
+        "enu_true",
+        "flavor",
+        "channel",
+        "is_signal",
+        "selected",
+        "w_nominal",
+        "eff_nominal",
+        "recoil_mev",
+        "target_a",
+        readout_column(cfg.detector),
+    )
     attrs = _source_attrs(cfg) | {"readout_column": readout_column(cfg.detector)}
     return SampleModel(components=components, columns=columns, attrs=attrs)
 
@@ -180,7 +197,16 @@ def reactor_ibd_model(cfg: ReactorIbdConfig) -> SampleModel:
         Component(name="ibd", draw=partial(_ibd, cfg), default_fraction=0.9),
         Component(name="accidental", draw=partial(_accidental, cfg), default_fraction=0.1),
     )
-    columns = ("enu_true", "flavor", "channel", "is_signal", "selected", "w_nominal", "eff_nominal",
-               "elep_mev", "reco_energy_mev")
+    columns = (
+        "enu_true",
+        "flavor",
+        "channel",
+        "is_signal",
+        "selected",
+        "w_nominal",
+        "eff_nominal",
+        "elep_mev",
+        "reco_energy_mev",
+    )
     attrs = _source_attrs(cfg) | {"readout_column": "reco_energy_mev"}
     return SampleModel(components=components, columns=columns, attrs=attrs)

@@ -25,12 +25,17 @@ _LEAD_NUCLEI_PER_KG = 6.02214076e26 / 207.2  # natural lead, treated as 208Pb fo
 
 
 def _pot(cfg: SnsCevnsConfig) -> float:
-    return flux.sns_pot_per_second(cfg.source.beam_power_mw, cfg.source.proton_kinetic_gev) * cfg.source.seconds
+    return (
+        flux.sns_pot_per_second(cfg.source.beam_power_mw, cfg.source.proton_kinetic_gev)
+        * cfg.source.seconds
+    )
 
 
 def _fluence_per_cm2(cfg: SnsCevnsConfig) -> float:
     """ν per cm² per flavour at the detector over the exposure: POT · yield / (4π L²)."""
-    per_pot = cfg.source.yield_per_flavor or float(flux.sns_yield_per_pot(cfg.source.proton_kinetic_gev))
+    per_pot = cfg.source.yield_per_flavor or float(
+        flux.sns_yield_per_pot(cfg.source.proton_kinetic_gev)
+    )
     distance_cm = cfg.source.distance_m * 100.0
     return _pot(cfg) * per_pot / (4.0 * math.pi * distance_cm**2)
 
@@ -45,7 +50,9 @@ def _times_us(cfg: SnsCevnsConfig, rng: np.random.Generator, flavor: str, n: int
     return flux.sample_pidar_time_us(rng, flavor, n, pulse_fwhm_us=fwhm, pulse_center_us=fwhm)
 
 
-def _selection(eff: np.ndarray, time_us: np.ndarray, cfg: SnsCevnsConfig, u: np.ndarray) -> np.ndarray:
+def _selection(
+    eff: np.ndarray, time_us: np.ndarray, cfg: SnsCevnsConfig, u: np.ndarray
+) -> np.ndarray:
     """Efficiency draw and time window. The observable's range (the ROI) is left to the analysis
     binning, so that lateral shifts of the readout can move events across it."""
     lo, hi = cfg.detector.time_window_us or (-np.inf, np.inf)
@@ -87,10 +94,23 @@ def _neutron_recoils(
 
 
 def _brn(cfg: SnsCevnsConfig, rng: np.random.Generator, n: int) -> Columns:
-    recoil, mass_number, signal, eff = _neutron_recoils(cfg, rng, n, cfg.backgrounds.brn_recoil_slope_kev)
+    recoil, mass_number, signal, eff = _neutron_recoils(
+        cfg, rng, n, cfg.backgrounds.brn_recoil_slope_kev
+    )
     # prompt: neutrons arrive with the proton pulse, delayed by their time of flight (≈ 0.1–0.3 µs)
     time_us = (_times_us(cfg, rng, "numu", n) + rng.uniform(0.1, 0.3, n)).astype(np.float32)
-    return _background(n, Channel.BRN, recoil, mass_number, signal, eff, time_us, cfg, rng, cfg.backgrounds.brn_events)
+    return _background(
+        n,
+        Channel.BRN,
+        recoil,
+        mass_number,
+        signal,
+        eff,
+        time_us,
+        cfg,
+        rng,
+        cfg.backgrounds.brn_events,
+    )
 
 
 def _nin(cfg: SnsCevnsConfig, rng: np.random.Generator, n: int) -> Columns:
@@ -98,7 +118,12 @@ def _nin(cfg: SnsCevnsConfig, rng: np.random.Generator, n: int) -> Columns:
     bkg = cfg.backgrounds
     enu = flux.sample_pidar(rng, "nue", n)
     lead_nuclei = bkg.lead_mass_kg * _LEAD_NUCLEI_PER_KG
-    w = _fluence_per_cm2(cfg) * lead_nuclei * lead.neutron_yield_xsec(enu) * bkg.nin_detection_probability
+    w = (
+        _fluence_per_cm2(cfg)
+        * lead_nuclei
+        * lead.neutron_yield_xsec(enu)
+        * bkg.nin_detection_probability
+    )
     recoil, mass_number, signal, eff = _neutron_recoils(cfg, rng, n, bkg.nin_recoil_slope_kev)
     time_us = _times_us(cfg, rng, "nue", n).astype(np.float32)
     cols = _background(n, Channel.NIN, recoil, mass_number, signal, eff, time_us, cfg, rng, 1.0)
@@ -114,10 +139,23 @@ def _ssb(cfg: SnsCevnsConfig, rng: np.random.Generator, n: int) -> Columns:
     width = det.roi_max - det.roi_min
     u = rng.random(n)
     # exponential falloff truncated to the ROI
-    signal = (det.roi_min - ssb.slope * np.log1p(-u * (1.0 - math.exp(-width / ssb.slope)))).astype(np.float32)
+    signal = (det.roi_min - ssb.slope * np.log1p(-u * (1.0 - math.exp(-width / ssb.slope)))).astype(
+        np.float32
+    )
     lo, hi = det.time_window_us or (0.0, 1.0)
     time_us = rng.uniform(lo, hi, n).astype(np.float32)
-    cols = _background(n, Channel.SSB, np.zeros(n), np.zeros(n, np.int16), signal, np.ones(n, np.float32), time_us, cfg, rng, ssb.events)
+    cols = _background(
+        n,
+        Channel.SSB,
+        np.zeros(n),
+        np.zeros(n, np.int16),
+        signal,
+        np.ones(n, np.float32),
+        time_us,
+        cfg,
+        rng,
+        ssb.events,
+    )
     cols["selected"] = np.ones(n, dtype=bool)
     return cols
 
@@ -151,7 +189,8 @@ def _background(
 
 def sns_model(cfg: SnsCevnsConfig) -> SampleModel:
     components = [
-        Component(name=f"cevns_{f}", draw=partial(_cevns, cfg, f), default_fraction=0.28) for f in _FLAVORS
+        Component(name=f"cevns_{f}", draw=partial(_cevns, cfg, f), default_fraction=0.28)
+        for f in _FLAVORS
     ]
     components += [
         Component(name="brn", draw=partial(_brn, cfg), default_fraction=0.05),
@@ -168,6 +207,17 @@ def sns_model(cfg: SnsCevnsConfig) -> SampleModel:
         },
         "readout_column": readout_column(cfg.detector),
     }
-    columns = ("enu_true", "flavor", "channel", "is_signal", "selected", "w_nominal", "eff_nominal",
-               "recoil_mev", "target_a", "time_us", readout_column(cfg.detector))
+    columns = (
+        "enu_true",
+        "flavor",
+        "channel",
+        "is_signal",
+        "selected",
+        "w_nominal",
+        "eff_nominal",
+        "recoil_mev",
+        "target_a",
+        "time_us",
+        readout_column(cfg.detector),
+    )
     return SampleModel(components=tuple(components), columns=columns, attrs=attrs)

@@ -28,7 +28,9 @@ def _name_key(name: str) -> int:
 
 def throw_rng(seed: int, name: str, index: int) -> np.random.Generator:
     """The random stream of one throw of one systematic."""
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, _name_key(name), index])))
+    return np.random.Generator(
+        np.random.PCG64(np.random.SeedSequence([seed, _name_key(name), index]))
+    )
 
 
 def flux_fractional_covariance(
@@ -61,7 +63,9 @@ def flux_fractional_covariance(
         cov += syst.shape**2 * kernel * same_flavor
     if syst.fission_fraction_sigma:
         if fission_jacobian is None:
-            msg = f"systematic {syst.name!r}: fission_fraction_sigma applies to reactor samples only"
+            msg = (
+                f"systematic {syst.name!r}: fission_fraction_sigma applies to reactor samples only"
+            )
             raise ValueError(msg)
         jac = fission_jacobian * touched[:, None]
         cov += syst.fission_fraction_sigma**2 * (jac @ jac.T)
@@ -72,7 +76,9 @@ def _cholesky_like(cov: np.ndarray) -> np.ndarray:
     """A factor L with L Lᵀ = cov for a positive semi-definite cov (eigen-decomposition)."""
     vals, vecs = np.linalg.eigh(cov)
     if vals.min() < -1e-10 * max(vals.max(), 1e-300):
-        msg = "a flux covariance is not positive semi-definite; check its normalization/shape inputs"
+        msg = (
+            "a flux covariance is not positive semi-definite; check its normalization/shape inputs"
+        )
         raise ValueError(msg)
     return vecs * np.sqrt(np.clip(vals, 0.0, None))
 
@@ -107,7 +113,9 @@ class UniverseSet:
 
     def checksum(self) -> str:
         h = hashlib.blake2b(digest_size=16)
-        h.update(json.dumps({"seed": self.seed, "names": self.names, "groups": self.groups}).encode())
+        h.update(
+            json.dumps({"seed": self.seed, "names": self.names, "groups": self.groups}).encode()
+        )
         for array in (self.systematic_index, self.flux_ratio, self.bootstrap):
             h.update(np.ascontiguousarray(array).tobytes())
         for key in sorted(self.knobs):
@@ -125,9 +133,7 @@ def build_universe_set(
     universes: int | None = None,
 ) -> UniverseSet:
     """Throw every systematic. ``universes`` (if given) overrides each multisim's ``throws``."""
-    counts = [
-        (2 if s.mode == "unisim" else (universes or s.throws)) for s in systematics
-    ]
+    counts = [(2 if s.mode == "unisim" else (universes or s.throws)) for s in systematics]
     total = 1 + sum(counts)
     systematic_index = np.full(total, -1, dtype=np.int32)
     flux_ratio = np.ones((total, bins.n_bins))
@@ -142,14 +148,22 @@ def build_universe_set(
                 msg = f"systematic {syst.name!r}: flux systematics are covariances; use mode = 'multisim'"
                 raise ValueError(msg)
             factor = _cholesky_like(flux_fractional_covariance(syst, bins, fission_jacobian))
-            z = np.stack([throw_rng(seed, syst.name, i).standard_normal(factor.shape[1]) for i in range(count)])
+            z = np.stack(
+                [
+                    throw_rng(seed, syst.name, i).standard_normal(factor.shape[1])
+                    for i in range(count)
+                ]
+            )
             flux_ratio[rows, :-1] = 1.0 + z @ factor.T
         elif syst.kind == "knob":
             values = knobs.setdefault(str(syst.parameter), np.zeros(total))
             if syst.mode == "unisim":
                 values[rows] = [syst.sigma, -syst.sigma]
             else:
-                values[rows] = [syst.sigma * throw_rng(seed, syst.name, i).standard_normal() for i in range(count)]
+                values[rows] = [
+                    syst.sigma * throw_rng(seed, syst.name, i).standard_normal()
+                    for i in range(count)
+                ]
         else:
             bootstrap[rows] = np.arange(count)
         start += count
