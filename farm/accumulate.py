@@ -41,6 +41,10 @@ class AccumulationSpec:
     knob_context: KnobContext
     clamp: tuple[float, float] | None = None
     universes_per_block: int = 64
+    event_flux_ratio: np.ndarray | None = None
+    """(K, F) flux ratio of each per-event universe (the joint all-knob set varies the flux too)."""
+    fake_data_model: str | None = None
+    """module:callable r(enu_mev, flavor): per-event weight ratio of the fake-data model (signal only)."""
 
     @property
     def n_reco(self) -> int:
@@ -78,9 +82,13 @@ class PartialSums:
     """(K, I)."""
     truth: np.ndarray
     """(K, J) all signal."""
+    truth_nominal: np.ndarray
+    """(K, J) all signal with the flux at nominal (differs from ``truth`` in the all-knob set)."""
     clamped: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     """(K,) events whose weight the clamping policy changed, per universe."""
     n_events: int = 0
+    fake_signal: np.ndarray | None = None
+    """(I,) selected signal reweighted to the fake-data model, when one is configured."""
 
     def __add__(self, other: PartialSums) -> PartialSums:
         return PartialSums(
@@ -88,8 +96,10 @@ class PartialSums:
             signal=self.signal + other.signal,
             background=self.background + other.background,
             truth=self.truth + other.truth,
+            truth_nominal=self.truth_nominal + other.truth_nominal,
             clamped=self.clamped + other.clamped,
             n_events=self.n_events + other.n_events,
+            fake_signal=None if self.fake_signal is None else self.fake_signal + other.fake_signal,
         )
 
 
@@ -107,7 +117,8 @@ def _event_universe_histograms(
     reco_bin: np.ndarray,
     truth_bin: np.ndarray,
     signal: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    flux_bin: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     n_u = rows.stop - rows.start
     n = signal.size
     n_reco, n_truth = spec.n_reco, spec.n_truth
@@ -145,6 +156,12 @@ def _event_universe_histograms(
     weight *= cols["w_nominal"][None, :]
     if truth_weight is not weight:
         truth_weight *= cols["w_nominal"][None, :]
+    truth_nominal_weight = truth_weight  # the denominator of M keeps the nominal flux
+    ratio = spec.event_flux_ratio[rows] if spec.event_flux_ratio is not None else None
+    if ratio is not None and (ratio != 1.0).any():
+        flux_factor = ratio[:, flux_bin]
+        weight = weight * flux_factor
+        truth_weight = truth_weight * flux_factor
 
     if scale is None:
         reco = np.broadcast_to(reco_bin, (n_u, n))
@@ -164,10 +181,17 @@ def _event_universe_histograms(
     truth_w = truth_weight[:, signal]
     truth_idx = (universe * n_truth + truth_bin[signal][None, :]).ravel()
     hist_truth = np.bincount(truth_idx, weights=truth_w.ravel(), minlength=n_u * n_truth)
+    if truth_nominal_weight is truth_weight:
+        hist_truth_nominal = hist_truth
+    else:
+        hist_truth_nominal = np.bincount(
+            truth_idx, weights=truth_nominal_weight[:, signal].ravel(), minlength=n_u * n_truth
+        )
     return (
         hist_sig.reshape(n_u, n_reco, n_truth),
         hist_bkg.reshape(n_u, n_reco),
         hist_truth.reshape(n_u, n_truth),
+        hist_truth_nominal.reshape(n_u, n_truth),
         clamped,
     )
 
@@ -199,14 +223,50 @@ def block_partial_sums(cols: Mapping[str, np.ndarray], spec: AccumulationSpec) -
     sig = np.zeros((k, spec.n_reco, spec.n_truth))
     bkg = np.zeros((k, spec.n_reco))
     truth = np.zeros((k, spec.n_truth))
+    truth_nominal = np.zeros((k, spec.n_truth))
     clamped = np.zeros(k, dtype=np.int64)
     for start in range(0, k, spec.universes_per_block):
         rows = slice(start, min(start + spec.universes_per_block, k))
-        sig[rows], bkg[rows], truth[rows], clamped[rows] = _event_universe_histograms(
-            cols, spec, rows, reco_bin, truth_bin, signal
+        sig[rows], bkg[rows], truth[rows], truth_nominal[rows], clamped[rows] = (
+            _event_universe_histograms(cols, spec, rows, reco_bin, truth_bin, signal, flux_bin)
         )
+    fake = None
+    if spec.fake_data_model is not None:
+        fake = _fake_signal(cols, spec, reco_bin, signal)
     return PartialSums(
-        flux=tensors, signal=sig, background=bkg, truth=truth, clamped=clamped, n_events=n
+        flux=tensors,
+        signal=sig,
+        background=bkg,
+        truth=truth,
+        truth_nominal=truth_nominal,
+        clamped=clamped,
+        n_events=n,
+        fake_signal=fake,
+    )
+
+
+def _fake_signal(
+    cols: Mapping[str, np.ndarray], spec: AccumulationSpec, reco_bin: np.ndarray, signal: np.ndarray
+) -> np.ndarray:
+    """Selected signal by reco bin with each event reweighted by the fake-data model's ratio."""
+    from farm.analysis.predict import load_model
+    from farm.store.schema import FLAVOR_PDG
+
+    model = load_model(str(spec.fake_data_model))
+    keep = signal & cols["selected"] & (reco_bin >= 0)
+    ratio = np.ones(int(keep.sum()))
+    flavors = cols["flavor"][keep]
+    energies = cols["enu_true"][keep]
+    for name, code in FLAVOR_PDG.items():
+        m = flavors == code
+        if m.any():
+            r = np.asarray(model(energies[m], name), dtype=np.float64)
+            if r.shape != energies[m].shape or not np.all(np.isfinite(r)) or (r < 0).any():
+                msg = f"[data.model] {spec.fake_data_model}: must return one finite, non-negative ratio per event"
+                raise ValueError(msg)
+            ratio[m] = r
+    return np.bincount(
+        reco_bin[keep], weights=cols["w_nominal"][keep] * ratio, minlength=spec.n_reco
     )
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "cevns_material",
     "ibd_strumia_vissani",
     "numu_cc_argon",
+    "ratio_csi_tree_to_corrected",
 ]
 
 
@@ -50,3 +51,12 @@ def numu_cc_argon(enu_mev: np.ndarray, flavor: str) -> np.ndarray:
     """ν CC per argon nucleus: 22 free-neutron CCQE plus 40 × the non-QE per-nucleon parametrisation."""
     del flavor
     return 22.0 * ccqe.total_xsec(enu_mev) + 40.0 * ccqe.noqe_xsec_per_nucleon(enu_mev)
+
+
+_CSI_CORRECTED_HELM = cevns_material("CsI", couplings="corrected", form_factor="helm")
+
+
+def ratio_csi_tree_to_corrected(enu_mev: np.ndarray, flavor: str) -> np.ndarray:
+    """A fake-data recipe (``[data] model``): per-event weight turning the generator's CsI CEvNS
+    (corrected couplings, Helm) into tree-level couplings, a ≈ 5% lower cross section."""
+    return cevns_csi_tree_helm(enu_mev, flavor) / _CSI_CORRECTED_HELM(enu_mev, flavor)

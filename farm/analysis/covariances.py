@@ -68,6 +68,7 @@ def covariances(
         else:
             boot[k] = np.inf
     groups = tuple(dict.fromkeys(universes.groups))
+    in_total = np.array(universes.in_total(), dtype=bool)
     per_group = (
         np.stack([per_syst[[g == grp for g in universes.groups]].sum(axis=0) for grp in groups])
         if groups
@@ -77,7 +78,7 @@ def covariances(
         per_systematic=per_syst,
         per_group=per_group,
         groups=groups,
-        total=per_syst.sum(axis=0),
+        total=per_syst[in_total].sum(axis=0),
         bootstrap_error=boot,
     )
 
@@ -93,7 +94,9 @@ def joint_covariances(
     """(2J, 2J) joint covariance of (measured, predicted), summed over systematics."""
     n = measured.shape[1] + predicted.shape[1]
     total = np.zeros((n, n))
-    for name in universes.names:
+    for name, counted in zip(universes.names, universes.in_total(), strict=True):
+        if not counted:
+            continue
         rows = universes.universes_of(name)
         total += joint_covariance(
             measured[rows],

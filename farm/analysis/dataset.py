@@ -98,6 +98,7 @@ def build_dataset(
             truth_edges if truth_edges is not None else np.array([np.nan, np.nan]),
         ),
         "bootstrap_replica": (("universe",), universes.bootstrap),
+        "throw_index": (("universe",), universes.throw_index),
     }
     for knob, values in universes.knobs.items():
         data_vars[f"knob_{knob}"] = (("universe",), values)

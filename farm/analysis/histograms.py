@@ -77,8 +77,8 @@ def assemble_histograms(
         sums.truth,
     )
     truth_nominal = truth.copy()
-    flux_universe = universes.is_flux()
-    truth_nominal[flux_universe] = truth[0]
+    truth_nominal[universes.is_flux()] = truth[0]
+    truth_nominal[event_universes] = sums.truth_nominal
     clamped = np.zeros(n_u, dtype=np.int64)
     clamped[event_universes] = sums.clamped
     return UniverseHistograms(

@@ -112,6 +112,7 @@ def prepare(cfg: FarmConfig, store: EventStore, *, universes: int | None = None)
         seed=cfg.analysis.universe_seed,
         fission_jacobian=_fission_jacobian(cfg, rule, bins),
         universes=universes,
+        all_knob_universes=cfg.analysis.all_knob_universes,
     )
     event_universes = np.flatnonzero(~universe_set.is_flux() & (universe_set.systematic_index >= 0))
     attrs = store.attrs
@@ -134,6 +135,8 @@ def prepare(cfg: FarmConfig, store: EventStore, *, universes: int | None = None)
             efficiency=_efficiency_function(cfg),
         ),
         clamp=cfg.analysis.weight_clamp,
+        fake_data_model=cfg.data.model,
+        event_flux_ratio=universe_set.flux_ratio[event_universes],
         universes_per_block=cfg.analysis.universes_per_block,
     )
     return Prepared(
@@ -150,8 +153,16 @@ def prepare(cfg: FarmConfig, store: EventStore, *, universes: int | None = None)
     )
 
 
-def fake_data(cfg: FarmConfig, hists: UniverseHistograms) -> np.ndarray:
-    """Observed counts: from a file, or a fake-data recipe (a universe, a signal scale, Poisson)."""
+def fake_data(
+    cfg: FarmConfig, hists: UniverseHistograms, fake_signal: np.ndarray | None = None
+) -> np.ndarray:
+    """Observed counts: from a file, or a fake-data recipe.
+
+    The recipe takes the expected signal of a universe (or, with ``[data] model``, the signal
+    reweighted event by event to an alternative model, ``fake_signal``), scales it by
+    ``signal_scale``, adds that universe's background and, unless ``poisson = false``, draws
+    seeded Poisson counts.
+    """
     recipe = cfg.data
     n_reco = hists.background.shape[1]
     if recipe.kind == "file":
@@ -168,10 +179,13 @@ def fake_data(cfg: FarmConfig, hists: UniverseHistograms) -> np.ndarray:
     if recipe.universe >= hists.signal.shape[0]:
         msg = f"[data.universe] {recipe.universe} does not exist: the run has {hists.signal.shape[0]} universes"
         raise ValueError(msg)
-    expected = (
-        hists.signal[recipe.universe].sum(axis=1) * recipe.signal_scale
-        + hists.background[recipe.universe]
-    )
+    signal = hists.signal[recipe.universe].sum(axis=1)
+    if recipe.model is not None:
+        if fake_signal is None:
+            msg = "[data.model] needs the reweighted signal of the alternative model"
+            raise ValueError(msg)
+        signal = fake_signal
+    expected = signal * recipe.signal_scale + hists.background[recipe.universe]
     if not recipe.poisson:
         return expected
     return np.random.default_rng(recipe.seed).poisson(expected).astype(np.float64)
@@ -216,7 +230,7 @@ def finish(prep: Prepared, sums: PartialSums) -> xr.Dataset:
         sums, prep.universes, prep.spec.event_universes, binned_flux(prep.rule, prep.flux_bins)
     )
     phi = prep.universes.flux_ratio @ phi_bins
-    data = fake_data(cfg, hists)
+    data = fake_data(cfg, hists, sums.fake_signal if cfg.data.model else None)
     settings = ExtractionSettings(
         method=a.method,
         iterations=a.iterations,
@@ -238,18 +252,21 @@ def finish(prep: Prepared, sums: PartialSums) -> xr.Dataset:
             "generator", generator_real, generator_nominal, ext.xsec_real, ext.xsec_nominal, prep
         )
     ]
+    binning = cfg.binning
+    if binning is None:  # prepare() refuses such configs; this keeps the type checker honest
+        msg = "[binning] is missing"
+        raise ValueError(msg)
     for m in cfg.models:
         g = fold_model(
             load_model(m.callable),
             prep.rule,
             prep.flux_bins,
             signal_flavors,
-            prep.spec.truth_edges if cfg.binning.truth == "enu_true" else None,
+            binning.truth,
+            prep.spec.truth_edges,
+            kind=m.kind,
             name=m.name,
-        )  # type: ignore[union-attr]
-        if cfg.binning.truth not in ("enu_true", "total"):  # type: ignore[union-attr]
-            msg = f"model {m.name!r}: σ(E_ν) models need truth = 'enu_true' or 'total'; this analysis bins {cfg.binning.truth}"  # type: ignore[union-attr]
-            raise ValueError(msg)
+        )
         real, nominal = model_predictions(
             g,
             prep.universes.flux_ratio,
@@ -294,6 +311,8 @@ def finish(prep: Prepared, sums: PartialSums) -> xr.Dataset:
         "data": cfg.data.model_dump_json(),
         "config_hash": config_hash(cfg),
         "universe_set_checksum": prep.universes.checksum(),
+        "universe_seed": a.universe_seed,
+        "universe_seed_rule": "throw i of systematic s draws from SeedSequence([universe_seed, blake2b64(s), i])",
         "input_store": str(prep.store_path),
         "input_checksums": ",".join(prep.store_checksums),
         "store_generation_hash": str(

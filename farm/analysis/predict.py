@@ -49,38 +49,73 @@ def binned_flux(rule: FluxRule, bins: FluxBins, flavors: Sequence[str] | None = 
     return out
 
 
+def _evaluate(
+    model: Callable[..., np.ndarray], args: tuple, shape: tuple[int, ...], name: str, flavor: str
+) -> np.ndarray:
+    """Call a plug-in (user code) and check what it returns, reporting problems in its terms."""
+    try:
+        value = np.asarray(model(*args), dtype=np.float64)
+    except Exception as err:
+        msg = f"model {name!r} raised {type(err).__name__}: {err} (called for {flavor})"
+        raise ValueError(msg) from err
+    if value.shape != shape:
+        try:
+            value = np.broadcast_to(value, shape)
+        except ValueError:
+            msg = f"model {name!r} returned shape {value.shape} for {flavor}; expected {shape} (one value per energy)"
+            raise ValueError(msg) from None
+    if not np.all(np.isfinite(value)):
+        msg = f"model {name!r} returned NaN or inf for {flavor}; a cross section must be finite"
+        raise ValueError(msg)
+    return value
+
+
 def fold_model(
-    model: XsecModel,
+    model: Callable[..., np.ndarray],
     rule: FluxRule,
     bins: FluxBins,
     signal_flavors: Sequence[str],
+    truth: str,
     truth_edges: np.ndarray | None,
     *,
+    kind: str = "xsec",
     name: str = "model",
 ) -> np.ndarray:
-    """G[f, j]: fluence × σ summed over the rule's nodes in flux bin f and truth bin j (E_ν truth)."""
+    """G[f, j] = Σ_k fluence_k σ_j(E_k) over the rule's nodes k in flux bin f.
+
+    ``kind = "xsec"``: ``model(enu_mev, flavor) -> σ`` (cm²), for truth binned in E_ν
+    (σ_j(E) = σ(E) when E lies in bin j) or one total bin. ``kind = "dxsec"``:
+    ``model(enu_mev, x, flavor) -> dσ/dX`` (cm² per unit of X), for truth binned in a kinematic X
+    (σ_j(E) = ∫_j dσ/dX dX, 16-point Gauss–Legendre per bin).
+    """
     n_truth = 1 if truth_edges is None else truth_edges.size - 1
     g = np.zeros((bins.n_bins, n_truth))
+    if kind == "xsec" and truth not in ("enu_true", "total"):
+        msg = f"model {name!r} gives σ(E_ν), but the analysis bins truth in {truth!r}: give a dσ/dX model (kind = 'dxsec')"
+        raise ValueError(msg)
+    if kind == "dxsec" and (truth in ("enu_true", "total") or truth_edges is None):
+        msg = f"model {name!r} gives dσ/dX, which needs truth binned in a kinematic variable (not {truth!r})"
+        raise ValueError(msg)
     for flavor in signal_flavors:
         e, w = rule[flavor]
-        try:
-            sigma = np.asarray(model(e, flavor), dtype=np.float64)
-        except Exception as err:  # a plug-in is user code: report it in terms of the model
-            msg = f"model {name!r} raised {type(err).__name__}: {err} (called with {e.size} energies for {flavor})"
-            raise ValueError(msg) from err
-        if sigma.shape != e.shape:
-            msg = f"model {name!r} returned shape {sigma.shape} for {e.size} energies of {flavor}; return one σ per energy"
-            raise ValueError(msg)
-        if not np.all(np.isfinite(sigma)):
-            msg = f"model {name!r} returned NaN or inf for {flavor} (e.g. at E = {e[~np.isfinite(sigma)][0]:.4g} MeV)"
-            raise ValueError(msg)
         fbin = bins.index(np.full(e.shape, FLAVOR_PDG[flavor]), e)
-        if truth_edges is None:
-            tbin = np.zeros(e.shape, dtype=np.int64)
+        if kind == "xsec":
+            sigma = _evaluate(model, (e, flavor), e.shape, name, flavor)
+            if truth_edges is None:
+                tbin = np.zeros(e.shape, dtype=np.int64)
+            else:
+                tbin = np.searchsorted(truth_edges, e, side="right") - 1
+            keep = (tbin >= 0) & (tbin < n_truth)
+            np.add.at(g, (fbin[keep], tbin[keep]), w[keep] * sigma[keep])
         else:
-            tbin = np.searchsorted(truth_edges, e, side="right") - 1
-        keep = (tbin >= 0) & (tbin < n_truth)
-        np.add.at(g, (fbin[keep], tbin[keep]), w[keep] * sigma[keep])
+            x, wx = np.polynomial.legendre.leggauss(16)
+            lo, hi = truth_edges[:-1, None], truth_edges[1:, None]  # type: ignore[index]
+            xs = (0.5 * (hi - lo) * x + 0.5 * (hi + lo)).ravel()
+            weights = (0.5 * (hi - lo) * wx).ravel()
+            shape = (e.size, xs.size)
+            dsigma = _evaluate(model, (e[:, None], xs[None, :], flavor), shape, name, flavor)
+            per_bin = (dsigma * weights).reshape(e.size, n_truth, 16).sum(axis=2)
+            np.add.at(g, fbin, w[:, None] * per_bin)
     return g
 
 

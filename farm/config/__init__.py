@@ -150,7 +150,9 @@ def _format_errors(source: str, err: ValidationError) -> str:
         elif e["type"] == "missing":
             lines.append(f"  [{key}] required key is missing")
         else:
-            lines.append(f"  [{key}] {e['msg']} (got {e.get('input')!r})")
+            given = e.get("input")
+            shown = "" if isinstance(given, dict | list) else f" (got {given!r})"
+            lines.append(f"  [{key}] {e['msg']}{shown}")
     return "\n".join(lines)
 
 

@@ -177,6 +177,9 @@ class AnalysisSection(Section):
     covariance_normalization: Literal["n", "n-1"] = "n"
     universe_seed: int = Field(default=12345, ge=0)
     universes_per_block: PositiveInt = 64
+    all_knob_universes: int = Field(default=0, ge=0)
+    """Also throw this many universes with every flux systematic and knob at once (the all-knob
+    set, reported as systematic "all_knobs"; not added into the total, which sums the per-knob sets)."""
     weight_clamp: tuple[float, float] | None = None
     """Weight policy: clamp universe/nominal weight ratios into [lo, hi]; None means no clamping."""
 

@@ -67,6 +67,12 @@ class ReactorSource(Section):
 
     @model_validator(mode="after")
     def _fractions_sum_to_one(self) -> ReactorSource:
+        from farm.physics.flux import REACTOR_ISOTOPES
+
+        unknown = sorted(set(self.fission_fractions) - set(REACTOR_ISOTOPES))
+        if unknown:
+            msg = f"fission_fractions: unknown isotope(s) {', '.join(unknown)}; allowed: {', '.join(REACTOR_ISOTOPES)}"
+            raise ValueError(msg)
         total = sum(self.fission_fractions.values())
         if abs(total - 1.0) > 1e-6:
             msg = f"fission_fractions must sum to 1 (they sum to {total:.6g}); isotopes: U235, U238, Pu239, Pu241"
@@ -168,6 +174,8 @@ class NuscopeDetector(Section):
 
 class GenerationSection(Section):
     events: PositiveInt = 1_000_000
+    importance_power: float = Field(default=0.0, ge=0.0, le=8.0)
+    """Reactor samples: draw E_ν from S(E)·E^k and weight back (0: from the spectrum itself)."""
     seed: Annotated[int, Field(ge=0)] = 20261121
     shard_size: PositiveInt = 8_388_608
     component_fractions: dict[str, float] = Field(default_factory=dict)

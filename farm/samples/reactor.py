@@ -44,9 +44,35 @@ def _fluence_per_cm2(cfg: ReactorCevnsConfig | ReactorIbdConfig) -> float:
 
 def _draw_enu(
     cfg: ReactorCevnsConfig | ReactorIbdConfig, rng: np.random.Generator, n: int
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
+    """E_ν drawn from S(E)·E^k (k = ``[generation] importance_power``) and the weight factor
+    (S/∫S) / (S E^k/∫S E^k) that restores the spectrum. k > 0 spends the events where the cross
+    section is large (CEvNS grows as E², and only the high-energy tail passes a keV threshold)."""
     src = cfg.source
-    return flux.sample_reactor(rng, src.fission_fractions, n, src.enu_min_mev, src.enu_max_mev)
+    power = cfg.generation.importance_power
+    if power == 0.0:
+        enu = flux.sample_reactor(rng, src.fission_fractions, n, src.enu_min_mev, src.enu_max_mev)
+        return enu, np.ones(n)
+    grid, cdf, moment = _tilted_table(
+        tuple(sorted(src.fission_fractions.items())), src.enu_min_mev, src.enu_max_mev, power
+    )
+    enu = np.interp(rng.random(n), cdf, grid)
+    factor = np.zeros(n)
+    np.divide(moment, enu**power, out=factor, where=enu > 0)
+    return enu, factor
+
+
+@lru_cache(maxsize=8)
+def _tilted_table(
+    fractions: tuple[tuple[str, float], ...], emin: float, emax: float, power: float
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Inverse-CDF table of S(E)E^k and the ratio ∫S E^k / ∫S."""
+    grid = np.linspace(emin, emax, 1 << 16)
+    density = flux.reactor_spectrum(grid, dict(fractions))
+    tilted = density * grid**power
+    cdf = np.concatenate([[0.0], np.cumsum(0.5 * (tilted[1:] + tilted[:-1]) * np.diff(grid))])
+    norm = np.concatenate([[0.0], np.cumsum(0.5 * (density[1:] + density[:-1]) * np.diff(grid))])
+    return grid, cdf / cdf[-1], float(cdf[-1] / norm[-1])
 
 
 def _source_attrs(cfg: ReactorCevnsConfig | ReactorIbdConfig) -> dict:
@@ -70,7 +96,7 @@ def _source_attrs(cfg: ReactorCevnsConfig | ReactorIbdConfig) -> dict:
 
 def _cevns(cfg: ReactorCevnsConfig, rng: np.random.Generator, n: int) -> Columns:
     det = cfg.detector
-    enu = _draw_enu(cfg, rng, n)
+    enu, spectrum_weight = _draw_enu(cfg, rng, n)
     which, names, nuclei_per_kg = draw_nuclei(rng, det.material, n)
     recoil, mass_number, xsec = draw_recoils(rng, enu, which, names)
     signal, eff = readout(rng, recoil, which, names, det)
@@ -85,7 +111,7 @@ def _cevns(cfg: ReactorCevnsConfig, rng: np.random.Generator, n: int) -> Columns
         readout_column(det): signal,
         "eff_nominal": eff,
         "selected": selected,
-        "w_unit": _fluence_per_cm2(cfg) * det.mass_kg * nuclei_per_kg * xsec,
+        "w_unit": _fluence_per_cm2(cfg) * det.mass_kg * nuclei_per_kg * xsec * spectrum_weight,
     }
 
 
@@ -141,23 +167,9 @@ def _visible(rng: np.random.Generator, enu: np.ndarray, cfg: ReactorIbdConfig) -
     return np.maximum(evis + sigma * rng.standard_normal(evis.shape), 0.0)
 
 
-@lru_cache(maxsize=1)
-def _ibd_xsec_table() -> tuple[np.ndarray, np.ndarray]:
-    """σ_IBD on a fine grid: the full Strumia–Vissani integral is too slow per event, and the
-    cross section is smooth. Nodes are quadratic in √(E − E_th), where σ ∝ p_e turns on, so linear
-    interpolation stays within 1e-4 relative above 1 keV over threshold."""
-    e = ibd.IBD_THRESHOLD_MEV + np.linspace(0.0, np.sqrt(16.0 - ibd.IBD_THRESHOLD_MEV), 2001) ** 2
-    return e, ibd.total_xsec(e)
-
-
-def _ibd_xsec(enu: np.ndarray) -> np.ndarray:
-    e, sigma = _ibd_xsec_table()
-    return np.interp(enu, e, sigma, left=0.0)
-
-
 def _ibd(cfg: ReactorIbdConfig, rng: np.random.Generator, n: int) -> Columns:
     det = cfg.detector
-    enu = _draw_enu(cfg, rng, n)
+    enu, spectrum_weight = _draw_enu(cfg, rng, n)
     evis = _visible(rng, enu, cfg)
     protons = det.mass_kg * det.free_protons_per_kg
     return {
@@ -169,7 +181,7 @@ def _ibd(cfg: ReactorIbdConfig, rng: np.random.Generator, n: int) -> Columns:
         "reco_energy_mev": evis.astype(np.float32),
         "eff_nominal": np.full(n, det.efficiency, dtype=np.float32),
         "selected": rng.random(n) < det.efficiency,
-        "w_unit": _fluence_per_cm2(cfg) * protons * _ibd_xsec(enu),
+        "w_unit": _fluence_per_cm2(cfg) * protons * ibd.total_xsec(enu) * spectrum_weight,
     }
 
 

@@ -341,7 +341,7 @@ def _check_target(path: Path, *, overwrite: bool) -> None:
         return
     if not overwrite:
         msg = "the path already exists"
-        hint = "pass overwrite=True to replace it once the new store is complete, or choose another path"
+        hint = "pass overwrite=True (`farm generate --overwrite`) to replace it once the new store is complete, or choose another path"
         raise StoreError(msg, store=path, hint=hint)
     if not is_farm_store(path):
         msg = "refusing to overwrite: the path exists and is not a farm event store"

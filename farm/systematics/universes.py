@@ -19,7 +19,13 @@ import numpy as np
 from farm.config.analysis import SystematicSection
 from farm.systematics.fluxbins import FluxBins
 
-__all__ = ["UniverseSet", "build_universe_set", "flux_fractional_covariance", "throw_rng"]
+__all__ = [
+    "ALL_KNOBS",
+    "UniverseSet",
+    "build_universe_set",
+    "flux_fractional_covariance",
+    "throw_rng",
+]
 
 
 def _name_key(name: str) -> int:
@@ -80,7 +86,9 @@ def _cholesky_like(cov: np.ndarray) -> np.ndarray:
             "a flux covariance is not positive semi-definite; check its normalization/shape inputs"
         )
         raise ValueError(msg)
-    return vecs * np.sqrt(np.clip(vals, 0.0, None))
+    # eigenvalues at round-off level are zero: keeps a pure normalisation exactly uniform
+    vals = np.where(vals > 1e-12 * max(vals.max(), 0.0), vals, 0.0)
+    return vecs * np.sqrt(vals)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,6 +107,12 @@ class UniverseSet:
     bootstrap: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     """Per universe, the bootstrap replica number (−1 where no bootstrap)."""
     kinds: tuple[str, ...] = ()
+    throw_index: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    """Per universe, its index within its systematic: the throw's seed is (seed, name, index)."""
+
+    def __post_init__(self) -> None:
+        if self.throw_index.size == 0 and self.systematic_index.size:
+            object.__setattr__(self, "throw_index", np.zeros(self.systematic_index.size, np.int64))
 
     @property
     def n_universes(self) -> int:
@@ -108,20 +122,47 @@ class UniverseSet:
         return np.flatnonzero(self.systematic_index == self.names.index(name))
 
     def is_flux(self) -> np.ndarray:
+        """Universes that differ from the central value only by their flux (factorised path)."""
         kinds = np.array([*self.kinds, "cv"])
         return kinds[self.systematic_index] == "flux"
+
+    def in_total(self) -> tuple[bool, ...]:
+        """Which systematics add into the total covariance (not the joint all-knob set)."""
+        return tuple(kind != "all" for kind in self.kinds)
 
     def checksum(self) -> str:
         h = hashlib.blake2b(digest_size=16)
         h.update(
             json.dumps({"seed": self.seed, "names": self.names, "groups": self.groups}).encode()
         )
-        for array in (self.systematic_index, self.flux_ratio, self.bootstrap):
+        for array in (self.systematic_index, self.throw_index, self.flux_ratio, self.bootstrap):
             h.update(np.ascontiguousarray(array).tobytes())
         for key in sorted(self.knobs):
             h.update(key.encode())
             h.update(np.ascontiguousarray(self.knobs[key]).tobytes())
         return h.hexdigest()
+
+
+ALL_KNOBS = "all_knobs"
+"""Name (and group) of the joint set in which every flux systematic and knob is thrown at once."""
+
+
+def _flux_factor(
+    syst: SystematicSection, bins: FluxBins, jacobian: np.ndarray | None
+) -> np.ndarray:
+    if syst.mode == "unisim":
+        msg = f"systematic {syst.name!r}: flux systematics are covariances; use mode = 'multisim'"
+        raise ValueError(msg)
+    return _cholesky_like(flux_fractional_covariance(syst, bins, jacobian))
+
+
+def _flux_shift(syst: SystematicSection, factor: np.ndarray, seed: int, index: int) -> np.ndarray:
+    """Fractional flux change per touched bin in throw ``index`` of ``syst``: L z."""
+    return factor @ throw_rng(seed, syst.name, index).standard_normal(factor.shape[1])
+
+
+def _knob_shift(syst: SystematicSection, seed: int, index: int) -> float:
+    return syst.sigma * float(throw_rng(seed, syst.name, index).standard_normal())
 
 
 def build_universe_set(
@@ -131,51 +172,75 @@ def build_universe_set(
     seed: int,
     fission_jacobian: np.ndarray | None = None,
     universes: int | None = None,
+    all_knob_universes: int = 0,
 ) -> UniverseSet:
-    """Throw every systematic. ``universes`` (if given) overrides each multisim's ``throws``."""
+    """Throw every systematic.
+
+    ``universes`` (if given) overrides each multisim's ``throws``. ``all_knob_universes`` appends
+    a joint set (systematic ``"all_knobs"``) whose universe i throws every flux systematic and
+    knob at once with exactly the values of universe i of its per-knob set.
+    """
     counts = [(2 if s.mode == "unisim" else (universes or s.throws)) for s in systematics]
+    names = [s.name for s in systematics]
+    if all_knob_universes:
+        if ALL_KNOBS in names:
+            msg = f"the systematic name {ALL_KNOBS!r} is reserved for the joint set"
+            raise ValueError(msg)
+        counts.append(all_knob_universes)
     total = 1 + sum(counts)
     systematic_index = np.full(total, -1, dtype=np.int32)
+    throw_index = np.zeros(total, dtype=np.int64)
     flux_ratio = np.ones((total, bins.n_bins))
     bootstrap = np.full(total, -1, dtype=np.int64)
     knobs: dict[str, np.ndarray] = {}
+    factors = {
+        s.name: _flux_factor(s, bins, fission_jacobian) for s in systematics if s.kind == "flux"
+    }
     start = 1
-    for k, (syst, count) in enumerate(zip(systematics, counts, strict=True)):
+    for k, (syst, count) in enumerate(zip(systematics, counts, strict=False)):
         rows = slice(start, start + count)
         systematic_index[rows] = k
+        throw_index[rows] = np.arange(count)
         if syst.kind == "flux":
-            if syst.mode == "unisim":
-                msg = f"systematic {syst.name!r}: flux systematics are covariances; use mode = 'multisim'"
-                raise ValueError(msg)
-            factor = _cholesky_like(flux_fractional_covariance(syst, bins, fission_jacobian))
-            z = np.stack(
-                [
-                    throw_rng(seed, syst.name, i).standard_normal(factor.shape[1])
-                    for i in range(count)
-                ]
+            flux_ratio[rows, :-1] += np.stack(
+                [_flux_shift(syst, factors[syst.name], seed, i) for i in range(count)]
             )
-            flux_ratio[rows, :-1] = 1.0 + z @ factor.T
         elif syst.kind == "knob":
             values = knobs.setdefault(str(syst.parameter), np.zeros(total))
             if syst.mode == "unisim":
                 values[rows] = [syst.sigma, -syst.sigma]
             else:
-                values[rows] = [
-                    syst.sigma * throw_rng(seed, syst.name, i).standard_normal()
-                    for i in range(count)
-                ]
+                values[rows] = [_knob_shift(syst, seed, i) for i in range(count)]
         else:
-            bootstrap[rows] = np.arange(count)
+            # replica ids carry the systematic's name, so two bootstrap sets are independent
+            bootstrap[rows] = ((_name_key(syst.name) & (2**40 - 1)) << 20) + np.arange(count)
         start += count
+    if all_knob_universes:
+        rows = slice(start, start + all_knob_universes)
+        systematic_index[rows] = len(systematics)
+        throw_index[rows] = np.arange(all_knob_universes)
+        for syst in systematics:
+            if syst.kind == "flux":
+                flux_ratio[rows, :-1] += np.stack(
+                    [
+                        _flux_shift(syst, factors[syst.name], seed, i)
+                        for i in range(all_knob_universes)
+                    ]
+                )
+            elif syst.kind == "knob":
+                values = knobs.setdefault(str(syst.parameter), np.zeros(total))
+                values[rows] += [_knob_shift(syst, seed, i) for i in range(all_knob_universes)]
     if (flux_ratio < 0).any():
         msg = "a flux universe has a negative flux in some bin; the flux uncertainty is too large for Gaussian throws"
         raise ValueError(msg)
+    extra = (ALL_KNOBS,) if all_knob_universes else ()
     return UniverseSet(
         seed=seed,
-        names=tuple(s.name for s in systematics),
-        groups=tuple(s.group_name for s in systematics),
-        kinds=tuple(s.kind for s in systematics),
+        names=(*names, *extra),
+        groups=(*(s.group_name for s in systematics), *extra),
+        kinds=(*(s.kind for s in systematics), *(("all",) if all_knob_universes else ())),
         systematic_index=systematic_index,
+        throw_index=throw_index,
         flux_ratio=flux_ratio,
         knobs=knobs,
         bootstrap=bootstrap,
