@@ -10,7 +10,7 @@ result is the same however blocks are grouped into shards, tasks or workers.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -41,6 +41,8 @@ class AccumulationSpec:
     knob_context: KnobContext
     clamp: tuple[float, float] | None = None
     universes_per_block: int = 64
+    with_flux: bool = True
+    """Fill the flux tensors (and the fake-data signal): work items of the flux chunk do."""
     event_flux_ratio: np.ndarray | None = None
     """(K, F) flux ratio of each per-event universe (the joint all-knob set varies the flux too)."""
     fake_data_model: str | None = None
@@ -49,6 +51,17 @@ class AccumulationSpec:
     @property
     def n_reco(self) -> int:
         return self.reco_edges.size - 1
+
+    def for_chunk(self, lo: int, hi: int, *, with_flux: bool) -> AccumulationSpec:
+        """The spec of one work-item chunk: per-event universes [lo, hi), flux tensors or not."""
+        return replace(
+            self,
+            event_universes=self.event_universes[lo:hi],
+            knob_values={k: v[lo:hi] for k, v in self.knob_values.items()},
+            bootstrap_replica=self.bootstrap_replica[lo:hi],
+            event_flux_ratio=None if self.event_flux_ratio is None else self.event_flux_ratio[lo:hi],
+            with_flux=with_flux,
+        )
 
     @property
     def n_truth(self) -> int:
@@ -75,7 +88,8 @@ def columns_needed(spec: AccumulationSpec) -> tuple[str, ...]:
 
 @dataclass(kw_only=True)
 class PartialSums:
-    flux: FluxTensors
+    flux: FluxTensors | None
+    """Flux tensors (None in work items that compute only per-event universes)."""
     signal: np.ndarray
     """(K, I, J) selected signal in each per-event universe."""
     background: np.ndarray
@@ -92,7 +106,7 @@ class PartialSums:
 
     def __add__(self, other: PartialSums) -> PartialSums:
         return PartialSums(
-            flux=self.flux + other.flux,
+            flux=None if self.flux is None else self.flux + other.flux,
             signal=self.signal + other.signal,
             background=self.background + other.background,
             truth=self.truth + other.truth,
@@ -208,17 +222,19 @@ def block_partial_sums(cols: Mapping[str, np.ndarray], spec: AccumulationSpec) -
     signal = cols["is_signal"] & (truth_bin >= 0)
     truth_bin = np.where(signal, truth_bin, 0)
     flux_bin = spec.flux_bins.index(cols["flavor"], cols["enu_true"])
-    tensors = flux_tensors(
-        cols["w_nominal"],
-        flux_bin,
-        reco_bin,
-        truth_bin,
-        signal,
-        cols["selected"],
-        n_flux=spec.flux_bins.n_bins,
-        n_reco=spec.n_reco,
-        n_truth=spec.n_truth,
-    )
+    tensors = None
+    if spec.with_flux:
+        tensors = flux_tensors(
+            cols["w_nominal"],
+            flux_bin,
+            reco_bin,
+            truth_bin,
+            signal,
+            cols["selected"],
+            n_flux=spec.flux_bins.n_bins,
+            n_reco=spec.n_reco,
+            n_truth=spec.n_truth,
+        )
     k = spec.event_universes.size
     sig = np.zeros((k, spec.n_reco, spec.n_truth))
     bkg = np.zeros((k, spec.n_reco))
@@ -231,7 +247,7 @@ def block_partial_sums(cols: Mapping[str, np.ndarray], spec: AccumulationSpec) -
             _event_universe_histograms(cols, spec, rows, reco_bin, truth_bin, signal, flux_bin)
         )
     fake = None
-    if spec.fake_data_model is not None:
+    if spec.fake_data_model is not None and spec.with_flux:
         fake = _fake_signal(cols, spec, reco_bin, signal)
     return PartialSums(
         flux=tensors,
@@ -270,12 +286,19 @@ def _fake_signal(
     )
 
 
-def tree_reduce(parts: Iterable[PartialSums], arity: int = 8) -> PartialSums:
+def tree_reduce(
+    parts: Iterable[PartialSums], arity: int = 8, *, tail: PartialSums | None = None
+) -> PartialSums:
     """Sum an ordered stream of partial sums in a fixed k-ary tree (streaming, O(k log N) memory).
 
     Leaves are grouped in consecutive runs of ``arity``; each full run is summed left to right and
     becomes one node of the next level. At the end, the incomplete runs are closed from the lowest
     level up. The tree depends only on the number of leaves, never on timing or grouping.
+
+    The tree composes: reducing each aligned run of ``arity**m`` leaves (a work item) gives the
+    level-m nodes, and reducing those nodes with ``tail`` = the reduction of the last, incomplete
+    run gives exactly the result of reducing all leaves at once. This is what lets a distributed
+    run of any number of work items reproduce the in-process numbers bit for bit.
     """
     levels: list[list[PartialSums]] = []
     for part in parts:
@@ -290,7 +313,7 @@ def tree_reduce(parts: Iterable[PartialSums], arity: int = 8) -> PartialSums:
             carry = _sum(levels[level])
             levels[level] = []
             level += 1
-    result: PartialSums | None = None
+    result: PartialSums | None = tail
     for pending in levels:
         if result is not None:
             pending = [*pending, result]

@@ -1,39 +1,109 @@
-"""Publish a result dataset atomically: written beside the target, then renamed into place.
+"""Publish result datasets atomically, keeping every earlier version.
 
-A reader sees the previous complete result or the new complete one, never a mix; if writing
-fails (full disk, error while encoding), the previous result is untouched.
+Layout, for ``--out results/x.zarr``::
+
+    results/x.zarr            → symlink to the current version
+    results/x.zarr.versions/  v0001.zarr, v0002.zarr, …   (complete datasets, never modified)
+
+A new version is written under a temporary name inside ``.versions``, renamed to its final name
+once complete, and only then the symlink is swapped with one atomic rename. A reader opening
+``results/x.zarr`` sees the old or the new version, never a mix; a failed write (full disk, an
+error while encoding) leaves the current version untouched and no temporary directory behind.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import time
 import uuid
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import xarray as xr
 
-__all__ = ["publish_dataset"]
+__all__ = ["Version", "current_version", "list_versions", "publish_dataset", "versions_dir"]
+
+_VERSION = re.compile(r"^v(\d{4,})\.zarr$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Version:
+    number: int
+    path: Path
+    created: float
+    current: bool
+
+
+def versions_dir(out: str | Path) -> Path:
+    out = Path(out)
+    return out.with_name(f"{out.name}.versions")
+
+
+def list_versions(out: str | Path) -> list[Version]:
+    folder = versions_dir(out)
+    if not folder.is_dir():
+        return []
+    current = current_version(out)
+    found = []
+    for entry in folder.iterdir():
+        m = _VERSION.match(entry.name)
+        if m:
+            found.append(
+                Version(
+                    number=int(m.group(1)),
+                    path=entry,
+                    created=entry.stat().st_mtime,
+                    current=current is not None and entry.resolve() == current.resolve(),
+                )
+            )
+    return sorted(found, key=lambda v: v.number)
+
+
+def current_version(out: str | Path) -> Path | None:
+    out = Path(out)
+    if out.is_symlink():
+        return out.resolve()
+    return out if out.exists() else None
+
+
+def _write(ds: xr.Dataset, target: Path) -> None:
+    with warnings.catch_warnings():
+        # consolidated metadata is not in the zarr v3 spec yet; xarray readers expect it
+        warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+        ds.to_zarr(target, mode="w-", consolidated=True, zarr_format=3)
 
 
 def publish_dataset(ds: xr.Dataset, out: str | Path) -> Path:
+    """Write ``ds`` as the next version and make it current; returns the version's path."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{uuid.uuid4().hex[:12]}")
+    folder = versions_dir(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_symlink():
+        # a result published before versioning: keep it as the first version
+        legacy = folder / "v0000.zarr"
+        if not legacy.exists():
+            os.rename(out, legacy)
+            os.symlink(os.path.relpath(legacy, out.parent), out)
+    tmp = folder / f".tmp-{uuid.uuid4().hex[:12]}.zarr"
     try:
-        with warnings.catch_warnings():
-            # consolidated metadata is not in the zarr v3 spec yet; xarray readers expect it
-            warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
-            ds.to_zarr(tmp, mode="w-", consolidated=True, zarr_format=3)
+        _write(ds, tmp)
+        while True:
+            number = max([v.number for v in list_versions(out)], default=0) + 1
+            final = folder / f"v{number:04d}.zarr"
+            try:
+                os.rename(tmp, final)
+                break
+            except OSError:
+                if not final.exists():  # not a race with another publisher: a real failure
+                    raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:12]}")
-        os.rename(out, old)
-        os.rename(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(tmp, out)
-    return out
+    link = out.with_name(f".{out.name}.link-{uuid.uuid4().hex[:8]}")
+    os.symlink(os.path.relpath(final, out.parent), link)
+    os.replace(link, out)
+    os.utime(final, (time.time(), time.time()))
+    return final

@@ -1,27 +1,30 @@
-"""The in-process runner: config → event store (generated if missing) → partial sums → dataset.
+"""Run an analysis: config → event store (generated if missing) → plan → partial sums → dataset.
 
-No dask: blocks are processed in order in this process and reduced by the same fixed tree the
-distributed runner uses, so both give the same numbers bit for bit.
+The same plan and the same worker function serve every backend: ``inprocess`` computes the work
+items here, in order; any dask cluster computes them on workers. Both reduce in the fixed tree of
+:mod:`farm.plan`, so the numbers are identical bit for bit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import xarray as xr
 
-from farm.accumulate import block_partial_sums, columns_needed, tree_reduce
-from farm.analysis.pipeline import Prepared, finish, prepare
+from farm.analysis.pipeline import finish, prepare
+from farm.checkpoint import CheckpointStore
+from farm.cluster import ClusterOptions, connect
 from farm.config import FarmConfig, store_path
+from farm.execute import ExecutionStats, execute_dask, execute_inprocess
+from farm.plan import Plan, make_plan
 from farm.samples.generate import generate_store
-from farm.store.blocks import iter_blocks
 from farm.store.reader import EventStore
 
-__all__ = ["REDUCTION_ARITY", "ensure_store", "run_inprocess"]
-
-REDUCTION_ARITY = 8
+__all__ = ["checkpoint_dir_for", "ensure_store", "plan_for", "run", "run_inprocess"]
 
 Log = Callable[[str], None]
+Progress = Callable[[int, int], None]
 
 
 def ensure_store(
@@ -34,22 +37,51 @@ def ensure_store(
             f"event store {path} does not exist: generating {cfg.generation.events:,} events of {cfg.sample.name}"
         )
         generate_store(cfg, path, on_shard=on_shard)
-    store = EventStore.open(path)
-    return store
+    return EventStore.open(path)
 
 
-def reduce_inprocess(
-    prep: Prepared, store: EventStore, *, on_block: Callable[[int], None] | None = None
-):
-    columns = columns_needed(prep.spec)
+def checkpoint_dir_for(out: str | Path) -> Path:
+    """Work-item checkpoints live beside the published result."""
+    out = Path(out)
+    return out.with_name(f"{out.name}.checkpoints")
 
-    def parts():
-        for block, cols in iter_blocks(store, columns, prep.block_rows):
-            yield block_partial_sums(cols, prep.spec)
-            if on_block is not None:
-                on_block(block + 1)
 
-    return tree_reduce(parts(), REDUCTION_ARITY)
+def plan_for(
+    cfg: FarmConfig, store: EventStore, *, universes: int | None = None
+) -> tuple[object, Plan]:
+    prep = prepare(cfg, store, universes=universes)
+    plan = make_plan(
+        prep,
+        store.shard_ranges,
+        universes_per_task=cfg.analysis.universes_per_task,
+        blocks_per_task=cfg.analysis.blocks_per_task,
+    )
+    return prep, plan
+
+
+def run(
+    cfg: FarmConfig,
+    options: ClusterOptions,
+    *,
+    universes: int | None = None,
+    checkpoint_dir: Path | None = None,
+    log: Log = print,
+    progress: Progress | None = None,
+) -> tuple[xr.Dataset, ExecutionStats]:
+    """Run the whole analysis of ``cfg`` on the requested cluster; return the dataset and what ran."""
+    store = ensure_store(cfg, log=log)
+    prep, plan = plan_for(cfg, store, universes=universes)
+    checkpoints = CheckpointStore(checkpoint_dir) if checkpoint_dir is not None else None
+    if options.kind == "inprocess" and not (options.scheduler_address or options.scheduler_file):
+        sums, stats = execute_inprocess(prep, plan, checkpoints=checkpoints, progress=progress)  # type: ignore[arg-type]
+        return finish(prep, sums), stats  # type: ignore[arg-type]
+    with connect(options) as client:
+        link = getattr(client, "dashboard_link", None)
+        if link:
+            log(f"dask dashboard: {link}")
+        sums, stats = execute_dask(prep, plan, client, checkpoints=checkpoints, progress=progress)  # type: ignore[arg-type]
+        ds = client.submit(finish, prep, sums, pure=False).result()
+    return ds, stats
 
 
 def run_inprocess(
@@ -57,13 +89,22 @@ def run_inprocess(
     *,
     universes: int | None = None,
     log: Log = print,
-    on_block: Callable[[int, int], None] | None = None,
+    on_block: Progress | None = None,
 ) -> xr.Dataset:
-    """Run the whole analysis of ``cfg`` in this process and return the result dataset."""
-    store = ensure_store(cfg, log=log)
-    prep = prepare(cfg, store, universes=universes)
-    total = prep.n_blocks
-    sums = reduce_inprocess(
-        prep, store, on_block=(lambda done: on_block(done, total)) if on_block else None
+    """Run the whole analysis of ``cfg`` in this process (no dask) and return the dataset."""
+    ds, _ = run(
+        cfg, ClusterOptions(kind="inprocess"), universes=universes, log=log, progress=on_block
     )
-    return finish(prep, sums)
+    return ds
+
+
+def reduce_inprocess(prep, store):
+    """Reduced partial sums of every universe, computed here (no checkpoints)."""
+    plan = make_plan(
+        prep,
+        store.shard_ranges,
+        universes_per_task=prep.cfg.analysis.universes_per_task,
+        blocks_per_task=prep.cfg.analysis.blocks_per_task,
+    )
+    sums, _ = execute_inprocess(prep, plan)
+    return sums

@@ -1,4 +1,4 @@
-"""The ``farm`` command line: generate, inspect, run.
+"""The ``farm`` command line: generate, inspect, plan, run, refresh, versions, cluster.
 
 Each command lives in its own module; this one only assembles them.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from farm.cli import generate, inspect, run
+from farm.cli import cluster, generate, inspect, plan, run
 
 __all__ = ["app", "main"]
 
@@ -20,7 +20,11 @@ app = typer.Typer(
 )
 app.command("generate")(generate.generate)
 app.command("inspect")(inspect.inspect)
+app.command("plan")(plan.plan)
 app.command("run")(run.run)
+app.command("refresh")(run.refresh)
+app.command("versions")(plan.versions)
+app.add_typer(cluster.app, name="cluster")
 
 
 def main() -> None:

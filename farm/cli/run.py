@@ -1,4 +1,4 @@
-"""``farm run``: the whole measurement, from config to the result dataset."""
+"""``farm run`` and ``farm refresh``: the whole measurement, from config to the published dataset."""
 
 from __future__ import annotations
 
@@ -8,57 +8,90 @@ from typing import Annotated
 
 import typer
 
-from farm.cli._common import console, fail, progress_bar, user_errors
+from farm.cli._cluster_options import (
+    ClusterFlag,
+    SchedulerFileFlag,
+    SchedulerFlag,
+    SettingsFlag,
+    ThreadsFlag,
+    TlsFlag,
+    WorkersFlag,
+    cluster_options,
+)
+from farm.cli._common import console, progress_bar, user_errors
 
-__all__ = ["run"]
+__all__ = ["refresh", "run"]
+
+ConfigArg = Annotated[
+    str, typer.Argument(help="Sample name (e.g. sns-csi) or a TOML configuration.")
+]
+OutFlag = Annotated[
+    Path, typer.Option("--out", "-o", help="Where to publish the result dataset (zarr).")
+]
+EventsFlag = Annotated[
+    int | None, typer.Option("--events", "-n", help="Override [generation] events (quick runs).")
+]
+UniversesFlag = Annotated[
+    int | None,
+    typer.Option("--universes", "-u", help="Override the throws of every multisim systematic."),
+]
+CheckpointFlag = Annotated[
+    bool,
+    typer.Option(
+        "--checkpoints/--no-checkpoints",
+        help="Keep per-work-item checkpoints beside the output (resume, refresh).",
+    ),
+]
 
 
-def run(
-    config: Annotated[
-        str, typer.Argument(help="Sample name (e.g. sns-csi) or a TOML configuration.")
-    ],
-    out: Annotated[
-        Path, typer.Option("--out", "-o", help="Where to publish the result dataset (zarr).")
-    ],
-    cluster: Annotated[
-        str, typer.Option("--cluster", help="Where to run: inprocess (no dask).")
-    ] = "inprocess",
-    events: Annotated[
-        int | None,
-        typer.Option("--events", "-n", help="Override [generation] events (quick runs)."),
-    ] = None,
-    universes: Annotated[
-        int | None,
-        typer.Option("--universes", "-u", help="Override the throws of every multisim systematic."),
-    ] = None,
+def _execute(
+    config: str,
+    out: Path,
+    events: int | None,
+    universes: int | None,
+    checkpoints: bool,
+    options,
+    *,
+    refresh: bool,
 ) -> None:
-    """Generate the sample if needed, throw the universes, extract, and publish the covariance dataset.
-
-    Example: farm run sns-csi --out results/sns-csi.zarr --cluster inprocess --events 200000
-    """
     from farm.config import load_config
-    from farm.publish import publish_dataset
-    from farm.runner import run_inprocess
+    from farm.publish import current_version, publish_dataset
+    from farm.runner import checkpoint_dir_for
+    from farm.runner import run as run_analysis
 
-    if cluster != "inprocess":
-        raise fail(f"--cluster {cluster!r} is not available; use --cluster inprocess")
     overrides = {"generation.events": events} if events is not None else {}
     t0 = time.perf_counter()
     with user_errors():
         cfg = load_config(config, **overrides)
-        with progress_bar() as bar:
-            task = bar.add_task("reweighting blocks", total=None)
-            ds = run_inprocess(
-                cfg,
-                universes=universes,
-                log=lambda m: console.print(m),
-                on_block=lambda done, total: bar.update(task, completed=done, total=total),
+        if refresh and current_version(out) is None:
+            raise ValueError(
+                f"{out}: nothing published yet; run `farm run {config} --out {out}` first"
             )
-        publish_dataset(ds, out)
+        with progress_bar() as bar:
+            task = bar.add_task("work items", total=None)
+            ds, stats = run_analysis(
+                cfg,
+                options,
+                universes=universes,
+                checkpoint_dir=checkpoint_dir_for(out) if checkpoints else None,
+                log=lambda m: console.print(m),
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+        if refresh:
+            import xarray as xr
+
+            with xr.open_zarr(current_version(out)) as previous:
+                if previous.load().identical(ds):
+                    console.print(
+                        f"{out} is up to date: recomputed {stats.computed} of {stats.items} work items, nothing changed"
+                    )
+                    return
+        version = publish_dataset(ds, out)
     dt = time.perf_counter() - t0
     console.print(
-        f"published {out}: {ds.sizes['universe']} universes, {len(ds.systematic)} systematics, "
-        f"{ds.sizes['truth_bin']} truth bin(s), in {dt:.1f} s"
+        f"published {out} ({version.name}): {ds.sizes['universe']} universes, {len(ds.systematic)} systematics, "
+        f"{ds.sizes['truth_bin']} truth bin(s), in {dt:.1f} s; computed {stats.computed} of {stats.items} "
+        f"work items ({stats.from_checkpoint} from checkpoints)"
     )
     for model in ds.model.values:
         sel = ds.sel(model=model)
@@ -66,3 +99,59 @@ def run(
             f"  {model}: chi2/dof real {float(sel.chi2_real_joint):.2f}/{int(ds.chi2_dof)} "
             f"(uncorrelated {float(sel.chi2_real_uncorrelated):.2f}), nominal {float(sel.chi2_nominal_joint):.2f}"
         )
+
+
+def run(
+    config: ConfigArg,
+    out: OutFlag,
+    cluster: ClusterFlag = "local",
+    workers: WorkersFlag = None,
+    threads: ThreadsFlag = False,
+    scheduler: SchedulerFlag = None,
+    scheduler_file: SchedulerFileFlag = None,
+    tls_dir: TlsFlag = None,
+    cluster_settings: SettingsFlag = None,
+    events: EventsFlag = None,
+    universes: UniversesFlag = None,
+    checkpoints: CheckpointFlag = True,
+) -> None:
+    """Generate the sample if needed, throw the universes, extract, and publish the covariance dataset.
+
+    Without --cluster it starts an embedded LocalCluster (one worker per core) and prints the
+    dashboard address; --cluster inprocess runs without dask. A rerun resumes from the work-item
+    checkpoints beside OUT.
+
+    Example: farm run sns-csi --out results/sns-csi.zarr --workers 2 --events 200000
+    """
+    with user_errors():
+        options = cluster_options(
+            cluster, workers, threads, scheduler, scheduler_file, tls_dir, cluster_settings
+        )
+    _execute(config, out, events, universes, checkpoints, options, refresh=False)
+
+
+def refresh(
+    config: ConfigArg,
+    out: OutFlag,
+    cluster: ClusterFlag = "local",
+    workers: WorkersFlag = None,
+    threads: ThreadsFlag = False,
+    scheduler: SchedulerFlag = None,
+    scheduler_file: SchedulerFileFlag = None,
+    tls_dir: TlsFlag = None,
+    cluster_settings: SettingsFlag = None,
+    events: EventsFlag = None,
+    universes: UniversesFlag = None,
+) -> None:
+    """Recompute only what changed since the published result and publish it as a new version.
+
+    A new or changed shard, a changed systematic or binning recomputes just the work items whose
+    keys changed; the rest comes from checkpoints. Earlier versions are kept (farm versions OUT).
+
+    Example: farm refresh sns-csi --out results/sns-csi.zarr
+    """
+    with user_errors():
+        options = cluster_options(
+            cluster, workers, threads, scheduler, scheduler_file, tls_dir, cluster_settings
+        )
+    _execute(config, out, events, universes, True, options, refresh=True)

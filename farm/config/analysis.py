@@ -177,6 +177,11 @@ class AnalysisSection(Section):
     covariance_normalization: Literal["n", "n-1"] = "n"
     universe_seed: int = Field(default=12345, ge=0)
     universes_per_block: PositiveInt = 64
+    """Per-event universes evaluated together on one block (bounds the weight matrices' memory)."""
+    universes_per_task: PositiveInt = 64
+    """Per-event universes in one work item (chunks never span two systematics)."""
+    blocks_per_task: PositiveInt | None = None
+    """Blocks of 65 536 events per work item, a power of 8; default chosen from the store size."""
     all_knob_universes: int = Field(default=0, ge=0)
     """Also throw this many universes with every flux systematic and knob at once (the all-knob
     set, reported as systematic "all_knobs"; not added into the total, which sums the per-knob sets)."""

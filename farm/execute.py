@@ -1,0 +1,145 @@
+"""Execute a plan: in this process, or on a dask cluster. Both reduce in the same fixed tree.
+
+For each work item: load its checkpoint if one is valid, otherwise compute it (on a worker, which
+writes the checkpoint). Each universe chunk is reduced over its items in item order; the chunks
+are then joined along the universe axis. The driver never decides an order of addition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from farm.accumulate import PartialSums
+from farm.analysis.pipeline import Prepared
+from farm.checkpoint import CheckpointStore
+from farm.plan import Plan, WorkItem
+from workers.tasks import compute_item, reduce_chunk
+
+__all__ = ["ExecutionStats", "combine_chunks", "execute_dask", "execute_inprocess"]
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExecutionStats:
+    items: int
+    computed: int
+    from_checkpoint: int
+
+
+def combine_chunks(chunks: Sequence[PartialSums]) -> PartialSums:
+    """Chunk 0 carries the flux tensors; the others' per-event universes follow in order."""
+    flux, events = chunks[0], chunks[1:]
+
+    def join(name: str, empty: np.ndarray) -> np.ndarray:
+        return np.concatenate([getattr(c, name) for c in events]) if events else empty
+
+    return PartialSums(
+        flux=flux.flux,
+        signal=join("signal", flux.signal),
+        background=join("background", flux.background),
+        truth=join("truth", flux.truth),
+        truth_nominal=join("truth_nominal", flux.truth_nominal),
+        clamped=join("clamped", flux.clamped),
+        n_events=flux.n_events,
+        fake_signal=flux.fake_signal,
+    )
+
+
+def _full_items(plan: Plan, items: Sequence[WorkItem]) -> int:
+    return sum(1 for item in items if item.n_blocks == plan.blocks_per_item)
+
+
+def execute_inprocess(
+    prep: Prepared,
+    plan: Plan,
+    *,
+    checkpoints: CheckpointStore | None = None,
+    progress: Progress | None = None,
+) -> tuple[PartialSums, ExecutionStats]:
+    done = computed = 0
+    reduced: list[PartialSums] = []
+    for chunk in range(len(plan.chunks)):
+        items = plan.items_of_chunk(chunk)
+        results = []
+        for item in items:
+            sums = checkpoints.load(item.key) if checkpoints is not None else None
+            if sums is None:
+                sums = compute_item(
+                    str(prep.store_path),
+                    prep.spec,
+                    item,
+                    prep.block_rows,
+                    None if checkpoints is None else str(checkpoints.root),
+                )
+                computed += 1
+            results.append(sums)
+            done += 1
+            if progress is not None:
+                progress(done, len(plan.items))
+        reduced.append(reduce_chunk(*results, full=_full_items(plan, items)))
+    stats = ExecutionStats(
+        items=len(plan.items), computed=computed, from_checkpoint=done - computed
+    )
+    return combine_chunks(reduced), stats
+
+
+def execute_dask(
+    prep: Prepared,
+    plan: Plan,
+    client: Any,
+    *,
+    checkpoints: CheckpointStore | None = None,
+    progress: Progress | None = None,
+) -> tuple[PartialSums, ExecutionStats]:
+    """Submit the missing items, reduce each chunk in a task, join the chunks in a task."""
+    from distributed import as_completed
+
+    [spec] = client.scatter([prep.spec], broadcast=True, hash=False)
+    checkpoint_dir = None if checkpoints is None else str(checkpoints.root)
+    futures: dict[int, Any] = {}
+    loaded: dict[int, Any] = {}
+    pending = []
+    for item in plan.items:
+        sums = checkpoints.load(item.key) if checkpoints is not None else None
+        if sums is not None:
+            loaded[item.index] = client.scatter(sums, hash=False)
+            continue
+        future = client.submit(
+            compute_item,
+            str(prep.store_path),
+            spec,
+            item,
+            prep.block_rows,
+            checkpoint_dir,
+            key=f"farm-item-{item.index}-{item.key}",
+            pure=False,
+            retries=2,
+        )
+        futures[item.index] = future
+        pending.append(future)
+    done = len(loaded)
+    if progress is not None:
+        progress(done, len(plan.items))
+    for future in as_completed(pending):
+        if future.status == "error":
+            future.result()  # raises the worker's exception, which names the work item
+        done += 1
+        if progress is not None:
+            progress(done, len(plan.items))
+    chunk_results = []
+    for chunk in range(len(plan.chunks)):
+        items = plan.items_of_chunk(chunk)
+        nodes = [futures.get(item.index, loaded.get(item.index)) for item in items]
+        chunk_results.append(
+            client.submit(reduce_chunk, *nodes, full=_full_items(plan, items), pure=False)
+        )
+    combined = client.submit(combine_chunks, chunk_results, pure=False).result()
+    stats = ExecutionStats(
+        items=len(plan.items), computed=len(futures), from_checkpoint=len(loaded)
+    )
+    return combined, stats

@@ -1,0 +1,212 @@
+"""Planning: a prepared analysis and its event store become frozen, hashable work items.
+
+A work item is (a run of blocks) × (a chunk of universes). Blocks are fixed 65 536-row ranges of
+the store; an item covers ``arity**level`` consecutive blocks aligned to a multiple of that size
+(the last item takes the remainder), so items are nodes of the fixed reduction tree
+(:func:`farm.accumulate.tree_reduce`). Chunk 0 fills the flux tensors, from which every flux
+universe follows; the other chunks hold the per-event universes, never spanning two systematics,
+so changing one systematic changes only its own chunks' keys.
+
+Every item has a key hashed from what it computes: the content checksums of the shards its rows
+lie in, the parts of the analysis it depends on, its universes' throws, and the kernel version.
+A checkpoint under that key is valid for any later run that asks for the same item.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from farm.accumulate import AccumulationSpec, columns_needed
+from farm.analysis.pipeline import Prepared
+from farm.store.schema import COLUMNS
+
+__all__ = ["KERNEL_VERSION", "REDUCTION_ARITY", "Plan", "WorkItem", "make_plan"]
+
+KERNEL_VERSION = "1"
+"""Bump when a kernel's numbers change: every checkpoint key changes with it."""
+
+REDUCTION_ARITY = 8
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkItem:
+    index: int
+    chunk: int
+    first_block: int
+    n_blocks: int
+    start: int
+    """First row (inclusive)."""
+    stop: int
+    """Last row (exclusive)."""
+    universes: tuple[int, int]
+    """[lo, hi) into the prepared spec's per-event universes (empty for the flux chunk)."""
+    key: str
+
+    @property
+    def with_flux(self) -> bool:
+        return self.chunk == 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    items: tuple[WorkItem, ...]
+    chunks: tuple[tuple[int, int], ...]
+    level: int
+    n_blocks: int
+    block_rows: int
+    bytes_per_event: int
+    universes_per_chunk: tuple[int, ...]
+
+    @property
+    def blocks_per_item(self) -> int:
+        return REDUCTION_ARITY**self.level
+
+    def items_of_chunk(self, chunk: int) -> tuple[WorkItem, ...]:
+        return tuple(item for item in self.items if item.chunk == chunk)
+
+    def memory_per_task_bytes(self, universes_per_block: int) -> int:
+        """Columns of one item plus the (universe × event) weight matrices of one block."""
+        rows = self.blocks_per_item * self.block_rows
+        return rows * self.bytes_per_event + 4 * universes_per_block * self.block_rows * 8
+
+    def cost_event_universes(self) -> int:
+        """Event-universe products the items evaluate (the flux chunk counts as one universe)."""
+        rows = [item.stop - item.start for item in self.items]
+        width = [max(item.universes[1] - item.universes[0], 1) for item in self.items]
+        return int(sum(r * w for r, w in zip(rows, width, strict=True)))
+
+
+def _chunks(prep: Prepared, universes_per_task: int) -> list[tuple[int, int]]:
+    """Chunk 0 is the flux chunk (no per-event universes); then runs of one systematic each."""
+    owner = prep.universes.systematic_index[prep.spec.event_universes]
+    chunks = [(0, 0)]
+    lo = 0
+    while lo < owner.size:
+        hi = lo
+        while hi < owner.size and owner[hi] == owner[lo] and hi - lo < universes_per_task:
+            hi += 1
+        chunks.append((lo, hi))
+        lo = hi
+    return chunks
+
+
+def _level(n_blocks: int, target_blocks: int | None) -> int:
+    """Items of arity**level blocks: ≈ 0.5–5 M events per task unless configured."""
+    if target_blocks is not None:
+        level = round(np.log(target_blocks) / np.log(REDUCTION_ARITY))
+        if REDUCTION_ARITY**level != target_blocks:
+            msg = f"[analysis] blocks_per_task must be a power of {REDUCTION_ARITY} (got {target_blocks})"
+            raise ValueError(msg)
+        return int(level)
+    return 2 if n_blocks >= 256 else (1 if n_blocks >= 8 else 0)
+
+
+def _digest(payload: Any) -> str:
+    h = hashlib.blake2b(digest_size=16)
+
+    def feed(value: Any) -> None:
+        if isinstance(value, np.ndarray):
+            h.update(str(value.dtype).encode() + str(value.shape).encode())
+            h.update(np.ascontiguousarray(value).tobytes())
+        elif isinstance(value, dict):
+            for k in sorted(value):
+                h.update(str(k).encode())
+                feed(value[k])
+        elif isinstance(value, list | tuple):
+            h.update(b"[")
+            for v in value:
+                feed(v)
+            h.update(b"]")
+        else:
+            h.update(json.dumps(value, sort_keys=True, default=str).encode())
+
+    feed(payload)
+    return h.hexdigest()
+
+
+def _common_key_parts(prep: Prepared, spec: AccumulationSpec) -> dict[str, Any]:
+    cfg = prep.cfg
+    return {
+        "kernel": KERNEL_VERSION,
+        "observable": spec.observable,
+        "reco_edges": spec.reco_edges,
+        "truth": [spec.truth_column, spec.truth_edges],
+        "flux_bins": [spec.flux_bins.flavors, spec.flux_bins.edges],
+        "clamp": spec.clamp,
+        "detector": cfg.detector.model_dump(mode="json"),
+        "nuclei": dict(spec.knob_context.nuclei_by_a),
+        "block_rows": prep.block_rows,
+    }
+
+
+def _rows_checksums(
+    prep: Prepared, shard_ranges: list[tuple[int, int]], start: int, stop: int
+) -> list[Any]:
+    return [
+        [lo, hi, prep.store_checksums[i]]
+        for i, (lo, hi) in enumerate(shard_ranges)
+        if lo < stop and hi > start
+    ]
+
+
+def make_plan(
+    prep: Prepared,
+    shard_ranges: list[tuple[int, int]],
+    *,
+    universes_per_task: int = 64,
+    blocks_per_task: int | None = None,
+) -> Plan:
+    """Cut the prepared analysis into work items (deterministically, whatever the cluster)."""
+    spec = prep.spec
+    n_blocks = prep.n_blocks
+    level = _level(n_blocks, blocks_per_task)
+    per_item = REDUCTION_ARITY**level
+    chunks = _chunks(prep, universes_per_task)
+    common = _common_key_parts(prep, spec)
+    items: list[WorkItem] = []
+    for chunk, (lo, hi) in enumerate(chunks):
+        chunk_spec = spec.for_chunk(lo, hi, with_flux=chunk == 0)
+        if chunk == 0:
+            chunk_part: dict[str, Any] = {"flux": True, "fake": spec.fake_data_model}
+        else:
+            chunk_part = {
+                "knobs": dict(chunk_spec.knob_values),
+                "bootstrap": chunk_spec.bootstrap_replica,
+                "bootstrap_key": spec.bootstrap_key,
+                "flux_ratio": chunk_spec.event_flux_ratio,
+                "universes_per_block": spec.universes_per_block,
+            }
+        for first in range(0, n_blocks, per_item):
+            count = min(per_item, n_blocks - first)
+            start = first * prep.block_rows
+            stop = min((first + count) * prep.block_rows, prep.n_events)
+            key = _digest(
+                [common, chunk_part, start, stop, _rows_checksums(prep, shard_ranges, start, stop)]
+            )
+            items.append(
+                WorkItem(
+                    index=len(items),
+                    chunk=chunk,
+                    first_block=first,
+                    n_blocks=count,
+                    start=start,
+                    stop=stop,
+                    universes=(lo, hi),
+                    key=key,
+                )
+            )
+    names = columns_needed(spec)
+    return Plan(
+        items=tuple(items),
+        chunks=tuple(chunks),
+        level=level,
+        n_blocks=n_blocks,
+        block_rows=prep.block_rows,
+        bytes_per_event=int(sum(COLUMNS[n].dtype.itemsize for n in names)),
+        universes_per_chunk=tuple(hi - lo for lo, hi in chunks),
+    )

@@ -1,0 +1,71 @@
+"""What runs on a dask worker: one work item → its partial sums (and its checkpoint).
+
+No orchestration here: the driver plans, submits and reduces (``farm.cluster.execute``).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from farm.accumulate import (
+    AccumulationSpec,
+    PartialSums,
+    block_partial_sums,
+    columns_needed,
+    tree_reduce,
+)
+from farm.checkpoint import CheckpointStore
+from farm.plan import REDUCTION_ARITY, WorkItem
+from farm.store.blocks import iter_blocks
+from farm.store.errors import StoreError
+from farm.store.reader import EventStore
+
+__all__ = ["compute_item", "reduce_chunk"]
+
+
+@lru_cache(maxsize=8)
+def _open_store(path: str) -> EventStore:
+    return EventStore.open(path)
+
+
+def compute_item(
+    store_path: str,
+    spec: AccumulationSpec,
+    item: WorkItem,
+    block_rows: int,
+    checkpoint_dir: str | None = None,
+) -> PartialSums:
+    """Partial sums of one work item: its blocks reduced in the fixed tree, checkpointed."""
+    chunk_spec = spec.for_chunk(*item.universes, with_flux=item.with_flux)
+    store = _open_store(store_path)
+    try:
+        parts = (
+            block_partial_sums(cols, chunk_spec)
+            for _, cols in iter_blocks(
+                store, columns_needed(chunk_spec), block_rows, start=item.start, stop=item.stop
+            )
+        )
+        result = tree_reduce(parts, REDUCTION_ARITY)
+    except StoreError:
+        raise
+    except Exception as err:  # report the failure in terms of the input being processed
+        msg = (
+            f"work item {item.index} (rows {item.start}-{item.stop} of {store_path}, "
+            f"universes {item.universes[0]}-{item.universes[1]}) failed: {type(err).__name__}: {err}"
+        )
+        raise RuntimeError(msg) from err
+    if checkpoint_dir is not None:
+        CheckpointStore(checkpoint_dir).save(item.key, result)
+    return result
+
+
+def reduce_chunk(*nodes: PartialSums, full: int) -> PartialSums:
+    """Reduce a chunk's item results (in item order): the first ``full`` are complete tree nodes,
+    a last one (if any) is the closed remainder, passed as the tree's tail."""
+    tail = nodes[full] if len(nodes) > full else None
+    if full == 0:
+        if tail is None:
+            msg = "a chunk with no work items"
+            raise ValueError(msg)
+        return tail
+    return tree_reduce(list(nodes[:full]), REDUCTION_ARITY, tail=tail)
