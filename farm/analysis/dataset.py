@@ -95,7 +95,7 @@ def build_dataset(
         "reco_edges": (("reco_edge",), reco_edges),
         "truth_edges": (
             ("truth_edge",),
-            truth_edges if truth_edges is not None else np.array([np.nan, np.nan]),
+            truth_edges if truth_edges is not None else np.array([-np.inf, np.inf]),
         ),
         "bootstrap_replica": (("universe",), universes.bootstrap),
         "throw_index": (("universe",), universes.throw_index),

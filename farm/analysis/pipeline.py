@@ -104,6 +104,7 @@ def prepare(cfg: FarmConfig, store: EventStore, *, universes: int | None = None)
     if binning.truth != "total" and binning.truth not in store.columns:
         msg = f"[binning.truth] {binning.truth!r} is not a column of {store.path}; columns: {', '.join(store.columns)}"
         raise ValueError(msg)
+    _check_before_running(cfg)
     bins = FluxBins.from_mapping(binning.flux_edges_mev)
     rule = flux_rule(cfg)
     universe_set = build_universe_set(
@@ -153,6 +154,44 @@ def prepare(cfg: FarmConfig, store: EventStore, *, universes: int | None = None)
     )
 
 
+def _check_before_running(cfg: FarmConfig) -> None:
+    """Refuse, before any work is done, what would only fail after the whole reduction."""
+    binning = cfg.binning
+    assert binning is not None  # checked by prepare()
+    if cfg.data.kind == "file":
+        _read_counts(Path(str(cfg.data.file)), binning.n_reco)
+    for m in cfg.models:
+        if m.kind == "xsec" and binning.truth not in ("enu_true", "total"):
+            msg = f"[[models]] {m.name!r} gives σ(E_ν), but truth is binned in {binning.truth!r}: use kind = 'dxsec' (dσ/dX)"
+            raise ValueError(msg)
+        if m.kind == "dxsec" and binning.truth in ("enu_true", "total"):
+            msg = f"[[models]] {m.name!r} gives dσ/dX, which needs truth binned in a kinematic variable, not {binning.truth!r}"
+            raise ValueError(msg)
+        load_model(m.callable)
+    if cfg.data.model is not None:
+        load_model(cfg.data.model)
+
+
+def _read_counts(path: Path, n_reco: int) -> np.ndarray:
+    if not path.is_file():
+        msg = f"[data.file] {path} not found: give the observed counts per reco bin (.npy or text)"
+        raise FileNotFoundError(msg)
+    try:
+        counts = (
+            np.load(path, allow_pickle=False)
+            if path.suffix == ".npy"
+            else np.loadtxt(path, ndmin=1)
+        )
+    except ValueError as err:
+        msg = f"[data.file] {path}: cannot read counts ({err}); give one number per reco bin"
+        raise ValueError(msg) from None
+    counts = np.asarray(counts, dtype=np.float64).ravel()
+    if counts.size != n_reco or not np.all(np.isfinite(counts)) or (counts < 0).any():
+        msg = f"[data.file] {path}: need {n_reco} finite, non-negative counts (one per reco bin); got {counts.size} values"
+        raise ValueError(msg)
+    return counts
+
+
 def fake_data(
     cfg: FarmConfig, hists: UniverseHistograms, fake_signal: np.ndarray | None = None
 ) -> np.ndarray:
@@ -166,16 +205,7 @@ def fake_data(
     recipe = cfg.data
     n_reco = hists.background.shape[1]
     if recipe.kind == "file":
-        path = Path(str(recipe.file))
-        if not path.is_file():
-            msg = f"[data.file] {path} not found: give the observed counts per reco bin (.npy or text)"
-            raise FileNotFoundError(msg)
-        counts = np.load(path) if path.suffix == ".npy" else np.loadtxt(path, ndmin=1)
-        counts = np.asarray(counts, dtype=np.float64).ravel()
-        if counts.size != n_reco or not np.all(np.isfinite(counts)) or (counts < 0).any():
-            msg = f"[data.file] {path}: need {n_reco} finite, non-negative counts (one per reco bin); got {counts.size} values"
-            raise ValueError(msg)
-        return counts
+        return _read_counts(Path(str(recipe.file)), n_reco)
     if recipe.universe >= hists.signal.shape[0]:
         msg = f"[data.universe] {recipe.universe} does not exist: the run has {hists.signal.shape[0]} universes"
         raise ValueError(msg)

@@ -1,0 +1,71 @@
+"""Dask overhead and scaling: the same analysis in-process, on 1 worker and on 2 workers.
+
+    python3 benchmarks/bench_dask.py --sample sns-csi --events 4194304 --universes 50
+
+The event store is generated once (not timed). For each backend the compute stage is timed
+(planning, work items, reduction, extraction; checkpoints off), with the LocalCluster already
+started, so the figures compare like with like; cluster start-up is reported separately. The
+datasets are checked bit-identical across backends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from farm.analysis.pipeline import finish
+from farm.cluster import ClusterOptions, connect
+from farm.config import load_config
+from farm.execute import execute_dask, execute_inprocess
+from farm.runner import ensure_store, plan_for
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sample", default="sns-csi")
+    parser.add_argument("--events", type=int, default=4_194_304)
+    parser.add_argument("--universes", type=int, default=50)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = load_config(
+            args.sample,
+            **{"generation.events": args.events, "sample.store": str(Path(tmp) / "s.zarr")},
+        )
+        store = ensure_store(cfg, log=lambda m: None)
+        prep, plan = plan_for(cfg, store, universes=args.universes)
+        print(
+            f"{args.sample}: {args.events:,} events, {prep.universes.n_universes} universes, "
+            f"{len(plan.items)} work items of {plan.blocks_per_item} blocks\n"
+        )
+        t0 = time.perf_counter()
+        sums, _ = execute_inprocess(prep, plan)
+        reference = finish(prep, sums)
+        t_inprocess = time.perf_counter() - t0
+        rows = [("in-process (no dask)", t_inprocess, 0.0)]
+        for workers in (1, 2):
+            t0 = time.perf_counter()
+            with connect(ClusterOptions(kind="local", workers=workers, dashboard=False)) as client:
+                t_start = time.perf_counter() - t0
+                client.run(lambda: None)
+                t1 = time.perf_counter()
+                sums, _ = execute_dask(prep, plan, client)
+                ds = client.submit(finish, prep, sums, pure=False).result()
+                t_compute = time.perf_counter() - t1
+            same = all(np.array_equal(ds[k].values, reference[k].values) for k in reference.data_vars)
+            assert same, "dask result differs from the in-process one"
+            rows.append((f"LocalCluster, {workers} worker(s)", t_compute, t_start))
+        print("| backend | compute stage (s) | cluster start (s) |")
+        print("| --- | ---: | ---: |")
+        for name, t, start in rows:
+            print(f"| {name} | {t:.2f} | {start:.2f} |")
+        one, two = rows[1][1], rows[2][1]
+        print(f"\ndask overhead, 1 worker vs in-process: {100 * (one - t_inprocess) / one:.1f}% of the wall time")
+        print(f"speed-up from 1 to 2 workers: {one / two:.2f}×; all datasets bit-identical")
+
+
+if __name__ == "__main__":
+    main()
