@@ -30,11 +30,18 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn the farm's input errors (ValueError family, missing files) into a message and exit 2."""
+    """Turn the farm's input errors into a message and exit 2, and a failed work item into exit 1.
+
+    Input errors: bad values (ValueError family), missing or existing files, a cluster that
+    cannot be reached, a backend whose optional package is not installed. A work item that failed
+    on a worker arrives as RuntimeError naming the item and its rows.
+    """
     try:
         yield
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
+    except (ValueError, FileNotFoundError, FileExistsError, ConnectionError, ImportError) as err:
         raise fail(str(err)) from None
+    except RuntimeError as err:
+        raise fail(str(err), code=1) from None
 
 
 def progress_bar() -> Progress:

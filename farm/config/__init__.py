@@ -118,8 +118,20 @@ _BY_GENERATOR: dict[str, type[_Sample]] = {
 
 
 def examples_dir() -> Path:
-    """The repository's ``examples/`` folder holding the named sample configurations."""
-    return Path(__file__).resolve().parents[2] / "examples"
+    """The folder holding the named sample configurations (``examples/*.toml``).
+
+    ``$FARM_EXAMPLES`` if set; else the repository's ``examples/`` (an editable install or a
+    checkout); else the copy a regular install puts under ``<prefix>/share/farm/examples``.
+    """
+    import os
+    import sys
+
+    if os.environ.get("FARM_EXAMPLES"):
+        return Path(os.environ["FARM_EXAMPLES"])
+    repository = Path(__file__).resolve().parents[2] / "examples"
+    if repository.is_dir():
+        return repository
+    return Path(sys.prefix) / "share" / "farm" / "examples"
 
 
 def resolve_config_path(name_or_path: str | Path) -> Path:
