@@ -36,7 +36,8 @@ class CheckpointStore:
     def keys(self) -> set[str]:
         if not self.root.is_dir():
             return set()
-        return {p.stem for p in self.root.glob("*.npz")}
+        # not the hidden temporary files of a save that was interrupted
+        return {p.stem for p in self.root.glob("*.npz") if not p.name.startswith(".")}
 
     def save(self, key: str, sums: PartialSums) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ from farm.accumulate import PartialSums
 from farm.analysis.pipeline import Prepared
 from farm.checkpoint import CheckpointStore
 from farm.plan import Plan, WorkItem
-from workers.tasks import compute_item, reduce_chunk
+from workers.tasks import compute_item, load_item, reduce_chunk
 
 __all__ = ["ExecutionStats", "combine_chunks", "execute_dask", "execute_inprocess"]
 
@@ -100,18 +101,30 @@ def execute_dask(
     from distributed import as_completed
 
     [spec] = client.scatter([prep.spec], broadcast=True, hash=False)
-    checkpoint_dir = None if checkpoints is None else str(checkpoints.root)
+    # workers may run in another working directory: give them absolute paths
+    store_path = str(Path(prep.store_path).resolve())
+    checkpoint_dir = None if checkpoints is None else str(checkpoints.root.resolve())
     futures: dict[int, Any] = {}
     loaded: dict[int, Any] = {}
     pending = []
     for item in plan.items:
-        sums = checkpoints.load(item.key) if checkpoints is not None else None
-        if sums is not None:
-            loaded[item.index] = client.scatter(sums, hash=False)
+        if checkpoints is not None and checkpoints.load(item.key) is not None:
+            # loaded by a task, so that a worker lost with the result can load it again
+            loaded[item.index] = client.submit(
+                load_item,
+                store_path,
+                spec,
+                item,
+                prep.block_rows,
+                checkpoint_dir,
+                key=f"farm-checkpoint-{item.index}-{item.key}",
+                pure=False,
+                retries=2,
+            )
             continue
         future = client.submit(
             compute_item,
-            str(prep.store_path),
+            store_path,
             spec,
             item,
             prep.block_rows,

@@ -6,9 +6,10 @@ Layout, for ``--out results/x.zarr``::
     results/x.zarr.versions/  v0001.zarr, v0002.zarr, …   (complete datasets, never modified)
 
 A new version is written under a temporary name inside ``.versions``, renamed to its final name
-once complete, and only then the symlink is swapped with one atomic rename. A reader opening
-``results/x.zarr`` sees the old or the new version, never a mix; a failed write (full disk, an
-error while encoding) leaves the current version untouched and no temporary directory behind.
+once complete, and only then the symlink is swapped with one atomic rename. A reader that opens
+``results/x.zarr`` with :func:`open_published` (which follows the link once) sees the old or the
+new version, never a mix; a failed write (full disk, an error while encoding) leaves the current
+version untouched and no temporary directory behind.
 """
 
 from __future__ import annotations
@@ -24,7 +25,14 @@ from pathlib import Path
 
 import xarray as xr
 
-__all__ = ["Version", "current_version", "list_versions", "publish_dataset", "versions_dir"]
+__all__ = [
+    "Version",
+    "current_version",
+    "list_versions",
+    "open_published",
+    "publish_dataset",
+    "versions_dir",
+]
 
 _VERSION = re.compile(r"^v(\d{4,})\.zarr$")
 
@@ -67,6 +75,20 @@ def current_version(out: str | Path) -> Path | None:
     if out.is_symlink():
         return out.resolve()
     return out if out.exists() else None
+
+
+def open_published(out: str | Path) -> xr.Dataset:
+    """Open the current version of a published result, pinned to that version.
+
+    ``xr.open_zarr(out)`` reads lazily through the symlink: arrays read after a later publish
+    would come from the new version, mixed with the old one's. Opening the version the link
+    points to now keeps every later read in that one complete, never-modified version.
+    """
+    current = current_version(out)
+    if current is None:
+        msg = f"{out}: nothing published yet; publish with `farm run CONFIG --out {out}`"
+        raise FileNotFoundError(msg)
+    return xr.open_zarr(current)
 
 
 def _write(ds: xr.Dataset, target: Path) -> None:

@@ -5,7 +5,9 @@ No orchestration here: the driver plans, submits and reduces (``farm.cluster.exe
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
+from pathlib import Path
 
 from farm.accumulate import (
     AccumulationSpec,
@@ -20,11 +22,19 @@ from farm.store.blocks import iter_blocks
 from farm.store.errors import StoreError
 from farm.store.reader import EventStore
 
-__all__ = ["compute_item", "reduce_chunk"]
+__all__ = ["compute_item", "load_item", "reduce_chunk"]
+
+
+def _open_store(path: str) -> EventStore:
+    """The store at ``path``, opened once per version: a store replaced in place (a refresh) has a
+    new ``zarr.json`` (a new inode), so a long-lived worker never reads it with stale metadata."""
+    meta = os.stat(Path(path) / "zarr.json")
+    return _open_store_version(path, meta.st_ino, meta.st_mtime_ns)
 
 
 @lru_cache(maxsize=8)
-def _open_store(path: str) -> EventStore:
+def _open_store_version(path: str, inode: int, mtime_ns: int) -> EventStore:
+    del inode, mtime_ns  # the cache key
     return EventStore.open(path)
 
 
@@ -57,6 +67,24 @@ def compute_item(
     if checkpoint_dir is not None:
         CheckpointStore(checkpoint_dir).save(item.key, result)
     return result
+
+
+def load_item(
+    store_path: str,
+    spec: AccumulationSpec,
+    item: WorkItem,
+    block_rows: int,
+    checkpoint_dir: str,
+) -> PartialSums:
+    """The item's checkpointed partial sums, computed again if the checkpoint has gone.
+
+    A task, not data scattered from the driver: if the worker holding the result dies, the
+    scheduler can run it again (scattered data would be lost with the worker).
+    """
+    sums = CheckpointStore(checkpoint_dir).load(item.key)
+    if sums is None:
+        sums = compute_item(store_path, spec, item, block_rows, checkpoint_dir)
+    return sums
 
 
 def reduce_chunk(*nodes: PartialSums, full: int) -> PartialSums:

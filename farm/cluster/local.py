@@ -14,11 +14,16 @@ def local_cluster(options: Any, security: Any = None) -> Any:
         "n_workers": options.n_workers,
         "threads_per_worker": options.threads_per_worker,
         "processes": options.processes,
-        # loopback only: an embedded cluster is nobody else's business
-        "host": "127.0.0.1",
-        "dashboard_address": "127.0.0.1:0" if options.dashboard else None,
+        # the scheduler serves HTTP even without the dashboard, on port 8787 unless told otherwise
+        # (a warning, and a clash, when two clusters run at once): always a free loopback port
+        "dashboard_address": "127.0.0.1:0",
+        "scheduler_kwargs": {"dashboard": options.dashboard},
         "silence_logs": 40,
     }
+    if options.processes or security is not None:
+        # loopback only: an embedded cluster is nobody else's business. (Thread workers talk
+        # over inproc://, which listens on no network and takes no host: it fails with one.)
+        kwargs["host"] = "127.0.0.1"
     if security is not None:
         kwargs["security"] = security
         kwargs["protocol"] = "tls://"
