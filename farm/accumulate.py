@@ -15,8 +15,23 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from farm.reweight.bootstrap import poisson_weights
+from farm.reweight.fastpaths import (
+    BlockLayout,
+    bootstrap_histograms,
+    chebyshev_coefficients,
+    chebyshev_nodes,
+    evaluate_expansion,
+    expansion_histograms,
+    lateral_histograms,
+)
 from farm.reweight.flux import FluxTensors, flux_tensors
-from farm.reweight.knobs import DETECTION_KNOBS, KnobContext, knob_effect, required_columns
+from farm.reweight.knobs import (
+    DETECTION_KNOBS,
+    LATERAL_KNOBS,
+    KnobContext,
+    knob_effect,
+    required_columns,
+)
 from farm.systematics.fluxbins import FluxBins
 
 __all__ = ["AccumulationSpec", "PartialSums", "block_partial_sums", "columns_needed", "tree_reduce"]
@@ -59,7 +74,9 @@ class AccumulationSpec:
             event_universes=self.event_universes[lo:hi],
             knob_values={k: v[lo:hi] for k, v in self.knob_values.items()},
             bootstrap_replica=self.bootstrap_replica[lo:hi],
-            event_flux_ratio=None if self.event_flux_ratio is None else self.event_flux_ratio[lo:hi],
+            event_flux_ratio=None
+            if self.event_flux_ratio is None
+            else self.event_flux_ratio[lo:hi],
             with_flux=with_flux,
         )
 
@@ -210,6 +227,74 @@ def _event_universe_histograms(
     )
 
 
+_NOT_EXPANDED = frozenset({"threshold"})
+"""ε(x − v)/ε(x) explodes where ε → 0: no low-order expansion holds there, so exact weights."""
+EXPANSION_NODES = 12
+"""Chebyshev nodes for a weight knob's expansion (exact evaluations per event)."""
+EXPANSION_TOLERANCE = 1e-9
+"""Largest difference between expanded and exact weights, checked per block, before the
+expansion is used; beyond it the block falls back to exact per-universe weights."""
+
+
+def _fast_histograms(
+    cols: Mapping[str, np.ndarray],
+    spec: AccumulationSpec,
+    reco_bin: np.ndarray,
+    truth_bin: np.ndarray,
+    signal: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """A chunk of one kind of variation through a shortcut of farm.reweight.fastpaths, or None."""
+    if spec.clamp is not None:
+        return None
+    if spec.event_flux_ratio is not None and (spec.event_flux_ratio != 1.0).any():
+        return None
+    active = [p for p, v in spec.knob_values.items() if v.any()]
+    boot = spec.bootstrap_replica >= 0
+    w0 = cols["w_nominal"]
+    layout = BlockLayout.build(
+        reco_bin, truth_bin, signal, cols["selected"], spec.n_reco, spec.n_truth
+    )
+    if not active and boot.all():
+        parts = []
+        for start in range(0, boot.size, spec.universes_per_block):  # bounds the (U × n) matrices
+            replicas = spec.bootstrap_replica[start : start + spec.universes_per_block]
+            poisson = poisson_weights(cols["event_id"], replicas, spec.bootstrap_key)
+            parts.append(bootstrap_histograms(layout, w0, poisson))
+        return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
+    if len(active) != 1 or boot.any():
+        return None
+    parameter = active[0]
+    values = spec.knob_values[parameter]
+    if parameter in LATERAL_KNOBS:
+        scales = 1.0 + values
+        if (scales <= 0).any():
+            return None
+        _, unit = knob_effect(parameter, np.array([1.0]), cols, spec.knob_context)
+        affected = unit[0] != 1.0
+        reco = cols[spec.observable].astype(np.float64)
+        return lateral_histograms(
+            layout, w0, reco, truth_bin, signal, cols["selected"], affected, scales, spec.reco_edges
+        )
+    if values.size <= EXPANSION_NODES + 3 or parameter in _NOT_EXPANDED:
+        return None
+    lo, hi = float(values.min()), float(values.max())
+    if hi <= lo:
+        return None
+    nodes = chebyshev_nodes(lo, hi, EXPANSION_NODES)
+    at_nodes, _ = knob_effect(parameter, nodes, cols, spec.knob_context)
+    coefficients = chebyshev_coefficients(at_nodes)
+    check = np.array([lo, hi, float(np.median(values))])
+    exact, _ = knob_effect(parameter, check, cols, spec.knob_context)
+    approx = evaluate_expansion(coefficients, check, lo, hi)
+    if np.max(np.abs(approx - exact)) > EXPANSION_TOLERANCE * max(
+        1.0, float(np.max(np.abs(exact)))
+    ):
+        return None
+    return expansion_histograms(
+        layout, w0, coefficients, values, lo, hi, weights_truth=parameter not in DETECTION_KNOBS
+    )
+
+
 def block_partial_sums(cols: Mapping[str, np.ndarray], spec: AccumulationSpec) -> PartialSums:
     """Partial sums of one block of events (a dict of columns) over every universe."""
     n = cols["w_nominal"].size
@@ -236,16 +321,22 @@ def block_partial_sums(cols: Mapping[str, np.ndarray], spec: AccumulationSpec) -
             n_truth=spec.n_truth,
         )
     k = spec.event_universes.size
-    sig = np.zeros((k, spec.n_reco, spec.n_truth))
-    bkg = np.zeros((k, spec.n_reco))
-    truth = np.zeros((k, spec.n_truth))
-    truth_nominal = np.zeros((k, spec.n_truth))
-    clamped = np.zeros(k, dtype=np.int64)
-    for start in range(0, k, spec.universes_per_block):
-        rows = slice(start, min(start + spec.universes_per_block, k))
-        sig[rows], bkg[rows], truth[rows], truth_nominal[rows], clamped[rows] = (
-            _event_universe_histograms(cols, spec, rows, reco_bin, truth_bin, signal, flux_bin)
-        )
+    fast = _fast_histograms(cols, spec, reco_bin, truth_bin, signal) if k else None
+    if fast is not None:
+        sig, bkg, truth = fast
+        truth_nominal = truth
+        clamped = np.zeros(k, dtype=np.int64)
+    else:
+        sig = np.zeros((k, spec.n_reco, spec.n_truth))
+        bkg = np.zeros((k, spec.n_reco))
+        truth = np.zeros((k, spec.n_truth))
+        truth_nominal = np.zeros((k, spec.n_truth))
+        clamped = np.zeros(k, dtype=np.int64)
+        for start in range(0, k, spec.universes_per_block):
+            rows = slice(start, min(start + spec.universes_per_block, k))
+            sig[rows], bkg[rows], truth[rows], truth_nominal[rows], clamped[rows] = (
+                _event_universe_histograms(cols, spec, rows, reco_bin, truth_bin, signal, flux_bin)
+            )
     fake = None
     if spec.fake_data_model is not None and spec.with_flux:
         fake = _fake_signal(cols, spec, reco_bin, signal)

@@ -6,6 +6,7 @@ temporary name and renamed, so a killed worker leaves either a complete checkpoi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 import zipfile
@@ -16,9 +17,13 @@ import numpy as np
 from farm.accumulate import PartialSums
 from farm.reweight.flux import FluxTensors
 
-__all__ = ["CheckpointStore"]
+__all__ = ["CheckpointError", "CheckpointStore"]
 
 _OPTIONAL = ("flux_signal", "flux_background", "flux_truth", "fake_signal")
+
+
+class CheckpointError(OSError):
+    """A checkpoint could not be written."""
 
 
 class CheckpointStore:
@@ -40,7 +45,14 @@ class CheckpointStore:
         return {p.stem for p in self.root.glob("*.npz") if not p.name.startswith(".")}
 
     def save(self, key: str, sums: PartialSums) -> Path:
-        self.root.mkdir(parents=True, exist_ok=True)
+        """Write ``sums`` under ``key`` (temporary file, fsync, rename).
+
+        Raises
+        ------
+        CheckpointError
+            The write failed (a full disk, a read-only or missing folder); no temporary file is
+            left, and an earlier checkpoint under ``key`` is untouched.
+        """
         arrays: dict[str, np.ndarray] = {
             "signal": sums.signal,
             "background": sums.background,
@@ -59,11 +71,24 @@ class CheckpointStore:
             arrays["fake_signal"] = sums.fake_signal
         target = self.path(key)
         tmp = target.with_name(f".{target.stem}.{uuid.uuid4().hex[:8]}.tmp.npz")
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except OSError as err:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            msg = (
+                f"{self.root}: cannot save the checkpoint of work item {key} "
+                f"({type(err).__name__}: {err}); free space or fix that folder (it must be a "
+                "writable directory), or run with --no-checkpoints"
+            )
+            failure = CheckpointError(msg)
+            failure.errno = err.errno
+            raise failure from err
         return target
 
     def load(self, key: str) -> PartialSums | None:

@@ -27,7 +27,7 @@ from farm.store.schema import COLUMNS
 
 __all__ = ["KERNEL_VERSION", "REDUCTION_ARITY", "Plan", "WorkItem", "make_plan"]
 
-KERNEL_VERSION = "1"
+KERNEL_VERSION = "2"
 """Bump when a kernel's numbers change: every checkpoint key changes with it."""
 
 REDUCTION_ARITY = 8
@@ -158,7 +158,7 @@ def make_plan(
     prep: Prepared,
     shard_ranges: list[tuple[int, int]],
     *,
-    universes_per_task: int = 64,
+    universes_per_task: int = 256,
     blocks_per_task: int | None = None,
 ) -> Plan:
     """Cut the prepared analysis into work items (deterministically, whatever the cluster)."""

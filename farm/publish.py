@@ -14,6 +14,7 @@ version untouched and no temporary directory behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -26,6 +27,7 @@ from pathlib import Path
 import xarray as xr
 
 __all__ = [
+    "PublishError",
     "Version",
     "current_version",
     "list_versions",
@@ -35,6 +37,10 @@ __all__ = [
 ]
 
 _VERSION = re.compile(r"^v(\d{4,})\.zarr$")
+
+
+class PublishError(OSError):
+    """Writing a new version (or making it current) failed; the current version is unchanged."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,6 +115,7 @@ def publish_dataset(ds: xr.Dataset, out: str | Path) -> Path:
         if not legacy.exists():
             os.rename(out, legacy)
             os.symlink(os.path.relpath(legacy, out.parent), out)
+    before = current_version(out)
     tmp = folder / f".tmp-{uuid.uuid4().hex[:12]}.zarr"
     try:
         _write(ds, tmp)
@@ -121,11 +128,38 @@ def publish_dataset(ds: xr.Dataset, out: str | Path) -> Path:
             except OSError:
                 if not final.exists():  # not a race with another publisher: a real failure
                     raise
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(err, Exception):
+            raise _publish_error(out, before, "writing the new version", err) from err
         raise
     link = out.with_name(f".{out.name}.link-{uuid.uuid4().hex[:8]}")
-    os.symlink(os.path.relpath(final, out.parent), link)
-    os.replace(link, out)
-    os.utime(final, (time.time(), time.time()))
+    try:
+        os.symlink(os.path.relpath(final, out.parent), link)
+        os.replace(link, out)
+    except BaseException as err:
+        with contextlib.suppress(OSError):
+            os.unlink(link)
+        shutil.rmtree(final, ignore_errors=True)
+        if isinstance(err, Exception):
+            raise _publish_error(out, before, "making the new version current", err) from err
+        raise
+    with contextlib.suppress(OSError):
+        os.utime(final, (time.time(), time.time()))
     return final
+
+
+def _publish_error(out: Path, before: Path | None, step: str, err: Exception) -> PublishError:
+    kept = (
+        f"the current version is still {before.name}, unchanged"
+        if before is not None
+        else "nothing was published"
+    )
+    msg = (
+        f"{out}: {step} failed ({type(err).__name__}: {err}); {kept}, and no temporary files "
+        "were left. Free space or fix the storage, then rerun (`farm run` reuses the work items "
+        "it checkpointed)"
+    )
+    failure = PublishError(msg)
+    failure.errno = getattr(err, "errno", None)
+    return failure

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from farm.analysis.pipeline import finish, prepare
+from farm.analysis.pipeline import check_before_running, finish, prepare
 from farm.checkpoint import CheckpointStore
 from farm.cluster import ClusterOptions, connect
 from farm.config import FarmConfig, store_path
@@ -68,7 +68,12 @@ def run(
     log: Log = print,
     progress: Progress | None = None,
 ) -> tuple[xr.Dataset, ExecutionStats]:
-    """Run the whole analysis of ``cfg`` on the requested cluster; return the dataset and what ran."""
+    """Run the whole analysis of ``cfg`` on the requested cluster; return the dataset and what ran.
+
+    What can be checked without events is checked first, so a bad configuration generates no
+    store and starts no cluster (:func:`farm.analysis.pipeline.check_before_running`).
+    """
+    check_before_running(cfg, universes=universes)
     store = ensure_store(cfg, log=log)
     prep, plan = plan_for(cfg, store, universes=universes)
     checkpoints = CheckpointStore(checkpoint_dir) if checkpoint_dir is not None else None
@@ -76,7 +81,7 @@ def run(
         sums, stats = execute_inprocess(prep, plan, checkpoints=checkpoints, progress=progress)  # type: ignore[arg-type]
         return finish(prep, sums), stats  # type: ignore[arg-type]
     with connect(options) as client:
-        link = getattr(client, "dashboard_link", None)
+        link = getattr(client, "dashboard_link", None) if options.dashboard else None
         if link:
             log(f"dask dashboard: {link}")
         sums, stats = execute_dask(prep, plan, client, checkpoints=checkpoints, progress=progress)  # type: ignore[arg-type]

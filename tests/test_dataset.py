@@ -334,11 +334,13 @@ def test_all_knob_set_is_reported_per_systematic_but_not_added_into_the_total(
         )
         joint = ds[f"joint_cov_{convention}"].sel(model="generator").values
         assert_allclose(joint[:N_TRUTH, :N_TRUTH], ds[f"cov_{convention}"].values, rtol=1e-12)
-    # the all-knob set changes nothing of the per-knob universes
+    # the all-knob set changes nothing of the per-knob universes (up to rounding: with fewer
+    # throws a knob's chunk is weighted exactly per universe instead of by its expansion)
     first = rows_of(ds, "axial_mass")
-    assert_array_equal(
+    assert_allclose(
         ds["xsec_real"].values[first],
         default_run["xsec_real"].values[rows_of(default_run, "axial_mass")[:10]],
+        rtol=1e-12,
     )
 
 

@@ -3,11 +3,15 @@
 Names tools may rely on: dims ``universe`` (0 = central value), ``reco_bin``, ``truth_bin``;
 ``xsec_real``, ``xsec_nominal``, ``pred_real``, ``pred_nominal`` over (universe, truth_bin);
 ``cov_real``, ``cov_nominal`` (systematics over universes), ``cov_stat_real``, ``cov_stat_nominal``;
-per-group covariances on ``group``; ``chi2_*`` results per ``model``.
+per-group covariances on ``group``; ``chi2_*`` results per ``model``. What a later comparison
+needs to fold a new model exactly as the run did (``farm.compare``): the nominal flux rule of the
+signal flavours node by node (``flux_rule_*``), the flux bins' flavour and edges, every
+universe's additional smearing, and each systematic's kind.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +22,9 @@ from farm.analysis.covariance import correlation, diagnostics
 from farm.analysis.covariances import CovarianceSet, chi2_table
 from farm.analysis.extract import Extraction
 from farm.analysis.histograms import UniverseHistograms
+from farm.analysis.nominal_flux import FluxRule
+from farm.store.schema import FLAVOR_PDG
+from farm.systematics.fluxbins import FluxBins
 from farm.systematics.universes import UniverseSet
 
 __all__ = ["ModelPrediction", "build_dataset"]
@@ -55,6 +62,31 @@ def _cov_vars(prefix: str, cov: CovarianceSet, stat: np.ndarray) -> dict[str, An
     }
 
 
+def _flux_rule_vars(rule: FluxRule, flavors: Sequence[str]) -> dict[str, Any]:
+    """The nominal flux rule of the signal flavours, in the order the run folds models with it."""
+    node = ("flux_rule_node",)
+    return {
+        "flux_rule_enu": (node, np.concatenate([rule[f][0] for f in flavors])),
+        "flux_rule_fluence": (node, np.concatenate([rule[f][1] for f in flavors])),
+        "flux_rule_flavor": (
+            node,
+            np.concatenate([np.full(rule[f][0].size, FLAVOR_PDG[f], np.int32) for f in flavors]),
+        ),
+    }
+
+
+def _flux_bin_coords(bins: FluxBins) -> dict[str, Any]:
+    """Flavour and E_ν edges of every flux bin; the last, untouched bin has no edges."""
+    flavors = [f for f, n in zip(bins.flavors, bins.sizes, strict=True) for _ in range(n)]
+    lo = [e[k] for e in bins.edges for k in range(len(e) - 1)]
+    hi = [e[k + 1] for e in bins.edges for k in range(len(e) - 1)]
+    return {
+        "flux_bin_flavor": (("flux_bin",), _strings([*flavors, "untouched"])),
+        "flux_bin_lo_mev": (("flux_bin",), np.array([*lo, np.nan], dtype=np.float64)),
+        "flux_bin_hi_mev": (("flux_bin",), np.array([*hi, np.nan], dtype=np.float64)),
+    }
+
+
 def build_dataset(
     *,
     universes: UniverseSet,
@@ -65,6 +97,9 @@ def build_dataset(
     reco_edges: np.ndarray,
     truth_edges: np.ndarray | None,
     flux_labels: list[str],
+    flux_bins: FluxBins,
+    flux_rule: FluxRule,
+    signal_flavors: Sequence[str],
     cov_real: CovarianceSet,
     cov_nominal: CovarianceSet,
     models: list[ModelPrediction],
@@ -92,6 +127,14 @@ def build_dataset(
             ("truth_bin", T2),
             extraction.additional_smearing_nominal[0],
         ),
+        "additional_smearing_universes_real": (
+            ("universe", "truth_bin", T2),
+            extraction.additional_smearing_real,
+        ),
+        "additional_smearing_universes_nominal": (
+            ("universe", "truth_bin", T2),
+            extraction.additional_smearing_nominal,
+        ),
         "reco_edges": (("reco_edge",), reco_edges),
         "truth_edges": (
             ("truth_edge",),
@@ -100,6 +143,7 @@ def build_dataset(
         "bootstrap_replica": (("universe",), universes.bootstrap),
         "throw_index": (("universe",), universes.throw_index),
     }
+    data_vars |= _flux_rule_vars(flux_rule, signal_flavors)
     for knob, values in universes.knobs.items():
         data_vars[f"knob_{knob}"] = (("universe",), values)
     data_vars |= _cov_vars("real", cov_real, extraction.cov_stat_real)
@@ -158,6 +202,9 @@ def build_dataset(
         "flux_bin": _strings(flux_labels),
         "group": _strings(cov_real.groups),
         "systematic": _strings(universes.names),
+        "systematic_kind": (("systematic",), _strings(universes.kinds)),
+        "systematic_group": (("systematic",), _strings(universes.groups)),
+        **_flux_bin_coords(flux_bins),
         "model": _strings([m.name for m in models]),
         JOINT: np.arange(2 * n_truth),
         JOINT2: np.arange(2 * n_truth),
@@ -174,6 +221,8 @@ def build_dataset(
         "cov_stat_nominal": "cm4",
         "flux": "nu / cm2 over the exposure",
         "integrated_flux": "nu / cm2 over the exposure",
+        "flux_rule_enu": "MeV",
+        "flux_rule_fluence": "nu / cm2 over the exposure",
         "data_counts": "events",
         "signal_reco": "events",
         "background_reco": "events",

@@ -30,14 +30,16 @@ from farm.config import (
     SnsCevnsConfig,
     config_hash,
 )
+from farm.config.analysis import BinningSection, SystematicSection
 from farm.physics import flux as flux_physics
 from farm.reweight.knobs import KnobContext
 from farm.samples.blocks import BLOCK_EVENTS
+from farm.store.errors import StoreError
 from farm.store.reader import EventStore
 from farm.systematics.fluxbins import FluxBins
 from farm.systematics.universes import UniverseSet, build_universe_set
 
-__all__ = ["Prepared", "fake_data", "finish", "prepare"]
+__all__ = ["Prepared", "check_before_running", "fake_data", "finish", "prepare", "read_flux_covariance"]
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -92,12 +94,149 @@ def _fission_jacobian(cfg: FarmConfig, rule: FluxRule, bins: FluxBins) -> np.nda
     return np.stack(columns, axis=1)
 
 
-def prepare(cfg: FarmConfig, store: EventStore, *, universes: int | None = None) -> Prepared:
-    """Resolve the analysis of ``cfg`` against its event store."""
+def _binning(cfg: FarmConfig) -> BinningSection:
     if cfg.binning is None:
         msg = f"[binning] is missing from the configuration of {cfg.sample.name}: a run needs reco and flux bins"
         raise ValueError(msg)
-    binning = cfg.binning
+    return cfg.binning
+
+
+def read_flux_covariance(syst: SystematicSection, bins: FluxBins) -> np.ndarray:
+    """The fractional flux covariance of ``[[systematics]] covariance_file`` (a .npy matrix).
+
+    The matrix runs over the flux bins the systematic touches (its ``flavors``, default all, in
+    the alphabetical flavour order of ``[binning] flux_edges_mev``, then by energy). It must be
+    square of that size, finite, symmetric and positive semi-definite (smallest eigenvalue
+    ≥ −1e-10 × the largest), else a :class:`ValueError` names the file and what to fix.
+    """
+    path = Path(str(syst.covariance_file))
+    where = f"[[systematics]] {syst.name!r}: covariance_file {path}"
+    flavors = sorted(syst.flavors or bins.flavors)
+    unknown = sorted(set(flavors) - set(bins.flavors))
+    if unknown:
+        msg = f"systematic {syst.name!r}: flavours {', '.join(unknown)} have no flux_edges_mev in [binning]"
+        raise ValueError(msg)
+    n = sum(bins.sizes[bins.flavors.index(f)] for f in flavors)
+    shape_hint = f"give a .npy {n}×{n} fractional covariance over the flux bins of {', '.join(flavors)}"
+    if not path.is_file():
+        msg = f"{where} not found; {shape_hint}"
+        raise FileNotFoundError(msg)
+    try:
+        matrix = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        msg = f"{where}: cannot read it as a .npy array ({err}); {shape_hint}"
+        raise ValueError(msg) from None
+    matrix = np.asarray(matrix)
+    if matrix.dtype.kind not in "iuf" or matrix.shape != (n, n):
+        msg = f"{where}: holds a {matrix.dtype} array of shape {matrix.shape}; {shape_hint}"
+        raise ValueError(msg)
+    matrix = matrix.astype(np.float64)
+    if not np.all(np.isfinite(matrix)):
+        msg = f"{where}: has NaN or infinite entries; {shape_hint}"
+        raise ValueError(msg)
+    scale = float(np.abs(matrix).max(initial=0.0))
+    asymmetry = float(np.abs(matrix - matrix.T).max(initial=0.0))
+    if asymmetry > 1e-12 * max(scale, 1e-300):
+        msg = f"{where}: is not symmetric (largest |V - Vᵀ| = {asymmetry:.3g}); a covariance has V[i, j] = V[j, i]"
+        raise ValueError(msg)
+    eigenvalues = np.linalg.eigvalsh(matrix)
+    if eigenvalues[0] < -1e-10 * max(eigenvalues[-1], 1e-300):
+        msg = (
+            f"{where}: is not positive semi-definite (smallest eigenvalue {eigenvalues[0]:.3g}, "
+            f"largest {eigenvalues[-1]:.3g}); a covariance needs all eigenvalues >= 0: check the "
+            "correlation coefficients (|rho| <= 1, consistent with each other)"
+        )
+        raise ValueError(msg)
+    return matrix
+
+
+def _universe_set(
+    cfg: FarmConfig, rule: FluxRule, bins: FluxBins, universes: int | None
+) -> UniverseSet:
+    external = {
+        s.name: read_flux_covariance(s, bins)
+        for s in cfg.systematics
+        if s.kind == "flux" and s.covariance_file is not None
+    }
+    return build_universe_set(
+        cfg.systematics,
+        bins,
+        seed=cfg.analysis.universe_seed,
+        fission_jacobian=_fission_jacobian(cfg, rule, bins),
+        universes=universes,
+        all_knob_universes=cfg.analysis.all_knob_universes,
+        flux_covariances=external,
+    )
+
+
+def check_before_running(cfg: FarmConfig, *, universes: int | None = None) -> None:
+    """Refuse, before any event is generated or read, what would only fail later.
+
+    Checks what needs no event store: the binning is there; the data file, the plugged-in
+    models and the fake-data model load; the universes can be thrown (covariance files are
+    valid, ``universes`` >= 1); ``[data] universe`` exists; every model gives a finite
+    cross section of the right shape on the nominal flux (it is folded exactly as the run will).
+
+    Raises
+    ------
+    ValueError, FileNotFoundError
+        Naming the configuration key (``[data.file]``, ``[[models]] 'name'``, …) and what to do.
+    """
+    binning = _binning(cfg)
+    _check_before_running(cfg)
+    bins = FluxBins.from_mapping(binning.flux_edges_mev)
+    rule = flux_rule(cfg)
+    universe_set = _universe_set(cfg, rule, bins, universes)
+    if cfg.data.kind == "fake" and cfg.data.universe >= universe_set.n_universes:
+        msg = (
+            f"[data.universe] {cfg.data.universe} does not exist: the run has "
+            f"{universe_set.n_universes} universes; give 0 (the central value) or an index below "
+            f"{universe_set.n_universes}"
+        )
+        raise ValueError(msg)
+    truth_edges = None if binning.truth_edges is None else np.asarray(binning.truth_edges)
+    for m in cfg.models:
+        try:
+            fold_model(
+                load_model(m.callable),
+                rule,
+                bins,
+                binning.flux_normalising_flavors,
+                binning.truth,
+                truth_edges,
+                kind=m.kind,
+                name=m.name,
+            )
+        except ValueError as err:
+            msg = f"[[models]] {m.name!r} ({m.callable}): {err}; fix the model or remove it from [[models]]"
+            raise ValueError(msg) from None
+    if cfg.data.model is not None:
+        _check_fake_data_model(cfg.data.model, rule)
+
+
+def _check_fake_data_model(spec: str, rule: FluxRule) -> None:
+    model = load_model(spec)
+    for flavor, (e, _) in rule.items():
+        try:
+            ratio = np.asarray(model(e, flavor), dtype=np.float64)
+        except Exception as err:
+            msg = f"[data.model] {spec} raised {type(err).__name__}: {err} (called for {flavor}); fix the model"
+            raise ValueError(msg) from err
+        if ratio.shape != e.shape or not np.all(np.isfinite(ratio)) or (ratio < 0).any():
+            msg = (
+                f"[data.model] {spec} returned {ratio.shape} values for {e.size} {flavor} energies, or "
+                "values that are not finite and >= 0; it must return one finite, non-negative ratio per energy"
+            )
+            raise ValueError(msg)
+
+
+def prepare(cfg: FarmConfig, store: EventStore, *, universes: int | None = None) -> Prepared:
+    """Resolve the analysis of ``cfg`` against its event store."""
+    binning = _binning(cfg)
+    if store.n_events == 0:
+        msg = "the event store holds no events"
+        hint = "generate it again with events > 0 (`farm generate --events N`), or point [sample] store at another store"
+        raise StoreError(msg, store=store.path, hint=hint)
     if binning.observable not in store.columns:
         msg = f"[binning.observable] {binning.observable!r} is not a column of {store.path}; columns: {', '.join(store.columns)}"
         raise ValueError(msg)
@@ -107,14 +246,7 @@ def prepare(cfg: FarmConfig, store: EventStore, *, universes: int | None = None)
     _check_before_running(cfg)
     bins = FluxBins.from_mapping(binning.flux_edges_mev)
     rule = flux_rule(cfg)
-    universe_set = build_universe_set(
-        cfg.systematics,
-        bins,
-        seed=cfg.analysis.universe_seed,
-        fission_jacobian=_fission_jacobian(cfg, rule, bins),
-        universes=universes,
-        all_knob_universes=cfg.analysis.all_knob_universes,
-    )
+    universe_set = _universe_set(cfg, rule, bins, universes)
     event_universes = np.flatnonzero(~universe_set.is_flux() & (universe_set.systematic_index >= 0))
     attrs = store.attrs
     nuclei_by_a = {int(v["a"]): k for k, v in attrs.get("target", {}).get("nuclei", {}).items()}
@@ -155,7 +287,7 @@ def prepare(cfg: FarmConfig, store: EventStore, *, universes: int | None = None)
 
 
 def _check_before_running(cfg: FarmConfig) -> None:
-    """Refuse, before any work is done, what would only fail after the whole reduction."""
+    """The cheap checks: the data file reads, the models load and suit the truth binning."""
     binning = cfg.binning
     assert binning is not None  # checked by prepare()
     if cfg.data.kind == "file":
@@ -362,6 +494,9 @@ def finish(prep: Prepared, sums: PartialSums) -> xr.Dataset:
         reco_edges=prep.spec.reco_edges,
         truth_edges=prep.spec.truth_edges,
         flux_labels=[*labels, "untouched"],
+        flux_bins=prep.flux_bins,
+        flux_rule=prep.rule,
+        signal_flavors=signal_flavors,
         cov_real=cov_real,
         cov_nominal=cov_nominal,
         models=models,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from farm.cli import cluster, generate, inspect, plan, run
+from farm.cli import cluster, generate, inspect, plan, report, run
 
 __all__ = ["app", "main"]
 
@@ -24,6 +24,7 @@ app.command("plan")(plan.plan)
 app.command("run")(run.run)
 app.command("refresh")(run.refresh)
 app.command("versions")(plan.versions)
+app.command("report")(report.report)
 app.add_typer(cluster.app, name="cluster")
 
 

@@ -17,7 +17,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-__all__ = ["console", "fail", "progress_bar", "user_errors"]
+__all__ = ["EXIT_BUSY", "console", "fail", "progress_bar", "user_errors"]
 
 console = Console(stderr=True)
 
@@ -28,19 +28,29 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+EXIT_BUSY = 75
+"""Exit status when another process is publishing the same output (sysexits EX_TEMPFAIL: retry)."""
+
+
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
     """Turn the farm's input errors into a message and exit 2, and a failed work item into exit 1.
 
     Input errors: bad values (ValueError family), missing or existing files, a cluster that
     cannot be reached, a backend whose optional package is not installed. A work item that failed
-    on a worker arrives as RuntimeError naming the item and its rows.
+    on a worker arrives as RuntimeError naming the item and its rows; a failed write (a full disk,
+    a failing checkpoint or result store) as OSError: both exit 1. An output locked by another
+    publisher exits 75 (try again later).
     """
+    from farm.lock import OutputLockedError
+
     try:
         yield
     except (ValueError, FileNotFoundError, FileExistsError, ConnectionError, ImportError) as err:
         raise fail(str(err)) from None
-    except RuntimeError as err:
+    except OutputLockedError as err:
+        raise fail(str(err), code=EXIT_BUSY) from None
+    except (RuntimeError, OSError) as err:
         raise fail(str(err), code=1) from None
 
 

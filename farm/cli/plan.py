@@ -46,7 +46,7 @@ def plan(
     console.print(
         f"{len(p.items)} work items of up to {p.blocks_per_item} blocks ({p.blocks_per_item * p.block_rows:,} events); "
         f"estimated cost {p.cost_event_universes() / 1e9:.3g} G event-universes "
-        f"(≈ {p.cost_event_universes() / 3e8:.0f} core-seconds at 0.3 G/s); "
+        f"(≈ {p.cost_event_universes() / 2e7:.2g} core-seconds at the ~0.02 G/s of the slowest per-event knobs); "
         f"memory per task ≈ {p.memory_per_task_bytes(per_block) / 2**20:.0f} MiB"
     )
     if show_items:

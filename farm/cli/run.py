@@ -35,6 +35,13 @@ UniversesFlag = Annotated[
     int | None,
     typer.Option("--universes", "-u", help="Override the throws of every multisim systematic."),
 ]
+WaitFlag = Annotated[
+    float,
+    typer.Option(
+        "--wait",
+        help="If another run is publishing OUT, wait up to this many seconds for it (default: refuse at once).",
+    ),
+]
 CheckpointFlag = Annotated[
     bool,
     typer.Option(
@@ -53,8 +60,10 @@ def _execute(
     options,
     *,
     refresh: bool,
+    wait: float = 0.0,
 ) -> None:
     from farm.config import load_config
+    from farm.lock import output_lock
     from farm.publish import current_version, publish_dataset
     from farm.runner import checkpoint_dir_for
     from farm.runner import run as run_analysis
@@ -63,30 +72,31 @@ def _execute(
     t0 = time.perf_counter()
     with user_errors():
         cfg = load_config(config, **overrides)
-        if refresh and current_version(out) is None:
-            raise ValueError(
-                f"{out}: nothing published yet; run `farm run {config} --out {out}` first"
-            )
-        with progress_bar() as bar:
-            task = bar.add_task("work items", total=None)
-            ds, stats = run_analysis(
-                cfg,
-                options,
-                universes=universes,
-                checkpoint_dir=checkpoint_dir_for(out) if checkpoints else None,
-                log=lambda m: console.print(m),
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
-            )
-        if refresh:
-            import xarray as xr
-
-            with xr.open_zarr(current_version(out)) as previous:
-                if previous.load().identical(ds):
-                    console.print(
-                        f"{out} is up to date: recomputed {stats.computed} of {stats.items} work items, nothing changed"
-                    )
-                    return
-        version = publish_dataset(ds, out)
+        _check_config(config, cfg, universes)
+        if wait < 0:
+            msg = f"--wait must be >= 0 seconds (got {wait:g}); 0 refuses at once while another run publishes OUT"
+            raise ValueError(msg)
+        # one publisher per output: the checkpoints, the comparison and the swap are its alone
+        with output_lock(out, wait_s=wait, log=lambda m: console.print(m)):
+            if refresh and current_version(out) is None:
+                msg = f"{out}: nothing published yet; run `farm run {config} --out {out}` first"
+                raise ValueError(msg)
+            with progress_bar() as bar:
+                task = bar.add_task("work items", total=None)
+                ds, stats = run_analysis(
+                    cfg,
+                    options,
+                    universes=universes,
+                    checkpoint_dir=checkpoint_dir_for(out) if checkpoints else None,
+                    log=lambda m: console.print(m),
+                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                )
+            if refresh and _unchanged(out, ds):
+                console.print(
+                    f"{out} is up to date: recomputed {stats.computed} of {stats.items} work items, nothing changed"
+                )
+                return
+            version = publish_dataset(ds, out)
     dt = time.perf_counter() - t0
     console.print(
         f"published {out} ({version.name}): {ds.sizes['universe']} universes, {len(ds.systematic)} systematics, "
@@ -99,6 +109,29 @@ def _execute(
             f"  {model}: chi2/dof real {float(sel.chi2_real_joint):.2f}/{int(ds.chi2_dof)} "
             f"(uncorrelated {float(sel.chi2_real_uncorrelated):.2f}), nominal {float(sel.chi2_nominal_joint):.2f}"
         )
+
+
+def _check_config(config: str, cfg: object, universes: int | None) -> None:
+    """What the configuration alone decides, checked before any event or cluster; errors name the file."""
+    from farm.analysis.pipeline import check_before_running
+    from farm.config import ConfigError, resolve_config_path
+
+    source = resolve_config_path(config)
+    try:
+        check_before_running(cfg, universes=universes)  # type: ignore[arg-type]
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"{source}: {err}") from None
+    except ValueError as err:
+        raise ConfigError(f"{source}: {err}") from None
+
+
+def _unchanged(out: Path, ds: object) -> bool:
+    import xarray as xr
+
+    from farm.publish import current_version
+
+    with xr.open_zarr(current_version(out)) as previous:
+        return bool(previous.load().identical(ds))
 
 
 def run(
@@ -114,6 +147,7 @@ def run(
     events: EventsFlag = None,
     universes: UniversesFlag = None,
     checkpoints: CheckpointFlag = True,
+    wait: WaitFlag = 0.0,
 ) -> None:
     """Generate the sample if needed, throw the universes, extract, and publish the covariance dataset.
 
@@ -127,7 +161,7 @@ def run(
         options = cluster_options(
             cluster, workers, threads, scheduler, scheduler_file, tls_dir, cluster_settings
         )
-    _execute(config, out, events, universes, checkpoints, options, refresh=False)
+    _execute(config, out, events, universes, checkpoints, options, refresh=False, wait=wait)
 
 
 def refresh(
@@ -142,6 +176,7 @@ def refresh(
     cluster_settings: SettingsFlag = None,
     events: EventsFlag = None,
     universes: UniversesFlag = None,
+    wait: WaitFlag = 0.0,
 ) -> None:
     """Recompute only what changed since the published result and publish it as a new version.
 
@@ -154,4 +189,4 @@ def refresh(
         options = cluster_options(
             cluster, workers, threads, scheduler, scheduler_file, tls_dir, cluster_settings
         )
-    _execute(config, out, events, universes, True, options, refresh=True)
+    _execute(config, out, events, universes, True, options, refresh=True, wait=wait)

@@ -160,7 +160,7 @@ def _format_errors(source: str, err: ValidationError) -> str:
         if e["type"] == "extra_forbidden":
             lines.append(f"  [{key}] unknown key; remove it or check its spelling")
         elif e["type"] == "missing":
-            lines.append(f"  [{key}] required key is missing")
+            lines.append(f"  [{key}] required key is missing; add it")
         else:
             given = e.get("input")
             shown = "" if isinstance(given, dict | list) else f" (got {given!r})"

@@ -121,6 +121,9 @@ class SystematicSection(Section):
     """Correlation length of the shape uncertainty in ln(E_ν)."""
     fission_fraction_sigma: float = Field(default=0.0, ge=0.0)
     """Reactor: absolute uncertainty of each fission fraction (propagated to the spectrum)."""
+    covariance_file: str | None = None
+    """A .npy fractional covariance over the touched flux bins (flavours in alphabetical order,
+    then energy), added to normalization/shape; checked symmetric positive semi-definite."""
     flavors: list[str] | None = None
     # knob
     parameter: str | None = None
@@ -138,13 +141,17 @@ class SystematicSection(Section):
         elif self.parameter is not None:
             msg = f"systematic {self.name!r}: `parameter` only applies to kind = 'knob'"
             raise ValueError(msg)
+        if self.covariance_file is not None and self.kind != "flux":
+            msg = f"systematic {self.name!r}: `covariance_file` only applies to kind = 'flux'"
+            raise ValueError(msg)
         if (
             self.kind == "flux"
             and self.normalization == 0
             and self.shape == 0
             and self.fission_fraction_sigma == 0
+            and self.covariance_file is None
         ):
-            msg = f"systematic {self.name!r}: a flux systematic needs normalization, shape or fission_fraction_sigma > 0"
+            msg = f"systematic {self.name!r}: a flux systematic needs normalization, shape or fission_fraction_sigma > 0, or a covariance_file"
             raise ValueError(msg)
         if self.kind == "bootstrap" and self.mode == "unisim":
             msg = f"systematic {self.name!r}: the bootstrap is multisim only"
@@ -178,7 +185,7 @@ class AnalysisSection(Section):
     universe_seed: int = Field(default=12345, ge=0)
     universes_per_block: PositiveInt = 64
     """Per-event universes evaluated together on one block (bounds the weight matrices' memory)."""
-    universes_per_task: PositiveInt = 64
+    universes_per_task: PositiveInt = 256
     """Per-event universes in one work item (chunks never span two systematics)."""
     blocks_per_task: PositiveInt | None = None
     """Blocks of 65 536 events per work item, a power of 8; default chosen from the store size."""

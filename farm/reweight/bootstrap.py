@@ -14,8 +14,11 @@ __all__ = ["poisson_weights", "splitmix64"]
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
-# Poisson(1) cumulative probabilities as 53-bit thresholds; 20 terms reach 1 − 1e-19.
-_CDF = poisson.cdf(np.arange(20), 1.0)
+# P(k ≤ K) of Poisson(1) as 32-bit thresholds: the weight is the number of thresholds the
+# hash's top 32 bits reach. Terms below 2⁻³² (k ≥ 13) cannot be resolved and are dropped.
+_THRESHOLDS = np.array(
+    [t for t in np.round(poisson.cdf(np.arange(13), 1.0) * 2.0**32) if t < 2.0**32], dtype=np.uint64
+)
 
 
 def splitmix64(x: np.ndarray) -> np.ndarray:
@@ -26,17 +29,35 @@ def splitmix64(x: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
+def _mix_inplace(z: np.ndarray, scratch: np.ndarray) -> None:
+    """splitmix64's finaliser applied in place (no temporaries: this is the bootstrap's hot loop)."""
+    np.right_shift(z, np.uint64(30), out=scratch)
+    np.bitwise_xor(z, scratch, out=z)
+    np.multiply(z, _M1, out=z)
+    np.right_shift(z, np.uint64(27), out=scratch)
+    np.bitwise_xor(z, scratch, out=z)
+    np.multiply(z, _M2, out=z)
+    np.right_shift(z, np.uint64(31), out=scratch)
+    np.bitwise_xor(z, scratch, out=z)
+
+
 def poisson_weights(event_id: np.ndarray, replicas: np.ndarray, key: int) -> np.ndarray:
     """Poisson(1) weights, shape (len(replicas), len(event_id)), as float64.
 
-    u = splitmix64(splitmix64(event_id ⊕ key') + replica) / 2⁶⁴ is uniform; the weight is the
-    smallest k with CDF(k) > u.
+    h = mix(mix(event_id ⊕ mix(key)) + (replica + 1)·φ) with φ the golden-ratio constant and mix
+    the SplitMix64 finaliser; the weight is the smallest k with 2³²·P(K ≤ k) > h >> 32.
     """
     ids = np.asarray(event_id, dtype=np.uint64)
     key_mixed = splitmix64(np.array([key], dtype=np.uint64))[0]
     base = splitmix64(ids ^ key_mixed)
-    reps = np.asarray(replicas, dtype=np.uint64)[:, None]
+    reps = np.asarray(replicas, dtype=np.uint64)
+    z = np.empty((reps.size, ids.size), dtype=np.uint64)
     with np.errstate(over="ignore"):
-        bits = splitmix64(base[None, :] + reps * _GOLDEN)
-    u = (bits >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
-    return np.searchsorted(_CDF, u, side="right").astype(np.float64)
+        np.add(base[None, :], ((reps + np.uint64(1)) * _GOLDEN)[:, None], out=z)
+    scratch = np.empty_like(z)
+    _mix_inplace(z, scratch)
+    top = (z >> np.uint64(32)).astype(np.uint32)
+    counts = np.zeros(z.shape, dtype=np.uint8)
+    for threshold in _THRESHOLDS:
+        counts += top >= np.uint32(threshold)
+    return counts.astype(np.float64)

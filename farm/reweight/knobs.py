@@ -16,7 +16,7 @@ from farm.physics import ccqe, cevns
 from farm.physics.constants import SIN2W_LOW_Q2
 from farm.store.schema import Channel
 
-__all__ = ["DETECTION_KNOBS", "KnobContext", "knob_effect", "required_columns"]
+__all__ = ["DETECTION_KNOBS", "LATERAL_KNOBS", "KnobContext", "knob_effect", "required_columns"]
 
 Columns = Mapping[str, np.ndarray]
 Effect = tuple[np.ndarray | None, np.ndarray | None]
@@ -30,6 +30,8 @@ _NORM_CHANNEL = {
     "accidental_norm": Channel.ACCIDENTAL,
 }
 _NUCLEAR_RECOIL = (Channel.CEVNS, Channel.BRN, Channel.NIN)
+LATERAL_KNOBS = frozenset({"energy_scale", "quenching", "light_yield"})
+"""Knobs that move the observable (a scale of the reco value), not the weight."""
 DETECTION_KNOBS = frozenset({"threshold", "efficiency"})
 """Knobs whose weight changes the probability of selecting an event, not how many are produced:
 they reweight the selected (reco) histograms only, never the truth counts (so ε = reco / truth moves)."""
@@ -48,7 +50,7 @@ class KnobContext:
 
 def required_columns(parameter: str) -> tuple[str, ...]:
     return {
-        "cevns_rms_radius": ("enu_true", "recoil_mev", "target_a", "channel"),
+        "cevns_rms_radius": ("recoil_mev", "target_a", "channel"),
         "sin2w": ("target_a", "channel"),
         "ccqe_ma_mev": ("enu_true", "q2_mev2", "channel"),
         "threshold": ("selected",),
@@ -63,19 +65,22 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 
 
 def _cevns_radius(values: np.ndarray, cols: Columns, ctx: KnobContext) -> Effect:
+    """dσ/dT(R')/dσ/dT(R) = F²(q; R')/F²(q; R): kinematics and weak charge cancel, so only the
+    form factor at the event's own q is evaluated (one Helm call per event and universe)."""
+    from farm.physics import nuclei
+
     weight = np.ones((values.size, cols["channel"].size))
     for a, name in ctx.nuclei_by_a.items():
         sel = (cols["channel"] == Channel.CEVNS) & (cols["target_a"] == a)
         if not sel.any():
             continue
-        e, t = cols["enu_true"][sel], cols["recoil_mev"][sel]
-        nominal = cevns.dxsec_dT(e, t, name)
+        q = cevns.momentum_transfer_mev(cols["recoil_mev"][sel], nuclei.get_target(name).mass_mev)
+        nominal = cevns.helm_form_factor(q, a) ** 2
         r0 = cevns.helm_rms_radius_fm(a)
         for u, v in enumerate(values):
             if v != 0.0:
-                weight[u, sel] = _ratio(
-                    cevns.dxsec_dT(e, t, name, rms_radius_fm=r0 * (1.0 + v)), nominal
-                )
+                shifted = cevns.helm_form_factor(q, a, rms_radius_fm=r0 * (1.0 + v)) ** 2
+                weight[u, sel] = _ratio(shifted, nominal)
     return weight, None
 
 

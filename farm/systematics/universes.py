@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,13 +40,17 @@ def throw_rng(seed: int, name: str, index: int) -> np.random.Generator:
 
 
 def flux_fractional_covariance(
-    syst: SystematicSection, bins: FluxBins, fission_jacobian: np.ndarray | None = None
+    syst: SystematicSection,
+    bins: FluxBins,
+    fission_jacobian: np.ndarray | None = None,
+    external: np.ndarray | None = None,
 ) -> np.ndarray:
     """Fractional covariance of the flux on the touched flux bins.
 
     V = n² (fully correlated normalisation) + s² exp(−Δ²/2ℓ²) (shape, Δ the distance of the bins'
     ln E_ν centres within a flavour) + J Σ_f Jᵀ (fission fractions, J the relative change of each
-    bin per unit fraction).
+    bin per unit fraction) + V_ext (``external``: a given fractional covariance over the touched
+    bins in flux-bin order, from ``covariance_file``).
     """
     n = bins.n_bins - 1
     flavors = syst.flavors or list(bins.flavors)
@@ -75,6 +79,12 @@ def flux_fractional_covariance(
             raise ValueError(msg)
         jac = fission_jacobian * touched[:, None]
         cov += syst.fission_fraction_sigma**2 * (jac @ jac.T)
+    if external is not None:
+        k = int(touched.sum())
+        if external.shape != (k, k):
+            msg = f"systematic {syst.name!r}: the covariance_file matrix has shape {external.shape}; it needs ({k}, {k}), one row per touched flux bin"
+            raise ValueError(msg)
+        cov[np.ix_(touched, touched)] += external
     return cov
 
 
@@ -148,12 +158,18 @@ ALL_KNOBS = "all_knobs"
 
 
 def _flux_factor(
-    syst: SystematicSection, bins: FluxBins, jacobian: np.ndarray | None
+    syst: SystematicSection,
+    bins: FluxBins,
+    jacobian: np.ndarray | None,
+    external: np.ndarray | None = None,
 ) -> np.ndarray:
     if syst.mode == "unisim":
         msg = f"systematic {syst.name!r}: flux systematics are covariances; use mode = 'multisim'"
         raise ValueError(msg)
-    return _cholesky_like(flux_fractional_covariance(syst, bins, jacobian))
+    if syst.covariance_file is not None and external is None:
+        msg = f"systematic {syst.name!r}: covariance_file {syst.covariance_file} was not read; pass its matrix in flux_covariances"
+        raise ValueError(msg)
+    return _cholesky_like(flux_fractional_covariance(syst, bins, jacobian, external))
 
 
 def _flux_shift(syst: SystematicSection, factor: np.ndarray, seed: int, index: int) -> np.ndarray:
@@ -173,13 +189,20 @@ def build_universe_set(
     fission_jacobian: np.ndarray | None = None,
     universes: int | None = None,
     all_knob_universes: int = 0,
+    flux_covariances: Mapping[str, np.ndarray] | None = None,
 ) -> UniverseSet:
     """Throw every systematic.
 
     ``universes`` (if given) overrides each multisim's ``throws``. ``all_knob_universes`` appends
     a joint set (systematic ``"all_knobs"``) whose universe i throws every flux systematic and
-    knob at once with exactly the values of universe i of its per-knob set.
+    knob at once with exactly the values of universe i of its per-knob set. ``flux_covariances``
+    gives, per flux systematic with a ``covariance_file``, the matrix read from it
+    (``farm.analysis.pipeline.read_flux_covariance``).
     """
+    if universes is not None and universes < 1:
+        msg = f"the number of universes per multisim systematic must be at least 1 (got {universes}); give --universes N with N >= 1"
+        raise ValueError(msg)
+    external = dict(flux_covariances or {})
     counts = [(2 if s.mode == "unisim" else (universes or s.throws)) for s in systematics]
     names = [s.name for s in systematics]
     if all_knob_universes:
@@ -194,7 +217,9 @@ def build_universe_set(
     bootstrap = np.full(total, -1, dtype=np.int64)
     knobs: dict[str, np.ndarray] = {}
     factors = {
-        s.name: _flux_factor(s, bins, fission_jacobian) for s in systematics if s.kind == "flux"
+        s.name: _flux_factor(s, bins, fission_jacobian, external.get(s.name))
+        for s in systematics
+        if s.kind == "flux"
     }
     start = 1
     for k, (syst, count) in enumerate(zip(systematics, counts, strict=False)):

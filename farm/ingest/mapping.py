@@ -1,0 +1,449 @@
+"""The mapping file of ``farm ingest``: from an outside generator's fields to store columns.
+
+A mapping is TOML, validated once into frozen objects (unknown keys are errors naming the file,
+the key and what is allowed). It says which field feeds each column and in which unit, how events
+are classified into channels, which of them are signal and selected, and how generator weights
+become expected events for an exposure. ``examples/genie-mapping.toml`` is a worked example.
+
+Conditions (``when`` tables) compare fields to a value: ``cc = true``, ``neu = [14, -14]``
+(any of), ``process_id = { min = 200, max = 249 }`` (inclusive). All conditions of one table
+must hold.
+"""
+
+from __future__ import annotations
+
+import tomllib
+import typing
+from collections import defaultdict
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    Discriminator,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from farm.config import ConfigError
+from farm.config._base import Section
+from farm.ingest.units import UNITS
+from farm.store.schema import COLUMNS
+
+__all__ = [
+    "DERIVED_COLUMNS",
+    "MAPPABLE_COLUMNS",
+    "BranchSource",
+    "ChannelName",
+    "ChannelRule",
+    "ConstantSource",
+    "CosineSource",
+    "IngestMapping",
+    "MagnitudeSource",
+    "Range",
+    "allowed_keys",
+    "format_validation_error",
+    "load_mapping",
+    "parse_mapping",
+]
+
+ChannelName = Literal["CEVNS", "IBD", "CCQE", "CC_OTHER", "BRN", "NIN", "SSB", "ACCIDENTAL"]
+"""Names of ``farm.store.schema.Channel``."""
+FlavorName = Literal["nue", "nuebar", "numu", "numubar"]
+
+DERIVED_COLUMNS = ("event_id", "channel", "is_signal", "selected", "w_nominal")
+"""Columns ingest computes itself (row number, rules, exposure normalisation)."""
+MAPPABLE_COLUMNS = tuple(name for name in COLUMNS if name not in DERIVED_COLUMNS)
+_REQUIRED_MAPPED = ("enu_true", "flavor")
+
+
+# --- column sources ----------------------------------------------------------------------------
+
+
+class BranchSource(Section):
+    """Copy a field, converting from ``unit`` (required for dimensioned columns of gst trees)."""
+
+    branch: str = Field(min_length=1)
+    unit: str | None = None
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return (self.branch,)
+
+
+class MagnitudeSource(Section):
+    """|p| = √(px² + py² + pz²) of three momentum-component fields."""
+
+    magnitude: tuple[str, str, str]
+    unit: str | None = None
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return self.magnitude
+
+
+class CosineSource(Section):
+    """cos θ = p·n̂ / |p| of three momentum-component fields to ``[ingest] beam_direction`` n̂."""
+
+    cosine: tuple[str, str, str]
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return self.cosine
+
+
+class ConstantSource(Section):
+    """One value for every event, in the column's farm unit."""
+
+    value: float
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return ()
+
+
+_SOURCE_KEYS = ("branch", "magnitude", "cosine", "value")
+
+
+def _source_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return next((key for key in _SOURCE_KEYS if key in value), None)
+    kinds = {
+        BranchSource: "branch",
+        MagnitudeSource: "magnitude",
+        CosineSource: "cosine",
+        ConstantSource: "value",
+    }
+    return kinds.get(type(value))
+
+
+ColumnSource = Annotated[
+    Annotated[BranchSource, Tag("branch")]
+    | Annotated[MagnitudeSource, Tag("magnitude")]
+    | Annotated[CosineSource, Tag("cosine")]
+    | Annotated[ConstantSource, Tag("value")],
+    Discriminator(
+        _source_kind,
+        custom_error_type="column_source",
+        custom_error_message=(
+            "a column is one of {branch = NAME, unit = U}, {magnitude = [PX, PY, PZ], unit = U}, "
+            "{cosine = [PX, PY, PZ]} or {value = NUMBER}"
+        ),
+    ),
+]
+
+
+# --- conditions and rules ----------------------------------------------------------------------
+
+
+class Range(Section):
+    """``min <= field <= max`` (either bound may be left out)."""
+
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Range:
+        if self.min is None and self.max is None:
+            msg = "a range needs min, max or both"
+            raise ValueError(msg)
+        if self.min is not None and self.max is not None and self.max < self.min:
+            msg = f"a range needs min <= max, got min = {self.min}, max = {self.max}"
+            raise ValueError(msg)
+        return self
+
+
+Condition = bool | int | float | list[float] | Range
+"""A field equals the value, is one of the list, or lies in the range."""
+
+
+class ChannelRule(Section):
+    """Events for which every condition of ``when`` holds get ``channel`` (first rule wins)."""
+
+    channel: ChannelName
+    when: dict[str, Condition] = Field(min_length=1)
+
+
+class ChannelSection(Section):
+    rules: list[ChannelRule] = Field(default_factory=list)
+    default: ChannelName | None = None
+    """Channel of events no rule matches; without it such events are an error."""
+
+    @model_validator(mode="after")
+    def _something(self) -> ChannelSection:
+        if not self.rules and self.default is None:
+            msg = "give [[channel.rules]], a default channel, or both"
+            raise ValueError(msg)
+        return self
+
+
+class SignalSection(Section):
+    """Signal: channel in ``channels``, flavour in ``flavors`` (default any) and ``when`` holds."""
+
+    channels: list[ChannelName] = Field(min_length=1)
+    flavors: list[FlavorName] | None = None
+    when: dict[str, Condition] = Field(default_factory=dict)
+
+
+class SelectionSection(Section):
+    """Selected: ``when`` holds (default: every event is selected)."""
+
+    when: dict[str, Condition] = Field(default_factory=dict)
+
+
+# --- normalisation, exposure, provenance -------------------------------------------------------
+
+
+class NormalizationSection(Section):
+    """How generator weights become expected events over ``[exposure]``; exactly one way.
+
+    - ``events_per_weight``: w = wght · events_per_weight;
+    - ``expected_events``: w = wght · N / Σ wght (N over all inputs);
+    - ``flux_averaged_xsec_cm2``, ``fluence_per_cm2``, ``targets``: N = σ̄ · Φ · N_T, then as
+      ``expected_events`` (σ̄ = "file" reads NuHepMC's FluxAveragedTotalCrossSection).
+    """
+
+    weight: str | None = None
+    """Field holding each event's generator weight (GENIE: ``wght``); none: every event weighs 1."""
+    events_per_weight: PositiveFloat | None = None
+    expected_events: PositiveFloat | None = None
+    flux_averaged_xsec_cm2: PositiveFloat | Literal["file"] | None = None
+    """σ̄ per target nucleus (or per whatever ``targets`` counts), in cm²."""
+    fluence_per_cm2: PositiveFloat | None = None
+    """Φ: neutrinos per cm² over the exposure."""
+    targets: PositiveFloat | None = None
+    """N_T: number of targets σ̄ refers to."""
+
+    @model_validator(mode="after")
+    def _one_way(self) -> NormalizationSection:
+        flux = (self.flux_averaged_xsec_cm2, self.fluence_per_cm2, self.targets)
+        ways = [self.events_per_weight is not None, self.expected_events is not None]
+        ways.append(any(v is not None for v in flux))
+        if sum(ways) != 1:
+            msg = (
+                "give exactly one of: events_per_weight; expected_events; or "
+                "flux_averaged_xsec_cm2 with fluence_per_cm2 and targets"
+            )
+            raise ValueError(msg)
+        if ways[2] and any(v is None for v in flux):
+            msg = "flux_averaged_xsec_cm2, fluence_per_cm2 and targets go together: give all three"
+            raise ValueError(msg)
+        return self
+
+
+class ExposureSection(Section):
+    """The exposure the normalisation refers to (``farm ingest --exposure`` rescales it)."""
+
+    value: PositiveFloat
+    unit: Literal["POT", "fissions", "seconds"]
+    seconds: PositiveFloat | None = None
+
+
+class GeneratorSection(Section):
+    """Recorded in the store; HepMC3 files that name their generator fill in what is left out."""
+
+    name: str | None = None
+    version: str | None = None
+    tune: str | None = None
+
+
+class SampleSection(Section):
+    name: str = Field(min_length=1)
+    description: str = ""
+
+
+class Nucleus(Section):
+    z: int = Field(ge=0)
+    n: int = Field(ge=0)
+    a: int = Field(ge=1)
+    count: PositiveFloat
+
+
+class TargetSection(Section):
+    material: str
+    mass_kg: PositiveFloat | None = None
+    nuclei: dict[str, Nucleus] = Field(default_factory=dict)
+
+
+class IngestSection(Section):
+    format: Literal["gst", "hepmc3"] | None = None
+    """Input format; ``farm ingest --format`` or the file suffix when left out."""
+    tree: str = "gst"
+    """Tree read from gst ROOT files."""
+    beam_direction: tuple[float, float, float] = (0.0, 0.0, 1.0)
+    """Beam direction n̂ for ``cosine`` columns (normalised here)."""
+    read_rows: PositiveInt = 1_000_000
+    """Events read per chunk: bounds memory, whatever the input's size."""
+
+    @field_validator("beam_direction")
+    @classmethod
+    def _nonzero(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+        if not any(v):
+            msg = "beam_direction must not be the zero vector"
+            raise ValueError(msg)
+        return v
+
+
+class IngestMapping(Section):
+    """A validated mapping file."""
+
+    ingest: IngestSection = IngestSection()
+    sample: SampleSection
+    generator: GeneratorSection = GeneratorSection()
+    exposure: ExposureSection
+    target: TargetSection | None = None
+    normalization: NormalizationSection
+    columns: dict[str, ColumnSource]
+    channel: ChannelSection
+    signal: SignalSection
+    selection: SelectionSection = SelectionSection()
+
+    @field_validator("columns")
+    @classmethod
+    def _columns(cls, columns: dict[str, Any]) -> dict[str, Any]:
+        for name, source in columns.items():
+            if name not in MAPPABLE_COLUMNS:
+                derived = " (ingest computes it)" if name in DERIVED_COLUMNS else ""
+                msg = f"column {name!r} cannot be mapped{derived}; mappable columns: {', '.join(MAPPABLE_COLUMNS)}"
+                raise ValueError(msg)
+            _check_unit(name, source)
+        missing = [name for name in _REQUIRED_MAPPED if name not in columns]
+        if missing:
+            msg = f"columns {', '.join(missing)} are required (every store holds them)"
+            raise ValueError(msg)
+        return columns
+
+    def fields_used(self) -> dict[str, list[str]]:
+        """Every field the mapping reads → the mapping keys that read it."""
+        uses: dict[str, list[str]] = defaultdict(list)
+        for name, source in self.columns.items():
+            for f in source.fields:
+                uses[f].append(f"columns.{name}")
+        for i, rule in enumerate(self.channel.rules):
+            for f in rule.when:
+                uses[f].append(f"channel.rules[{i}].when")
+        for f in self.signal.when:
+            uses[f].append("signal.when")
+        for f in self.selection.when:
+            uses[f].append("selection.when")
+        if self.normalization.weight is not None:
+            uses[self.normalization.weight].append("normalization.weight")
+        return dict(uses)
+
+
+def _check_unit(name: str, source: Any) -> None:
+    farm_unit = COLUMNS[name].unit
+    unit = getattr(source, "unit", None)
+    if not farm_unit and isinstance(source, MagnitudeSource):
+        msg = f"column {name!r} is dimensionless; a magnitude cannot feed it"
+        raise ValueError(msg)
+    if unit is None:
+        return
+    if not farm_unit:
+        msg = f"column {name!r} is dimensionless: remove unit = {unit!r}"
+        raise ValueError(msg)
+    if unit not in UNITS[farm_unit]:
+        msg = f"column {name!r} is in {farm_unit}: unit {unit!r} is not one of {', '.join(UNITS[farm_unit])}"
+        raise ValueError(msg)
+
+
+# --- reading and errors ------------------------------------------------------------------------
+
+
+def load_mapping(path: str | Path) -> IngestMapping:
+    """Read and validate a mapping file; errors are :class:`~farm.config.ConfigError`."""
+    path = Path(path)
+    if not path.is_file():
+        msg = f"{path}: mapping file not found; see examples/genie-mapping.toml for one"
+        raise ConfigError(msg)
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        msg = f"{path}: not valid TOML: {err}"
+        raise ConfigError(msg) from None
+    return parse_mapping(data, source=str(path))
+
+
+def parse_mapping(data: dict[str, Any], *, source: str = "<mapping>") -> IngestMapping:
+    """Validate a mapping; ``source`` names the file in error messages."""
+    try:
+        return IngestMapping.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(source, err, IngestMapping)) from None
+
+
+def format_validation_error(source: str, err: ValidationError, model: type[BaseModel]) -> str:
+    """One line per problem: the key, what is wrong, and for unknown keys the keys allowed there."""
+    lines = [f"{source}: invalid {_what(model)} ({err.error_count()} problem(s)):"]
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            allowed = allowed_keys(model, loc[:-1])
+            shown = f"; allowed here: {', '.join(allowed)}" if allowed else ""
+            lines.append(f"  [{key}] unknown key{shown}")
+        elif e["type"] == "missing":
+            lines.append(f"  [{key}] required key is missing")
+        else:
+            given = e.get("input")
+            shown = "" if isinstance(given, dict | list) else f" (got {given!r})"
+            message = e["msg"].removeprefix("Value error, ")
+            lines.append(f"  [{key}] {message}{shown}")
+    return "\n".join(lines)
+
+
+def _what(model: type[BaseModel]) -> str:
+    return "ingest mapping" if model is IngestMapping else "configuration"
+
+
+def allowed_keys(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
+    """Keys a table at ``loc`` (a pydantic error location) of ``model`` accepts; [] if unknown.
+
+    >>> allowed_keys(IngestMapping, ("exposure",))
+    ['value', 'unit', 'seconds']
+    """
+    annotation: Any = model
+    for part in loc:
+        annotation = _step(annotation, part)
+        if annotation is None:
+            return []
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return list(annotation.model_fields)
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    while typing.get_origin(annotation) is Annotated:
+        annotation = typing.get_args(annotation)[0]
+    return annotation
+
+
+def _step(annotation: Any, part: str | int) -> Any:
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        field = annotation.model_fields.get(str(part))
+        return None if field is None else field.annotation
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (list, tuple) and isinstance(part, int) and args:
+        return args[0]
+    if origin is dict and len(args) == 2:
+        return args[1]
+    if args:  # a union: a tagged member named by ``part``, else the only model member
+        for arm in args:
+            tags = [m.tag for m in getattr(arm, "__metadata__", ()) if isinstance(m, Tag)]
+            if part in tags:
+                return _unwrap(arm)
+        models = [
+            _unwrap(a)
+            for a in args
+            if isinstance(_unwrap(a), type) and issubclass(_unwrap(a), BaseModel)
+        ]
+        if len(models) == 1:
+            return _step(models[0], part)
+    return None

@@ -1,0 +1,93 @@
+"""The flux per flavour on its E_ν bins, with the ±1σ band of the flux universes."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from farm.report.quantities import flux_bands
+from farm.report.style import (
+    GROUP_COLORS,
+    TOTAL_COLOR,
+    flavour_label,
+    new_figure,
+    power_of_ten,
+    scale_label,
+)
+
+__all__ = ["flux_figure"]
+
+FLUX_UNIT = "ν / cm² / MeV"
+_BAND_COLOR = GROUP_COLORS["flux"]
+_LINE_STYLES = ("--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)))
+
+
+def flux_figure(ds: xr.Dataset) -> Figure:
+    """Top row: central-value flux per MeV and its ±1σ band, one panel per flavour.
+    Bottom row: the fractional ±1σ of each flux systematic and of all together.
+
+    The band is √(Σ_s σ_s²) over the flux systematics s (farm.report.quantities.flux_bands).
+    """
+    bands = flux_bands(ds)
+    n = max(len(bands), 1)
+    fig = new_figure(max(11.0, 3.7 * n), 6.4)
+    grid = fig.subplots(2, n, sharex="col", height_ratios=[2.2, 1], squeeze=False)
+    systematics = list(bands[0].sigma_per_mev) if bands else []
+    for col, band in enumerate(bands):
+        top, bottom = grid[0, col], grid[1, col]
+        exponent = power_of_ten(band.central_per_mev)
+        scale = 10.0**exponent
+        total = band.total_sigma_per_mev
+        edges = band.edges_mev
+        top.stairs(
+            (band.central_per_mev + total) / scale,
+            edges,
+            baseline=(band.central_per_mev - total) / scale,
+            fill=True,
+            color=_BAND_COLOR,
+            alpha=0.3,
+            lw=0,
+        )
+        top.stairs(band.central_per_mev / scale, edges, color=TOTAL_COLOR, lw=1.8, baseline=None)
+        top.set_title(f"{flavour_label(band.flavour)} flux")
+        top.set_ylabel(scale_label("flux", exponent, FLUX_UNIT))
+        top.set_ylim(bottom=0)
+        central = np.where(band.central_per_mev > 0, band.central_per_mev, np.nan)
+        frac = 100 * total / central
+        bottom.stairs(frac, edges, baseline=-frac, fill=True, color=_BAND_COLOR, alpha=0.3, lw=0)
+        for k, name in enumerate(systematics):
+            s = 100 * band.sigma_per_mev[name] / central
+            ls = _LINE_STYLES[k % len(_LINE_STYLES)]
+            bottom.stairs(s, edges, color=_BAND_COLOR, ls=ls, lw=1.5, baseline=None)
+            bottom.stairs(-s, edges, color=_BAND_COLOR, ls=ls, lw=1.5, baseline=None)
+        bottom.axhline(0, color=TOTAL_COLOR, lw=0.8)
+        bottom.set_xlabel(r"$E_\nu$ [MeV]")
+        bottom.set_ylabel("±1σ [%]")
+        bottom.set_xlim(edges[0], edges[-1])
+    if not bands:
+        grid[0, 0].text(0.5, 0.5, "no flux bins in this result", ha="center", va="center")
+    handles: list[Line2D | Patch] = [
+        Line2D([], [], color=TOTAL_COLOR, lw=1.8, label="central value"),
+        Patch(color=_BAND_COLOR, alpha=0.3, label="±1σ, all flux systematics"),
+    ]
+    handles += [
+        Line2D([], [], color=_BAND_COLOR, lw=1.5, ls=_LINE_STYLES[k % len(_LINE_STYLES)], label=s)
+        for k, s in enumerate(systematics)
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4))
+    n_universes = _flux_universe_count(ds, systematics)
+    fig.suptitle(
+        f"{ds.attrs.get('sample', 'result')}: flux over the exposure, "
+        f"±1σ (68 %) from {n_universes} flux universes",
+        fontsize=13,
+        fontweight="bold",
+    )
+    return fig
+
+
+def _flux_universe_count(ds: xr.Dataset, systematics: list[str]) -> int:
+    per_universe = [str(v) for v in ds["universe_systematic"].values]
+    return sum(per_universe.count(s) for s in systematics)

@@ -1,0 +1,266 @@
+"""The extracted cross section with its error budget, and the fractional-uncertainty breakdown.
+
+Both conventions side by side. The error bars are boxes nested in quadrature: the innermost is
+the data statistics, each next box adds one systematic group, the outermost is the total
+(√diag of ``cov_total_*``), so the visible part of each colour is that group's contribution.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from farm.report.quantities import (
+    CONVENTIONS,
+    Breakdown,
+    TruthBins,
+    breakdown,
+    labels,
+    quadrature_layers,
+    truth_bins,
+)
+from farm.report.style import (
+    CONVENTION_TITLES,
+    CROSSCHECK_COLOR,
+    STAT_COLOR,
+    TOTAL_COLOR,
+    group_colors,
+    model_colors,
+    new_figure,
+    power_of_ten,
+    scale_label,
+)
+
+__all__ = ["cross_section_figure", "uncertainty_figure"]
+
+XSEC_UNIT = "cm² / target"
+ENU_LABEL = r"true $E_\nu$ [MeV]"
+_DEFINITION = {
+    "real": r"$\int_j F\,\sigma\,dE\;/\;\Phi$",
+    "nominal": r"$\int_j \bar{F}\,\sigma\,dE\;/\;\Phi$",
+}
+
+
+def _layer_colors(b: Breakdown) -> dict[str, str]:
+    return {"stat": STAT_COLOR, **group_colors(b.groups)}
+
+
+def _layer_label(name: str, first: bool) -> str:
+    return "data statistics" if name == "stat" else f"{'' if first else '⊕ '}{name}"
+
+
+def _boxes(ax: Axes, x: np.ndarray, width: np.ndarray, b: Breakdown, scale: float) -> None:
+    """Nested ±1σ boxes, widest first so each inner box is drawn on top of the outer ones."""
+    colors = _layer_colors(b)
+    for name, sigma in reversed(quadrature_layers(b)):
+        ax.bar(
+            x,
+            2 * sigma / scale,
+            bottom=(b.central_cm2 - sigma) / scale,
+            width=width,
+            color=colors[name],
+            edgecolor="none",
+            zorder=2,
+        )
+
+
+def _legend_handles(b: Breakdown, models: list[str], *, points: bool) -> list[Line2D | Patch]:
+    colors = _layer_colors(b)
+    handles: list[Line2D | Patch] = [
+        Line2D([], [], color="black", marker="o", ls="none", label="measured (central value)")
+    ]
+    handles += [
+        Patch(color=colors[name], label=_layer_label(name, k == 0))
+        for k, (name, _) in enumerate(quadrature_layers(b))
+    ]
+    handles += [
+        Line2D(
+            [],
+            [],
+            color=c,
+            lw=0 if points else 2.2,
+            marker="D" if points else None,
+            ms=8,
+            label=f"{m} (prediction)",
+        )
+        for m, c in model_colors(models).items()
+    ]
+    return handles
+
+
+def _predictions(ds: xr.Dataset, convention: str) -> np.ndarray:
+    """(M, J) every model's central-value prediction (the generator first)."""
+    return np.asarray(ds[f"model_pred_{convention}"].values[:, 0, :], dtype=np.float64)
+
+
+def _draw_total(ax: Axes, ds: xr.Dataset, b: Breakdown, models: list[str], scale: float) -> None:
+    """One flux-averaged bin: the measurement at x = 0, each model at x = 1, 2, …"""
+    _boxes(ax, np.zeros(1), np.array([0.45]), b, scale)
+    ax.plot([0], b.central_cm2 / scale, "o", color="black", ms=7, zorder=4)
+    lo = (b.central_cm2[0] - b.total_sigma_cm2[0]) / scale
+    hi = (b.central_cm2[0] + b.total_sigma_cm2[0]) / scale
+    ax.axhspan(lo, hi, color=TOTAL_COLOR, alpha=0.06, zorder=0)
+    ax.axhline(b.central_cm2[0] / scale, color="black", lw=0.8, ls=":", zorder=1)
+    colors = model_colors(models)
+    for k, (model, pred) in enumerate(zip(models, _predictions(ds, b.convention), strict=True)):
+        ax.plot([k + 1], pred / scale, "D", color=colors[model], ms=9, zorder=4)
+    ax.set_xticks(range(len(models) + 1), ["measured", *models], rotation=15, ha="right")
+    ax.set_xlim(-0.6, len(models) + 0.6)
+    ax.grid(axis="x", visible=False)
+
+
+def _draw_binned(
+    ax: Axes,
+    ratio: Axes,
+    ds: xr.Dataset,
+    b: Breakdown,
+    bins: TruthBins,
+    models: list[str],
+    scale: float,
+) -> None:
+    edges = bins.edges_mev
+    assert edges is not None
+    centers = 0.5 * (edges[1:] + edges[:-1])
+    widths = np.diff(edges)
+    _boxes(ax, centers, 0.7 * widths, b, scale)
+    ax.errorbar(
+        centers, b.central_cm2 / scale, xerr=widths / 2, fmt="o", color="black", ms=4.5, lw=1,
+        zorder=4,
+    )  # fmt: skip
+    colors = model_colors(models)
+    cv = np.where(b.central_cm2 != 0, b.central_cm2, np.nan)
+    unit = Breakdown(
+        convention=b.convention,
+        central_cm2=np.ones_like(cv),
+        groups=b.groups,
+        group_sigma_cm2=b.group_sigma_cm2 / np.abs(cv),
+        stat_sigma_cm2=b.stat_sigma_cm2 / np.abs(cv),
+        total_sigma_cm2=b.total_sigma_cm2 / np.abs(cv),
+        crosscheck_sigma_cm2={},
+    )
+    _boxes(ratio, centers, 0.7 * widths, unit, 1.0)
+    ratio.axhline(1.0, color="black", lw=0.8, zorder=3)
+    for model, pred in zip(models, _predictions(ds, b.convention), strict=True):
+        ax.stairs(pred / scale, edges, color=colors[model], lw=2, zorder=3)
+        ratio.stairs(pred / cv, edges, color=colors[model], lw=2, zorder=3)
+    ratio.set_xlabel(ENU_LABEL)
+    ratio.set_xlim(edges[0], edges[-1])
+
+
+def cross_section_figure(ds: xr.Dataset) -> Figure:
+    """The extracted cross section in both conventions, with every model's prediction.
+
+    Error boxes nest stat ⊕ each systematic group in quadrature (see the module docstring).
+    """
+    bins = truth_bins(ds)
+    models = labels(ds, "model")
+    budgets = {c: breakdown(ds, c) for c in CONVENTIONS}
+    everything = [budgets[c].central_cm2 for c in CONVENTIONS]
+    everything += [_predictions(ds, c) for c in CONVENTIONS]
+    exponent = power_of_ten(np.concatenate([np.ravel(v) for v in everything]))
+    scale = 10.0**exponent
+    ylabel = scale_label(r"$\sigma$", exponent, XSEC_UNIT)
+    if bins.is_total:
+        fig = new_figure(11.0, 5.6)
+        axes = fig.subplots(1, 2, sharey=True)
+        for ax, c in zip(axes, CONVENTIONS, strict=True):
+            _draw_total(ax, ds, budgets[c], models, scale)
+            ax.set_title(f"{CONVENTION_TITLES[c]}: {_DEFINITION[c]}")
+        axes[0].set_ylabel(f"flux-averaged total {ylabel}")
+    else:
+        fig = new_figure(11.0, 7.2)
+        grid = fig.subplots(2, 2, sharex=True, sharey="row", height_ratios=[3, 1.3])
+        for col, c in enumerate(CONVENTIONS):
+            _draw_binned(grid[0, col], grid[1, col], ds, budgets[c], bins, models, scale)
+            grid[0, col].set_title(f"{CONVENTION_TITLES[c]}: {_DEFINITION[c]}")
+        grid[0, 0].set_ylabel(f"{ylabel} per bin")
+        grid[1, 0].set_ylabel("prediction / measured")
+    handles = _legend_handles(budgets["real"], models, points=bins.is_total)
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4))
+    fig.suptitle(
+        f"{ds.attrs.get('sample', 'result')}: extracted cross section, ±1σ by group in quadrature",
+        fontsize=13,
+        fontweight="bold",
+    )
+    return fig
+
+
+# --- fractional uncertainties ------------------------------------------------------------------
+
+
+def _fractional_rows(b: Breakdown) -> list[tuple[str, np.ndarray, str, str]]:
+    """(label, fractional σ per bin, colour, line style), total first."""
+    colors = group_colors(b.groups)
+    rows = [("total", b.fractional(b.total_sigma_cm2), TOTAL_COLOR, "-")]
+    rows.append(("data statistics", b.fractional(b.stat_sigma_cm2), STAT_COLOR, "-"))
+    rows += [
+        (g, b.fractional(s), colors[g], "-")
+        for g, s in zip(b.groups, b.group_sigma_cm2, strict=True)
+    ]
+    rows += [
+        (f"{g} (cross-check, not in total)", b.fractional(s), CROSSCHECK_COLOR, "--")
+        for g, s in b.crosscheck_sigma_cm2.items()
+    ]
+    return rows
+
+
+def _bars(ax: Axes, b: Breakdown) -> None:
+    rows = _fractional_rows(b)
+    y = np.arange(len(rows))[::-1]
+    values = np.array([100 * r[1][0] for r in rows])
+    ax.barh(
+        y,
+        values,
+        color=[r[2] for r in rows],
+        hatch=[("//" if r[3] == "--" else "") for r in rows],
+        edgecolor="white",
+        height=0.7,
+    )
+    for yy, v in zip(y, values, strict=True):
+        ax.text(v, yy, f" {v:.2f} %", va="center", fontsize=10)
+    ax.set_yticks(y, [r[0] for r in rows])
+    ax.set_xlabel("fractional uncertainty (±1σ) [%]")
+    ax.set_xlim(0, 1.25 * max(values.max(), 1e-9))
+    ax.grid(axis="y", visible=False)
+
+
+def _steps(ax: Axes, b: Breakdown, edges: np.ndarray) -> None:
+    for label, frac, color, ls in _fractional_rows(b):
+        lw = 2.8 if label == "total" else 1.8
+        ax.stairs(100 * frac, edges, color=color, ls=ls, lw=lw, label=label, baseline=None)
+    ax.set_xlabel(ENU_LABEL)
+    ax.set_xlim(edges[0], edges[-1])
+    ax.set_ylim(bottom=0)
+
+
+def uncertainty_figure(ds: xr.Dataset) -> Figure:
+    """Fractional ±1σ per systematic group, data statistics and in total, per convention."""
+    bins = truth_bins(ds)
+    budgets = {c: breakdown(ds, c) for c in CONVENTIONS}
+    n_rows = len(_fractional_rows(budgets["real"]))
+    if bins.is_total:
+        fig = new_figure(11.0, 1.6 + 0.42 * n_rows)
+        axes = fig.subplots(1, 2, sharex=True, sharey=True)
+        for ax, c in zip(axes, CONVENTIONS, strict=True):
+            _bars(ax, budgets[c])
+    else:
+        assert bins.edges_mev is not None
+        fig = new_figure(11.0, 5.4)
+        axes = fig.subplots(1, 2, sharey=True)
+        for ax, c in zip(axes, CONVENTIONS, strict=True):
+            _steps(ax, budgets[c], bins.edges_mev)
+        axes[0].set_ylabel("fractional uncertainty (±1σ) [%]")
+        handles, names = axes[0].get_legend_handles_labels()
+        fig.legend(handles, names, loc="outside lower center", ncols=min(len(names), 4))
+    for ax, c in zip(axes, CONVENTIONS, strict=True):
+        ax.set_title(CONVENTION_TITLES[c])
+    fig.suptitle(
+        f"{ds.attrs.get('sample', 'result')}: uncertainty breakdown by systematic group",
+        fontsize=13,
+        fontweight="bold",
+    )
+    return fig
