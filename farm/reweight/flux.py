@@ -43,41 +43,52 @@ def flux_tensors(
     n_reco: int,
     n_truth: int,
 ) -> FluxTensors:
-    """Fill the tensors once. ``reco_bin`` is −1 outside the reco range, ``truth_bin`` −1 outside truth."""
+    """Fill the tensors once. ``reco_bin`` is −1 outside the reco range, ``truth_bin`` −1 outside truth.
+
+    Two weighted ``bincount`` passes over all events, no masked copies: every event has one slot
+    per flux bin in [signal (I·J) | background (I) | truth (J) | discard], one for what it is in
+    reco space and one for the truth counts. Each bin is summed in event order, as before.
+    """
+    n_sig = n_reco * n_truth
+    width = n_sig + n_reco + n_truth + 1
+    discard = width - 1
+    signal = is_signal & (truth_bin >= 0)
     in_reco = selected & (reco_bin >= 0)
-    sig = in_reco & is_signal & (truth_bin >= 0)
-    bkg = in_reco & ~is_signal
-    truth_sel = is_signal & (truth_bin >= 0)
-    idx = (flux_bin[sig].astype(np.int64) * n_reco + reco_bin[sig]) * n_truth + truth_bin[sig]
-    signal = np.bincount(idx, weights=w0[sig], minlength=n_flux * n_reco * n_truth)
-    background = np.bincount(
-        flux_bin[bkg].astype(np.int64) * n_reco + reco_bin[bkg],
-        weights=w0[bkg],
-        minlength=n_flux * n_reco,
+    base = flux_bin.astype(np.int64) * width
+    # signal outside the truth range counts nowhere here (callers re-label it as background)
+    reco_slot = np.where(
+        in_reco & signal,
+        reco_bin * n_truth + truth_bin,
+        np.where(in_reco & ~is_signal, n_sig + reco_bin, discard),
     )
-    truth = np.bincount(
-        flux_bin[truth_sel].astype(np.int64) * n_truth + truth_bin[truth_sel],
-        weights=w0[truth_sel],
-        minlength=n_flux * n_truth,
-    )
+    truth_slot = np.where(signal, n_sig + n_reco + truth_bin, discard)
+    total = np.bincount(base + reco_slot, weights=w0, minlength=n_flux * width)
+    total += np.bincount(base + truth_slot, weights=w0, minlength=n_flux * width)
+    table = total.reshape(n_flux, width)
     return FluxTensors(
-        signal=signal.reshape(n_flux, n_reco, n_truth),
-        background=background.reshape(n_flux, n_reco),
-        truth=truth.reshape(n_flux, n_truth),
+        signal=table[:, :n_sig].reshape(n_flux, n_reco, n_truth).copy(),
+        background=table[:, n_sig : n_sig + n_reco].copy(),
+        truth=table[:, n_sig + n_reco : n_sig + n_reco + n_truth].copy(),
     )
 
 
 def apply_flux_universes(
     ratio: np.ndarray, tensors: FluxTensors
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Histograms in every flux universe: (signal[u,i,j], background[u,i], truth[u,j]) = R @ C."""
-    f = ratio.shape[1]
-    signal = (ratio @ tensors.signal.reshape(f, -1)).reshape(
-        ratio.shape[0], *tensors.signal.shape[1:]
-    )
-    background = ratio @ tensors.background
-    truth = ratio @ tensors.truth
-    return signal, background, truth
+    """Histograms in every flux universe: (signal[u,i,j], background[u,i], truth[u,j]) = R @ C.
+
+    Summed over flux bins in a fixed order with elementwise operations rather than BLAS, so the
+    bits do not depend on the BLAS build or its thread count (driver and workers agree).
+    """
+
+    def product(c: np.ndarray) -> np.ndarray:
+        flat = c.reshape(c.shape[0], -1)
+        out = np.zeros((ratio.shape[0], flat.shape[1]))
+        for f in range(flat.shape[0]):
+            out += ratio[:, f, None] * flat[f][None, :]
+        return out.reshape(ratio.shape[0], *c.shape[1:])
+
+    return product(tensors.signal), product(tensors.background), product(tensors.truth)
 
 
 def reweight_loop(
