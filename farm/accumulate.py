@@ -18,14 +18,17 @@ from farm.reweight.bootstrap import poisson_weights
 from farm.reweight.fastpaths import (
     BlockLayout,
     bootstrap_histograms,
+    categorical_histograms,
     chebyshev_coefficients,
     chebyshev_nodes,
     evaluate_expansion,
+    exact_histograms,
     expansion_histograms,
     lateral_histograms,
 )
 from farm.reweight.flux import FluxTensors, flux_tensors
 from farm.reweight.knobs import (
+    CATEGORICAL_KNOBS,
     DETECTION_KNOBS,
     LATERAL_KNOBS,
     KnobContext,
@@ -275,24 +278,48 @@ def _fast_histograms(
         return lateral_histograms(
             layout, w0, reco, truth_bin, signal, cols["selected"], affected, scales, spec.reco_edges
         )
-    if values.size <= EXPANSION_NODES + 3 or parameter in _NOT_EXPANDED:
-        return None
+    weights_truth = parameter not in DETECTION_KNOBS
+    if parameter in CATEGORICAL_KNOBS:
+        key = np.zeros(w0.size, dtype=np.int64)
+        for name in CATEGORICAL_KNOBS[parameter]:  # small integer columns (channel, A)
+            key = key * 65536 + cols[name].astype(np.int64)
+        _, first, category = np.unique(key, return_index=True, return_inverse=True)
+        representatives = {name: column[first] for name, column in cols.items()}
+        factors, _ = knob_effect(parameter, values, representatives, spec.knob_context)
+        return categorical_histograms(
+            layout, w0, category.ravel(), factors, weights_truth=weights_truth
+        )
     lo, hi = float(values.min()), float(values.max())
-    if hi <= lo:
-        return None
-    nodes = chebyshev_nodes(lo, hi, EXPANSION_NODES)
-    at_nodes, _ = knob_effect(parameter, nodes, cols, spec.knob_context)
-    coefficients = chebyshev_coefficients(at_nodes)
-    check = np.array([lo, hi, float(np.median(values))])
-    exact, _ = knob_effect(parameter, check, cols, spec.knob_context)
-    approx = evaluate_expansion(coefficients, check, lo, hi)
-    if np.max(np.abs(approx - exact)) > EXPANSION_TOLERANCE * max(
-        1.0, float(np.max(np.abs(exact)))
-    ):
-        return None
-    return expansion_histograms(
-        layout, w0, coefficients, values, lo, hi, weights_truth=parameter not in DETECTION_KNOBS
+    if values.size > EXPANSION_NODES + 3 and hi > lo and parameter not in _NOT_EXPANDED:
+        nodes = chebyshev_nodes(lo, hi, EXPANSION_NODES)
+        at_nodes, _ = knob_effect(parameter, nodes, cols, spec.knob_context)
+        coefficients = chebyshev_coefficients(at_nodes)
+        check = np.array([lo, hi, float(np.median(values))])
+        exact, _ = knob_effect(parameter, check, cols, spec.knob_context)
+        approx = evaluate_expansion(coefficients, check, lo, hi)
+        scale = max(1.0, float(np.max(np.abs(exact))))
+        if np.max(np.abs(approx - exact)) <= EXPANSION_TOLERANCE * scale:
+            return expansion_histograms(
+                layout, w0, coefficients, values, lo, hi, weights_truth=weights_truth
+            )
+    # exact weights, universe by universe, on the events that fill a histogram only
+    rows = np.union1d(np.union1d(layout.sig_events, layout.bkg_events), layout.truth_events)
+    sub = {name: column[rows] for name, column in cols.items()}
+    sub_layout = BlockLayout.build(
+        reco_bin[rows],
+        truth_bin[rows],
+        signal[rows],
+        cols["selected"][rows],
+        spec.n_reco,
+        spec.n_truth,
     )
+    parts = []
+    for start in range(0, values.size, spec.universes_per_block):
+        weights, _ = knob_effect(
+            parameter, values[start : start + spec.universes_per_block], sub, spec.knob_context
+        )
+        parts.append(exact_histograms(sub_layout, w0[rows], weights, weights_truth=weights_truth))
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
 
 
 def block_partial_sums(cols: Mapping[str, np.ndarray], spec: AccumulationSpec) -> PartialSums:

@@ -174,6 +174,30 @@ def helm_rms_radius_fm(a: ArrayLike) -> NDArray[np.float64]:
     return np.sqrt(0.6 * r0_sq + 3.0 * HELM_SKIN_FM**2)
 
 
+def helm_r0_fm(a: ArrayLike, rms_radius_fm: ArrayLike | None = None) -> NDArray[np.float64]:
+    """The Helm box radius R₀: standard (c, a, s) or from an rms radius, R₀² = (5/3)(R² − 3s²)."""
+    if rms_radius_fm is None:
+        c_fm = _HELM_C_SLOPE_FM * np.cbrt(_float_array(a)) - _HELM_C_OFFSET_FM
+        return np.sqrt(c_fm**2 + (7.0 / 3.0) * np.pi**2 * _HELM_A_FM**2 - 5.0 * HELM_SKIN_FM**2)
+    rms = _float_array(rms_radius_fm)
+    _check_rms_radius(rms, 3.0 * HELM_SKIN_FM**2, "Helm")
+    return np.sqrt((5.0 / 3.0) * (rms * rms - 3.0 * HELM_SKIN_FM**2))
+
+
+def helm_radius_weight(
+    q_mev: ArrayLike, a: ArrayLike, rms_radius_fm: ArrayLike
+) -> NDArray[np.float64]:
+    """F²(q; R)/F²(q; R_default) for the Helm form factor: the Gaussian skin cancels, leaving
+    [j(q R₀')/j(q R₀)]² with j(x) = 3 j₁(x)/x; 1 where F(q; R_default) = 0.
+    """
+    q_fm = _float_array(q_mev) / HBARC_MEV_FM
+    nominal = _spherical_bessel_ratio(q_fm * helm_r0_fm(a))
+    shifted = _spherical_bessel_ratio(q_fm * helm_r0_fm(a, rms_radius_fm))
+    out = np.ones_like(nominal)
+    np.divide(shifted, nominal, out=out, where=nominal != 0.0)
+    return out * out
+
+
 def helm_form_factor(
     q_mev: ArrayLike, a: ArrayLike, *, rms_radius_fm: ArrayLike | None = None
 ) -> NDArray[np.float64]:

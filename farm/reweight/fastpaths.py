@@ -26,9 +26,11 @@ import numpy as np
 __all__ = [
     "BlockLayout",
     "bootstrap_histograms",
+    "categorical_histograms",
     "chebyshev_coefficients",
     "chebyshev_nodes",
     "evaluate_expansion",
+    "exact_histograms",
     "expansion_histograms",
     "lateral_histograms",
 ]
@@ -224,4 +226,49 @@ def bootstrap_histograms(
         layout.truth_index,
         layout.n_truth,
     )
+    return sig.reshape(n_u, layout.n_reco, layout.n_truth), bkg, truth
+
+
+def categorical_histograms(
+    layout: BlockLayout,
+    w0: np.ndarray,
+    category: np.ndarray,
+    factors: np.ndarray,
+    *,
+    weights_truth: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Universes of a knob whose factor depends only on a discrete attribute of the event.
+
+    ``category`` (n,) numbers each event's class (channel, nucleus, …), ``factors`` (U × C) the
+    knob's exact factor per universe and class: hist_u = Σ_c factors[u, c] · hist(w0 [class c]).
+    Normalisations and the weak charge are of this kind: exact, and C fills instead of U.
+    """
+    n_u, n_cat = factors.shape
+    sig = np.zeros((n_u, layout.n_reco * layout.n_truth))
+    bkg = np.zeros((n_u, layout.n_reco))
+    truth = np.zeros((n_u, layout.n_truth))
+    for c in range(n_cat):
+        part = layout.fill(np.where(category == c, w0, 0.0))
+        sig += factors[:, c, None] * part[0][None, :]
+        bkg += factors[:, c, None] * part[1][None, :]
+        if weights_truth:
+            truth += factors[:, c, None] * part[2][None, :]
+    if not weights_truth:
+        truth[:] = layout.fill(w0)[2][None, :]
+    return sig.reshape(n_u, layout.n_reco, layout.n_truth), bkg, truth
+
+
+def exact_histograms(
+    layout: BlockLayout, w0: np.ndarray, weights: np.ndarray, *, weights_truth: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Universes with exact per-event weights (U × n), on fixed bins (no lateral shift)."""
+    n_u = weights.shape[0]
+    sig = np.zeros((n_u, layout.n_reco * layout.n_truth))
+    bkg = np.zeros((n_u, layout.n_reco))
+    truth = np.zeros((n_u, layout.n_truth))
+    nominal_truth = None if weights_truth else layout.fill(w0)[2]
+    for u in range(n_u):
+        sig[u], bkg[u], truth[u] = layout.fill(w0 * weights[u])
+        if nominal_truth is not None:
+            truth[u] = nominal_truth
     return sig.reshape(n_u, layout.n_reco, layout.n_truth), bkg, truth

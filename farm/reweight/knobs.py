@@ -16,7 +16,14 @@ from farm.physics import ccqe, cevns
 from farm.physics.constants import SIN2W_LOW_Q2
 from farm.store.schema import Channel
 
-__all__ = ["DETECTION_KNOBS", "LATERAL_KNOBS", "KnobContext", "knob_effect", "required_columns"]
+__all__ = [
+    "CATEGORICAL_KNOBS",
+    "DETECTION_KNOBS",
+    "LATERAL_KNOBS",
+    "KnobContext",
+    "knob_effect",
+    "required_columns",
+]
 
 Columns = Mapping[str, np.ndarray]
 Effect = tuple[np.ndarray | None, np.ndarray | None]
@@ -32,6 +39,12 @@ _NORM_CHANNEL = {
 _NUCLEAR_RECOIL = (Channel.CEVNS, Channel.BRN, Channel.NIN)
 LATERAL_KNOBS = frozenset({"energy_scale", "quenching", "light_yield"})
 """Knobs that move the observable (a scale of the reco value), not the weight."""
+CATEGORICAL_KNOBS: dict[str, tuple[str, ...]] = {
+    "sin2w": ("channel", "target_a"),
+    "efficiency": ("channel",),
+    **dict.fromkeys(_NORM_CHANNEL, ("channel",)),
+}
+"""Knobs whose factor depends only on these discrete columns of an event (exactly)."""
 DETECTION_KNOBS = frozenset({"threshold", "efficiency"})
 """Knobs whose weight changes the probability of selecting an event, not how many are produced:
 they reweight the selected (reco) histograms only, never the truth counts (so ε = reco / truth moves)."""
@@ -65,8 +78,8 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 
 
 def _cevns_radius(values: np.ndarray, cols: Columns, ctx: KnobContext) -> Effect:
-    """dσ/dT(R')/dσ/dT(R) = F²(q; R')/F²(q; R): kinematics and weak charge cancel, so only the
-    form factor at the event's own q is evaluated (one Helm call per event and universe)."""
+    """dσ/dT(R')/dσ/dT(R) = F²(q; R')/F²(q; R): kinematics, weak charge and the Helm skin cancel
+    (farm.physics.cevns.helm_radius_weight), so one spherical Bessel ratio per event and value."""
     from farm.physics import nuclei
 
     weight = np.ones((values.size, cols["channel"].size))
@@ -75,12 +88,10 @@ def _cevns_radius(values: np.ndarray, cols: Columns, ctx: KnobContext) -> Effect
         if not sel.any():
             continue
         q = cevns.momentum_transfer_mev(cols["recoil_mev"][sel], nuclei.get_target(name).mass_mev)
-        nominal = cevns.helm_form_factor(q, a) ** 2
-        r0 = cevns.helm_rms_radius_fm(a)
+        r0 = float(cevns.helm_rms_radius_fm(a))
         for u, v in enumerate(values):
             if v != 0.0:
-                shifted = cevns.helm_form_factor(q, a, rms_radius_fm=r0 * (1.0 + v)) ** 2
-                weight[u, sel] = _ratio(shifted, nominal)
+                weight[u, sel] = cevns.helm_radius_weight(q, a, r0 * (1.0 + v))
     return weight, None
 
 
