@@ -55,7 +55,9 @@ def main() -> None:
                 sums, _ = execute_dask(prep, plan, client)
                 ds = client.submit(finish, prep, sums, pure=False).result()
                 t_compute = time.perf_counter() - t1
-            same = all(np.array_equal(ds[k].values, reference[k].values) for k in reference.data_vars)
+            same = all(
+                np.array_equal(ds[k].values, reference[k].values) for k in reference.data_vars
+            )
             assert same, "dask result differs from the in-process one"
             rows.append((f"LocalCluster, {workers} worker(s)", t_compute, t_start))
         print("| backend | compute stage (s) | cluster start (s) |")
@@ -63,7 +65,9 @@ def main() -> None:
         for name, t, start in rows:
             print(f"| {name} | {t:.2f} | {start:.2f} |")
         one, two = rows[1][1], rows[2][1]
-        print(f"\ndask overhead, 1 worker vs in-process: {100 * (one - t_inprocess) / one:.1f}% of the wall time")
+        print(
+            f"\ndask overhead, 1 worker vs in-process: {100 * (one - t_inprocess) / one:.1f}% of the wall time"
+        )
         print(f"speed-up from 1 to 2 workers: {one / two:.2f}×; all datasets bit-identical")
 
 

@@ -43,15 +43,21 @@ def main() -> None:
             **{"generation.events": args.events, "sample.store": str(Path(tmp) / "s.zarr")},
         )
         cfg = cfg.model_copy(
-            update={"analysis": cfg.analysis.model_copy(update={"universes_per_task": args.universes})}
+            update={
+                "analysis": cfg.analysis.model_copy(update={"universes_per_task": args.universes})
+            }
         )
         store = ensure_store(cfg, log=lambda m: None)
         prep, plan = plan_for(cfg, store, universes=args.universes)
         spec = prep.spec
         names = acc.columns_needed(spec)
         blocks = [cols for _, cols in iter_blocks(store, names, prep.block_rows)]
-        print(f"sns-csi: {args.events:,} events in {len(blocks)} blocks, {args.universes} universes per systematic\n")
-        print("| systematic | path | time (s) | G event-universes/s | largest rel. difference to exact (first block) |")
+        print(
+            f"sns-csi: {args.events:,} events in {len(blocks)} blocks, {args.universes} universes per systematic\n"
+        )
+        print(
+            "| systematic | path | time (s) | G event-universes/s | largest rel. difference to exact (first block) |"
+        )
         print("| --- | --- | ---: | ---: | ---: |")
         for lo, hi in plan.chunks[1:]:
             owner = prep.universes.names[prep.universes.systematic_index[spec.event_universes[lo]]]
@@ -68,7 +74,12 @@ def main() -> None:
             exact = acc.block_partial_sums(blocks[0], chunk)
             acc._fast_histograms = saved
             diff = max(
-                float(np.max(np.abs(getattr(fast, f) - getattr(exact, f)) / np.maximum(np.abs(getattr(exact, f)), 1e-300)))
+                float(
+                    np.max(
+                        np.abs(getattr(fast, f) - getattr(exact, f))
+                        / np.maximum(np.abs(getattr(exact, f)), 1e-300)
+                    )
+                )
                 for f in ("signal", "background", "truth")
             )
             rate = args.events * (hi - lo) / dt / 1e9
