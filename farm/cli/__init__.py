@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from farm.cli import cluster, generate, inspect, plan, report, run
+from farm.cli import cluster, compare, config, export, generate, ingest, inspect, plan, report, run
 
 __all__ = ["app", "main"]
 
@@ -25,7 +25,11 @@ app.command("run")(run.run)
 app.command("refresh")(run.refresh)
 app.command("versions")(plan.versions)
 app.command("report")(report.report)
+app.command("compare")(compare.compare)
+app.command("ingest")(ingest.ingest)
 app.add_typer(cluster.app, name="cluster")
+app.add_typer(config.app, name="config")
+app.add_typer(export.app, name="export")
 
 
 def main() -> None:

@@ -150,7 +150,15 @@ def resolve_config_path(name_or_path: str | Path) -> Path:
 
 
 def example_names() -> list[str]:
-    return sorted(p.stem for p in examples_dir().glob("*.toml"))
+    """Named samples: the example TOML files that describe a sample (not mapping files etc.)."""
+    names = []
+    for path in examples_dir().glob("*.toml"):
+        try:
+            if "sample" in tomllib.loads(path.read_text()):
+                names.append(path.stem)
+        except (OSError, tomllib.TOMLDecodeError):
+            continue
+    return sorted(names)
 
 
 def _format_errors(source: str, err: ValidationError) -> str:

@@ -18,6 +18,7 @@ import farm
 from farm.report.quantities import (
     CONVENTIONS,
     Breakdown,
+    UniverseCheck,
     breakdown,
     chi2_rows,
     config_of,
@@ -73,7 +74,7 @@ pre { background: #f6f8fa; padding: 10px; overflow-x: auto; max-height: 420px; }
 .note { font-size: 13px; color: #555; }
 """
 
-_SUPERSCRIPT = str.maketrans("-0123456789", "−⁰¹²³⁴⁵⁶⁷⁸⁹")
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 def _sci(value: float, digits: int = 4) -> str:
@@ -98,17 +99,39 @@ def _pvalue(value: float) -> str:
     return f"{value:.3f}"
 
 
+def _difference(value: float) -> str:
+    return "0" if abs(value) < 5e-7 else f"{value:+.3g}"
+
+
+def _percent(fraction: float) -> str:
+    return "∞" if not math.isfinite(fraction) else f"{100 * fraction:.1f} %"
+
+
+def _share(check: UniverseCheck) -> str:
+    if check.crosscheck:
+        return "— (not in the total)"
+    return "&lt; 0.01 %" if check.share < 1e-4 else f"{100 * check.share:.2g} %"
+
+
 def _cell(text: str, *, value: float | None = None, cls: str = "num") -> str:
     data = f' data-value="{value!r}"' if value is not None else ""
     return f'<td class="{cls}"{data}>{text}</td>'
 
 
-def _table(head: Sequence[str], rows: Sequence[Sequence[str]], *, text_cols: int = 1) -> str:
+def _table(
+    head: Sequence[str], rows: Sequence[Sequence[str]], *, text_cols: Sequence[int] = (0,)
+) -> str:
+    """An HTML table; the columns in ``text_cols`` are left-aligned text, the others numbers."""
     ths = "".join(
-        f'<th class="{"text" if k < text_cols else ""}">{h}</th>' for k, h in enumerate(head)
+        f'<th class="{"text" if k in text_cols else ""}">{h}</th>' for k, h in enumerate(head)
     )
     body = "\n".join(f"<tr>{''.join(r)}</tr>" for r in rows)
     return f"<table>\n<thead><tr>{ths}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
+
+
+def _collapsed(body: str, summary: str, *, open_: bool) -> str:
+    """A long table behind a disclosure triangle (left open when it is short)."""
+    return f"<details{' open' if open_ else ''}><summary>{summary}</summary>{body}</details>"
 
 
 def _figure(name: str, src: str, caption: str) -> str:
@@ -151,10 +174,13 @@ def _uncertainty_table(ds: xr.Dataset) -> str:
         columns += [(f"{g} (cross-check)", s) for g, s in b.crosscheck_sigma_cm2.items()]
         head = ["convention", "bin", *[escape(name) for name, _ in columns]]
         for j, label in enumerate(bins.bin_labels()):
-            row = [f'<td class="text">{CONVENTION_TITLES[c]}</td>', f'<td class="text">{label}</td>']
+            row = [
+                f'<td class="text">{CONVENTION_TITLES[c]}</td>',
+                f'<td class="text">{label}</td>',
+            ]
             row += [_cell(f"{100 * b.fractional(s)[j]:.2f} %") for _, s in columns]
             rows.append(row)
-    return _table(head, rows, text_cols=2)
+    return _table(head, rows, text_cols=(0, 1))
 
 
 def _chi2_section(ds: xr.Dataset) -> str:
@@ -178,12 +204,12 @@ def _chi2_section(ds: xr.Dataset) -> str:
                 _cell(_pvalue(r.pvalue_joint), value=r.pvalue_joint),
                 _cell(format_chi2(r.chi2_uncorrelated), value=r.chi2_uncorrelated),
                 _cell(_pvalue(r.pvalue_uncorrelated), value=r.pvalue_uncorrelated),
-                _cell(f"{r.chi2_joint - r.chi2_uncorrelated:+.3g}"),
+                _cell(_difference(r.chi2_joint - r.chi2_uncorrelated)),
                 _cell(str(r.dof)),
             ]
         )
     return (
-        _table(head, rows, text_cols=2)
+        _table(head, rows, text_cols=(0, 1))
         + '<p class="note">χ² = Δᵀ V⁻¹ Δ with Δ = measured − predicted and '
         "V = V<sub>mm</sub> + V<sub>pp</sub> − V<sub>mp</sub> − V<sub>pm</sub> + V<sub>stat</sub> "
         "over the shared universes; “ignoring it” sets V<sub>mp</sub> = 0. Δχ² is the first minus "
@@ -220,6 +246,9 @@ def _diagnostics_section(ds: xr.Dataset, threshold: float, figure: str) -> str:
             verdict = '<td class="ok text">exact (±1σ unisim)</td>'
         elif c.enough:
             verdict = '<td class="ok text">enough</td>'
+        elif c.crosscheck:
+            more = f"≈{c.needed} universes" if c.needed else "more universes"
+            verdict = f'<td class="minor text">cross-check: {more}</td>'
         elif not c.matters:
             verdict = '<td class="minor text">above threshold, negligible</td>'
         elif c.needed is None:
@@ -231,12 +260,15 @@ def _diagnostics_section(ds: xr.Dataset, threshold: float, figure: str) -> str:
                 f'<td class="text">{escape(c.systematic)}</td>',
                 f'<td class="text">{escape(c.group)}</td>',
                 _cell(str(c.n_universes)),
-                *[_cell(f"{100 * c.rel_error[k]:.1f} %", value=c.rel_error[k]) for k in CONVENTIONS],
-                _cell(f"{100 * c.share:.2g} %"),
+                *[
+                    _cell("—" if c.unisim else _percent(c.rel_error[k]), value=c.rel_error[k])
+                    for k in CONVENTIONS
+                ],
+                _cell(_share(c)),
                 verdict,
             ]
         )
-    parts.append(_table(head, table_rows, text_cols=2))
+    parts.append(_table(head, table_rows, text_cols=(0, 1, len(head) - 1)))
     parts.append(
         '<p class="note">Bootstrap error: the spread of the systematic’s variance when its '
         "universes are resampled with replacement, relative to the variance (largest over bins). "
@@ -250,12 +282,15 @@ def _diagnostics_section(ds: xr.Dataset, threshold: float, figure: str) -> str:
 def _provenance_section(ds: xr.Dataset, result: str) -> str:
     rows = [("result", result), *provenance(ds), ("report written by", f"farm {farm.__version__}")]
     table = _table(
-        ["", "value"],
+        ["item", "value"],
         [
-            [f'<td class="text">{escape(k)}</td>', f'<td class="text"><code>{escape(v)}</code></td>']
+            [
+                f'<td class="text">{escape(k)}</td>',
+                f'<td class="text"><code>{escape(v)}</code></td>',
+            ]
             for k, v in rows
         ],
-        text_cols=2,
+        text_cols=(0, 1),
     )
     config = json.dumps(config_of(ds), indent=2, sort_keys=True, ensure_ascii=False)
     return (
@@ -321,8 +356,14 @@ def render_page(
         "uncertainty": "±1σ of each group relative to the central value; the total is "
         "√diag of the total covariance (systematics ⊕ stat). A cross-check set (all knobs "
         "thrown together) is shown dashed/hatched and is not added into the total.",
-        "correlation": "ρ = V<sub>ab</sub> / √(V<sub>aa</sub> V<sub>bb</sub>) of the total "
-        "covariance.",
+        "correlation": (
+            "One bin, whose own correlation is trivially 1: ρ between the measurement (with data "
+            "statistics) and each model's prediction over the shared universes; “—” marks a "
+            "prediction that no universe moves. It is what separates the two χ² columns below."
+            if truth_bins(ds).is_total
+            else "ρ = V<sub>ab</sub> / √(V<sub>aa</sub> V<sub>bb</sub>) of the total covariance "
+            "(systematics ⊕ stat)."
+        ),
         "flux": "Flux per MeV over the exposure on the flux-systematic E<sub>ν</sub> bins; the "
         "band is ±1σ of all flux systematics (variances added), lower panels per systematic.",
         "universes": "Bars: the larger of the two conventions; the number of universes thrown "
@@ -356,7 +397,7 @@ def render_page(
 <section id="uncertainties">
 <h2>{FIGURES["uncertainty"]}</h2>
 {fig["uncertainty"]}
-{_uncertainty_table(ds)}
+{_collapsed(_uncertainty_table(ds), "fractional ±1σ per bin", open_=truth_bins(ds).is_total)}
 </section>
 
 <section id="correlations">

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import math
 
+import matplotlib
 import numpy as np
 import xarray as xr
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 
 from farm.report.quantities import (
     CONVENTIONS,
     UniverseCheck,
+    measured_predicted_correlation,
     truth_bins,
     universe_checks,
     universes_verdict,
@@ -23,47 +27,58 @@ _ANNOTATE_MAX_BINS = 12
 """Print ρ in every cell up to this many bins; beyond, the numbers would not be legible."""
 
 
-def correlation_figure(ds: xr.Dataset) -> Figure:
-    """Heatmaps of the total correlation matrix (systematics ⊕ stat), one per convention.
+def _heatmap(ax: Axes, rho: np.ndarray, names: list[str]) -> AxesImage:
+    n = rho.shape[0]
+    cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="#e4e4e4")
+    image = ax.imshow(np.ma.masked_invalid(rho), cmap=cmap, vmin=-1.0, vmax=1.0, origin="lower")
+    ax.set_xticks(range(n), names, rotation=45, ha="right", rotation_mode="anchor")
+    ax.set_yticks(range(n), names)
+    ax.grid(False)
+    if n <= _ANNOTATE_MAX_BINS:
+        for (i, j), value in np.ndenumerate(rho):
+            ax.text(
+                j,
+                i,
+                "—" if np.isnan(value) else f"{value:.2f}",
+                ha="center",
+                va="center",
+                fontsize=8 if n > 6 else 11,
+                color="white" if abs(value) > 0.6 else "black",
+            )
+    return image
 
-    ρ_ab = V_ab / √(V_aa V_bb) with V = ``cov_total_*``, on a diverging scale from −1 to 1.
+
+def correlation_figure(ds: xr.Dataset) -> Figure:
+    """Heatmaps of correlation matrices, one per convention, on a diverging scale from −1 to 1.
+
+    Several bins: the total correlation ρ_ab = V_ab / √(V_aa V_bb), V = ``cov_total_*``
+    (systematics ⊕ stat). One flux-averaged bin, whose own correlation is trivially 1: the
+    correlation of the measurement with every model's prediction over the shared universes
+    (farm.report.quantities.measured_predicted_correlation), which decides how the chi-square
+    with and without that correlation differ.
     """
     bins = truth_bins(ds)
-    names = bins.bin_labels()
-    n = bins.n_bins
-    side = 4.6 if n > 1 else 2.6
-    fig = new_figure(11.0, side + 1.6)
+    sample = ds.attrs.get("sample", "result")
+    fig = new_figure(11.0, 5.6 if bins.n_bins > 1 else 4.6)
     axes = fig.subplots(1, 2)
     image = None
     for ax, c in zip(axes, CONVENTIONS, strict=True):
-        rho = np.asarray(ds[f"corr_{c}"].values, dtype=np.float64)
-        image = ax.imshow(rho, cmap="RdBu_r", vmin=-1.0, vmax=1.0, origin="lower")
-        ax.set_xticks(range(n), names, rotation=45 if n > 1 else 0, ha="right" if n > 1 else "center")
-        ax.set_yticks(range(n), names)
-        ax.grid(False)
-        if n > 1:
+        if bins.is_total:
+            names, rho = measured_predicted_correlation(ds, c)
+        else:
+            names, rho = bins.bin_labels(), np.asarray(ds[f"corr_{c}"].values, dtype=np.float64)
             ax.set_xlabel(r"true $E_\nu$ bin [MeV]")
             ax.set_ylabel(r"true $E_\nu$ bin [MeV]")
+        image = _heatmap(ax, rho, names)
         ax.set_title(CONVENTION_TITLES[c])
-        if n <= _ANNOTATE_MAX_BINS:
-            for (i, j), value in np.ndenumerate(rho):
-                ax.text(
-                    j,
-                    i,
-                    f"{value:.2f}",
-                    ha="center",
-                    va="center",
-                    fontsize=8 if n > 6 else 11,
-                    color="white" if abs(value) > 0.6 else "black",
-                )
     assert image is not None
-    fig.colorbar(image, ax=list(axes), shrink=0.85, label=r"correlation $\rho$")
-    note = " (one bin: trivially 1)" if n == 1 else ""
-    fig.suptitle(
-        f"{ds.attrs.get('sample', 'result')}: total correlation matrix{note}",
-        fontsize=13,
-        fontweight="bold",
+    fig.colorbar(image, ax=list(axes), shrink=0.8, label=r"correlation $\rho$")
+    what = (
+        "correlation of the measurement (⊕ stat) and the predictions"
+        if bins.is_total
+        else "total correlation matrix (systematics ⊕ stat)"
     )
+    fig.suptitle(f"{sample}: {what}", fontsize=13, fontweight="bold")
     return fig
 
 
@@ -75,6 +90,8 @@ def _bar_label(check: UniverseCheck) -> str:
     text = f" {100 * check.worst:.1f} %"
     if check.enough:
         return text + "  ✓"
+    if check.crosscheck:
+        return text + f"  cross-check → ≈{check.needed or '?'} universes"
     if not check.matters:
         return text + "  (negligible share of the variance)"
     return text + f"  ✗ → ≈{check.needed} universes"
@@ -92,26 +109,38 @@ def universe_check_figure(ds: xr.Dataset, threshold: float = 0.10) -> Figure:
     ax = fig.subplots()
     y = np.arange(len(checks))[::-1]
     finite = [100 * c.worst for c in checks if math.isfinite(c.worst) and not c.unisim]
-    x_max = max([*finite, 100 * threshold]) * 1.6
+    x_max = max([*finite, 100 * threshold]) * 1.15
     values = [
         0.0 if c.unisim else min(100 * c.worst, x_max) if math.isfinite(c.worst) else x_max
         for c in checks
     ]
     ax.barh(y, values, color=[colors[c.group] for c in checks], height=0.65)
     for yy, v, check in zip(y, values, checks, strict=True):
-        ax.text(v, yy, _bar_label(check), va="center", fontsize=10)
+        ax.text(
+            v,
+            yy,
+            _bar_label(check),
+            va="center",
+            fontsize=10,
+            bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.0},
+            zorder=5,  # above the threshold line
+        )
     ax.axvline(100 * threshold, color="#C00000", ls="--", lw=1.5)
     ax.text(
         100 * threshold, len(checks) - 0.35, f" threshold {100 * threshold:g} %", color="#C00000"
     )
     ax.set_yticks(y, [f"{c.systematic} ({c.n_universes})" for c in checks])
-    ax.set_xlim(0, x_max * 1.25)
+    ax.set_xlim(0, x_max * 1.45)  # room for the labels right of the bars
     ax.set_ylim(-0.6, len(checks) - 0.1)
     ax.set_xlabel("relative bootstrap error of the systematic's variance (worse convention) [%]")
     ax.grid(axis="y", visible=False)
     enough, _ = universes_verdict(checks)
+    short = sum(not c.enough and c.matters for c in checks)
+    verdict = (
+        "yes" if enough else f"no, {short} systematic{'s' * (short > 1)} that matter need more"
+    )
     fig.suptitle(
-        f"{ds.attrs.get('sample', 'result')}: enough universes? {'yes' if enough else 'no'}",
+        f"{ds.attrs.get('sample', 'result')}: enough universes? {verdict}",
         fontsize=13,
         fontweight="bold",
     )

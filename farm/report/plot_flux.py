@@ -54,16 +54,19 @@ def flux_figure(ds: xr.Dataset) -> Figure:
         top.stairs(band.central_per_mev / scale, edges, color=TOTAL_COLOR, lw=1.8, baseline=None)
         top.set_title(f"{flavour_label(band.flavour)} flux")
         top.set_ylabel(scale_label("flux", exponent, FLUX_UNIT))
-        top.set_ylim(bottom=0)
+        top.set_ylim(0, 1.15 * np.nanmax((band.central_per_mev + total) / scale))
         central = np.where(band.central_per_mev > 0, band.central_per_mev, np.nan)
         frac = 100 * total / central
         bottom.stairs(frac, edges, baseline=-frac, fill=True, color=_BAND_COLOR, alpha=0.3, lw=0)
-        for k, name in enumerate(systematics):
+        # one systematic alone is the band itself: no separate line
+        for k, name in enumerate(systematics if len(systematics) > 1 else []):
             s = 100 * band.sigma_per_mev[name] / central
             ls = _LINE_STYLES[k % len(_LINE_STYLES)]
             bottom.stairs(s, edges, color=_BAND_COLOR, ls=ls, lw=1.5, baseline=None)
             bottom.stairs(-s, edges, color=_BAND_COLOR, ls=ls, lw=1.5, baseline=None)
         bottom.axhline(0, color=TOTAL_COLOR, lw=0.8)
+        reach = np.nanmax(frac) if np.any(np.isfinite(frac)) else 1.0
+        bottom.set_ylim(-1.35 * reach, 1.35 * reach)
         bottom.set_xlabel(r"$E_\nu$ [MeV]")
         bottom.set_ylabel("±1σ [%]")
         bottom.set_xlim(edges[0], edges[-1])
@@ -73,10 +76,13 @@ def flux_figure(ds: xr.Dataset) -> Figure:
         Line2D([], [], color=TOTAL_COLOR, lw=1.8, label="central value"),
         Patch(color=_BAND_COLOR, alpha=0.3, label="±1σ, all flux systematics"),
     ]
-    handles += [
-        Line2D([], [], color=_BAND_COLOR, lw=1.5, ls=_LINE_STYLES[k % len(_LINE_STYLES)], label=s)
-        for k, s in enumerate(systematics)
-    ]
+    if len(systematics) == 1:
+        handles[1] = Patch(color=_BAND_COLOR, alpha=0.3, label=f"±1σ, {systematics[0]}")
+    else:
+        handles += [
+            Line2D([], [], color=_BAND_COLOR, lw=1.5, ls=_LINE_STYLES[k % 4], label=s)
+            for k, s in enumerate(systematics)
+        ]
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4))
     n_universes = _flux_universe_count(ds, systematics)
     fig.suptitle(

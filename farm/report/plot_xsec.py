@@ -20,6 +20,7 @@ from farm.report.quantities import (
     TruthBins,
     breakdown,
     labels,
+    prediction_sigma,
     quadrature_layers,
     truth_bins,
 )
@@ -30,6 +31,7 @@ from farm.report.style import (
     TOTAL_COLOR,
     group_colors,
     model_colors,
+    model_lines,
     new_figure,
     power_of_ten,
     scale_label,
@@ -77,18 +79,16 @@ def _legend_handles(b: Breakdown, models: list[str], *, points: bool) -> list[Li
         Patch(color=colors[name], label=_layer_label(name, k == 0))
         for k, (name, _) in enumerate(quadrature_layers(b))
     ]
-    handles += [
-        Line2D(
-            [],
-            [],
-            color=c,
-            lw=0 if points else 2.2,
-            marker="D" if points else None,
-            ms=8,
-            label=f"{m} (prediction)",
-        )
-        for m, c in model_colors(models).items()
-    ]
+    lines = model_lines(models)
+    for model, color in model_colors(models).items():
+        if points:
+            handles.append(
+                Line2D([], [], color=color, marker="D", ms=8, ls="none", label=f"{model} ±1σ")
+            )
+        else:
+            handles.append(Line2D([], [], color=color, lw=2, ls=lines[model], label=model))
+    if not points:
+        handles.append(Patch(color="#888888", alpha=0.2, label="prediction ±1σ"))
     return handles
 
 
@@ -101,15 +101,29 @@ def _draw_total(ax: Axes, ds: xr.Dataset, b: Breakdown, models: list[str], scale
     """One flux-averaged bin: the measurement at x = 0, each model at x = 1, 2, …"""
     _boxes(ax, np.zeros(1), np.array([0.45]), b, scale)
     ax.plot([0], b.central_cm2 / scale, "o", color="black", ms=7, zorder=4)
-    lo = (b.central_cm2[0] - b.total_sigma_cm2[0]) / scale
-    hi = (b.central_cm2[0] + b.total_sigma_cm2[0]) / scale
-    ax.axhspan(lo, hi, color=TOTAL_COLOR, alpha=0.06, zorder=0)
-    ax.axhline(b.central_cm2[0] / scale, color="black", lw=0.8, ls=":", zorder=1)
+    cv, total = float(b.central_cm2[0]), float(b.total_sigma_cm2[0])
+    ax.axhspan((cv - total) / scale, (cv + total) / scale, color="black", alpha=0.06, zorder=0)
+    ax.axhline(cv / scale, color="black", lw=0.8, ls=":", zorder=1)
     colors = model_colors(models)
-    for k, (model, pred) in enumerate(zip(models, _predictions(ds, b.convention), strict=True)):
-        ax.plot([k + 1], pred / scale, "D", color=colors[model], ms=9, zorder=4)
+    predictions = _predictions(ds, b.convention)[:, 0]
+    spreads = prediction_sigma(ds, b.convention)[:, 0]
+    for k, model in enumerate(models):
+        ax.errorbar(
+            [k + 1],
+            [predictions[k] / scale],
+            yerr=[spreads[k] / scale],
+            fmt="D",
+            color=colors[model],
+            ms=9,
+            capsize=6,
+            lw=2,
+            zorder=4,
+        )
     ax.set_xticks(range(len(models) + 1), ["measured", *models], rotation=15, ha="right")
     ax.set_xlim(-0.6, len(models) + 0.6)
+    values = [cv - total, cv + total, *(predictions - spreads), *(predictions + spreads)]
+    lo, hi = min(values) / scale, max(values) / scale
+    ax.set_ylim(lo - 0.25 * (hi - lo), hi + 0.25 * (hi - lo))
     ax.grid(axis="x", visible=False)
 
 
@@ -128,12 +142,10 @@ def _draw_binned(
     widths = np.diff(edges)
     _boxes(ax, centers, 0.7 * widths, b, scale)
     ax.errorbar(
-        centers, b.central_cm2 / scale, xerr=widths / 2, fmt="o", color="black", ms=4.5, lw=1,
-        zorder=4,
-    )  # fmt: skip
-    colors = model_colors(models)
+        centers, b.central_cm2 / scale, xerr=widths / 2, fmt="o", color="black", ms=4.5, zorder=4
+    )
     cv = np.where(b.central_cm2 != 0, b.central_cm2, np.nan)
-    unit = Breakdown(
+    relative = Breakdown(
         convention=b.convention,
         central_cm2=np.ones_like(cv),
         groups=b.groups,
@@ -142,13 +154,25 @@ def _draw_binned(
         total_sigma_cm2=b.total_sigma_cm2 / np.abs(cv),
         crosscheck_sigma_cm2={},
     )
-    _boxes(ratio, centers, 0.7 * widths, unit, 1.0)
+    _boxes(ratio, centers, 0.7 * widths, relative, 1.0)
     ratio.axhline(1.0, color="black", lw=0.8, zorder=3)
-    for model, pred in zip(models, _predictions(ds, b.convention), strict=True):
-        ax.stairs(pred / scale, edges, color=colors[model], lw=2, zorder=3)
-        ratio.stairs(pred / cv, edges, color=colors[model], lw=2, zorder=3)
+    colors, lines = model_colors(models), model_lines(models)
+    predictions = _predictions(ds, b.convention)
+    spreads = prediction_sigma(ds, b.convention)
+    extent = [np.nanmax(relative.total_sigma_cm2)]
+    for model, pred, spread in zip(models, predictions, spreads, strict=True):
+        style = {"color": colors[model], "lw": 2, "ls": lines[model], "zorder": 3}
+        band = {"fill": True, "color": colors[model], "alpha": 0.18, "lw": 0, "zorder": 1}
+        ax.stairs(pred / scale, edges, baseline=None, **style)
+        ax.stairs((pred + spread) / scale, edges, baseline=(pred - spread) / scale, **band)
+        ratio.stairs(pred / cv, edges, baseline=None, **style)
+        ratio.stairs((pred + spread) / cv, edges, baseline=(pred - spread) / cv, **band)
+        extent.append(np.nanmax(np.abs(pred / cv - 1) + spread / np.abs(cv)))
+    half = 1.15 * max(extent)
+    ratio.set_ylim(1 - half, 1 + half)
     ratio.set_xlabel(ENU_LABEL)
     ratio.set_xlim(edges[0], edges[-1])
+    ax.set_ylim(bottom=0)
 
 
 def cross_section_figure(ds: xr.Dataset) -> Figure:
@@ -178,7 +202,7 @@ def cross_section_figure(ds: xr.Dataset) -> Figure:
             _draw_binned(grid[0, col], grid[1, col], ds, budgets[c], bins, models, scale)
             grid[0, col].set_title(f"{CONVENTION_TITLES[c]}: {_DEFINITION[c]}")
         grid[0, 0].set_ylabel(f"{ylabel} per bin")
-        grid[1, 0].set_ylabel("prediction / measured")
+        grid[1, 0].set_ylabel("ratio to measured")
     handles = _legend_handles(budgets["real"], models, points=bins.is_total)
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4))
     fig.suptitle(
@@ -234,7 +258,6 @@ def _steps(ax: Axes, b: Breakdown, edges: np.ndarray) -> None:
         ax.stairs(100 * frac, edges, color=color, ls=ls, lw=lw, label=label, baseline=None)
     ax.set_xlabel(ENU_LABEL)
     ax.set_xlim(edges[0], edges[-1])
-    ax.set_ylim(bottom=0)
 
 
 def uncertainty_figure(ds: xr.Dataset) -> Figure:
@@ -253,6 +276,8 @@ def uncertainty_figure(ds: xr.Dataset) -> Figure:
         axes = fig.subplots(1, 2, sharey=True)
         for ax, c in zip(axes, CONVENTIONS, strict=True):
             _steps(ax, budgets[c], bins.edges_mev)
+        top = max(100 * np.nanmax(r[1]) for c in CONVENTIONS for r in _fractional_rows(budgets[c]))
+        axes[0].set_ylim(0, 1.12 * top)
         axes[0].set_ylabel("fractional uncertainty (±1σ) [%]")
         handles, names = axes[0].get_legend_handles_labels()
         fig.legend(handles, names, loc="outside lower center", ncols=min(len(names), 4))

@@ -172,15 +172,14 @@ _NO_SPREAD = 1e-9
 """A relative ±1σ below this is rounding noise (a quantity no universe moves): ρ is undefined."""
 
 
-def measured_predicted_correlation(
-    ds: xr.Dataset, convention: str
-) -> tuple[list[str], np.ndarray]:
+def measured_predicted_correlation(ds: xr.Dataset, convention: str) -> tuple[list[str], np.ndarray]:
     """Correlation of (measured bins ⊕ stat, every model's predicted bins) over the universes.
 
     The covariance is summed over the systematics in the total, each over its own universes with
     the dataset's convention, exactly as ``joint_cov_*`` (whose 2×2 blocks it reproduces), but
     with all models at once; data statistics are added to the measured block. A quantity with no
-    spread (relative ±1σ below 1e-9) gets ρ = 0 against everything else.
+    spread (relative ±1σ below 1e-9) has no correlation: its row and column are NaN and its
+    name says "(no spread)".
     """
     center = str(ds.attrs.get("covariance_center", "cv"))
     normalization = str(ds.attrs.get("covariance_normalization", "n"))
@@ -202,13 +201,14 @@ def measured_predicted_correlation(
             )
     n = ds.sizes["truth_bin"]
     cov[:n, :n] += np.asarray(ds[f"cov_stat_{convention}"].values)
-    sigma = _sigma(cov)
-    flat = sigma <= _NO_SPREAD * np.abs(stacked[0])
-    cov[flat, :] = 0.0
-    cov[:, flat] = 0.0
+    flat = _sigma(cov) <= _NO_SPREAD * np.abs(stacked[0])
+    rho = correlation(np.where(flat[:, None] | flat[None, :], 0.0, cov))
+    rho[flat, :] = np.nan
+    rho[:, flat] = np.nan
     bins = truth_bins(ds).bin_labels()
     names = [f"{who} {b}" if n > 1 else who for who in ["measured", *models] for b in bins]
-    return names, correlation(cov)
+    names = [f"{name} (no spread)" if f else name for name, f in zip(names, flat, strict=True)]
+    return names, rho
 
 
 # --- flux universes ----------------------------------------------------------------------------
@@ -281,7 +281,9 @@ def flux_bands(ds: xr.Dataset) -> list[FluxBand]:
             for name, s in sigma.items():
                 spreads[name][j] = s[k] / (hi - lo)
         bands.append(
-            FluxBand(flavour=flavour, edges_mev=edges, central_per_mev=central, sigma_per_mev=spreads)
+            FluxBand(
+                flavour=flavour, edges_mev=edges, central_per_mev=central, sigma_per_mev=spreads
+            )
         )
     return bands
 
@@ -357,7 +359,8 @@ class UniverseCheck:
     rel_error: dict[str, float]
     """Per convention, the largest relative bootstrap error of a diagonal covariance element."""
     share: float
-    """Largest fraction of a bin's total variance (systematics ⊕ stat) this systematic gives."""
+    """Largest fraction of a bin's total variance (systematics ⊕ stat) this systematic gives
+    (above 1 for the all-knob cross-check, which is not part of that total)."""
     threshold: float
 
     @property
@@ -369,8 +372,14 @@ class UniverseCheck:
         return self.unisim or self.worst <= self.threshold
 
     @property
+    def crosscheck(self) -> bool:
+        """The all-knob set: compared with the total, never added into it."""
+        return self.systematic == ALL_KNOBS
+
+    @property
     def matters(self) -> bool:
-        return self.share >= NEGLIGIBLE_SHARE
+        """Whether it can change the total covariance noticeably (cross-checks never do)."""
+        return not self.crosscheck and self.share >= NEGLIGIBLE_SHARE
 
     @property
     def needed(self) -> int | None:
@@ -408,9 +417,7 @@ def universe_checks(ds: xr.Dataset, threshold: float = 0.10) -> list[UniverseChe
                 group=group_of.get(name, "?"),
                 n_universes=per_universe.count(name),
                 unisim=name in unisims,
-                rel_error={
-                    c: float(ds[f"bootstrap_rel_error_{c}"].values[k]) for c in CONVENTIONS
-                },
+                rel_error={c: float(ds[f"bootstrap_rel_error_{c}"].values[k]) for c in CONVENTIONS},
                 share=float(share.max()) if share.size else 0.0,
                 threshold=threshold,
             )
@@ -421,7 +428,8 @@ def universe_checks(ds: xr.Dataset, threshold: float = 0.10) -> list[UniverseChe
 def universes_verdict(checks: list[UniverseCheck]) -> tuple[bool, str]:
     """(enough?, one sentence): short systematics that matter decide; negligible ones are named."""
     short = [c for c in checks if not c.enough and c.matters]
-    minor = [c for c in checks if not c.enough and not c.matters]
+    minor = [c for c in checks if not c.enough and not c.matters and not c.crosscheck]
+    crosscheck = [c for c in checks if not c.enough and c.crosscheck]
     threshold = f"{100 * checks[0].threshold:g} %" if checks else "the threshold"
     if short:
         names = ", ".join(f"{c.systematic} (≈{c.needed} universes)" for c in short)
@@ -434,6 +442,8 @@ def universes_verdict(checks: list[UniverseCheck]) -> tuple[bool, str]:
             f" Above {threshold} but negligible (< {100 * NEGLIGIBLE_SHARE:g} % of every bin's"
             f" variance): {names}."
         )
+    for c in crosscheck:
+        text += f" The cross-check set {c.systematic} would need ≈{c.needed} universes."
     return not short, text
 
 

@@ -14,6 +14,8 @@ from typing import Any
 import matplotlib
 from matplotlib.figure import Figure
 
+from farm.systematics.universes import ALL_KNOBS
+
 __all__ = [
     "CONVENTION_TITLES",
     "CROSSCHECK_COLOR",
@@ -24,6 +26,7 @@ __all__ = [
     "flavour_label",
     "group_colors",
     "model_colors",
+    "model_lines",
     "new_figure",
     "power_of_ten",
     "report_style",
@@ -72,7 +75,9 @@ CROSSCHECK_COLOR = "#8C564B"
 """The all-knob set: a cross-check of the total, drawn dashed, never added into it."""
 
 _SPARE_COLORS = ("#D55E00", "#56B4E9", "#6A3D9A", "#B8860B", "#1B9E77", "#E7298A", "#66A61E")
-_MODEL_COLORS = ("#D55E00", "#0072B2", "#6A3D9A", "#009E73", "#B8860B", "#E7298A")
+_MODEL_COLORS = ("#D55E00", "#6A3D9A", "#B8860B", "#17BECF", "#2F4F4F", "#E7298A")
+"""Models never share a colour with a systematic group (GROUP_COLORS)."""
+_MODEL_LINES = ("-", "--", "-.", ":")
 
 CONVENTION_TITLES: dict[str, str] = {
     "real": "real-flux-averaged",
@@ -110,12 +115,20 @@ def group_colors(groups: Sequence[str]) -> dict[str, str]:
     spare = iter(c for c in _SPARE_COLORS if c not in GROUP_COLORS.values())
     colors = {}
     for group in groups:
-        colors[group] = GROUP_COLORS.get(group) or next(spare, "#444444")
+        if group == ALL_KNOBS:
+            colors[group] = CROSSCHECK_COLOR
+        else:
+            colors[group] = GROUP_COLORS.get(group) or next(spare, "#444444")
     return colors
 
 
 def model_colors(models: Sequence[str]) -> dict[str, str]:
     return {m: _MODEL_COLORS[k % len(_MODEL_COLORS)] for k, m in enumerate(models)}
+
+
+def model_lines(models: Sequence[str]) -> dict[str, str]:
+    """A line style per model, so that overlapping predictions stay distinguishable."""
+    return {m: _MODEL_LINES[k % len(_MODEL_LINES)] for k, m in enumerate(models)}
 
 
 def flavour_label(flavour: str) -> str:

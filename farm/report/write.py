@@ -83,9 +83,7 @@ def write_report(
             _write_atomically(path, png)
             written.append(path)
             images[name] = (
-                f"data:image/png;base64,{base64.b64encode(png).decode()}"
-                if embed
-                else path.name
+                f"data:image/png;base64,{base64.b64encode(png).decode()}" if embed else path.name
             )
     assert set(images) == set(FIGURES)
     page = out / PAGE
