@@ -154,7 +154,8 @@ def example_names() -> list[str]:
     names = []
     for path in examples_dir().glob("*.toml"):
         try:
-            if "sample" in tomllib.loads(path.read_text()):
+            sample = tomllib.loads(path.read_text()).get("sample", {})
+            if isinstance(sample, dict) and "generator" in sample:
                 names.append(path.stem)
         except (OSError, tomllib.TOMLDecodeError):
             continue
