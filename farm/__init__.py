@@ -2,5 +2,8 @@
 
 from __future__ import annotations
 
+# the theorist's one-line call, farm.compare(result, model); its module keeps heavy imports lazy
+from farm.compare import compare
+
 __version__ = "0.1.0"
-__all__ = ["__version__"]
+__all__ = ["__version__", "compare"]

@@ -290,7 +290,9 @@ def _universe_set(ds: xr.Dataset) -> UniverseSet:
     )
 
 
-def _flux_rule(ds: xr.Dataset, flavors: tuple[str, ...]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _flux_rule(
+    ds: xr.Dataset, flavors: tuple[str, ...]
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     from farm.store.schema import FLAVOR_PDG
 
     energy = ds["flux_rule_enu"].values
@@ -313,7 +315,9 @@ def _published(ds: xr.Dataset) -> _Published:
     return _Published(
         xsec={c: np.asarray(ds[f"xsec_{c}"].values) for c in CONVENTIONS},
         stat={c: np.asarray(ds[f"cov_stat_{c}"].values) for c in CONVENTIONS},
-        smearing={c: np.asarray(ds[f"additional_smearing_universes_{c}"].values) for c in CONVENTIONS},
+        smearing={
+            c: np.asarray(ds[f"additional_smearing_universes_{c}"].values) for c in CONVENTIONS
+        },
         phi=np.asarray(ds["integrated_flux"].values),
         universes=_universe_set(ds),
         bins=_flux_bins(ds),
@@ -384,7 +388,9 @@ class ConventionComparison:
         n = self.n_bins
         block = np.diag(self.joint_cov[:n, n:])
         scale = np.sqrt(np.diag(self.joint_cov[:n, :n]) * np.diag(self.joint_cov[n:, n:]))
-        return np.divide(block, scale, out=np.zeros(n), where=scale > 0)
+        # a prediction that no universe moves (beyond round-off) is uncorrelated, not ±noise
+        moves = self.predicted_error > 1e-12 * np.abs(self.predicted[0])
+        return np.divide(block, scale, out=np.zeros(n), where=(scale > 0) & moves)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -405,9 +411,7 @@ class ComparisonResult:
         return self.real if name == "real" else self.nominal
 
 
-def _convention(
-    name: str, pub: _Published, predicted: np.ndarray
-) -> ConventionComparison:
+def _convention(name: str, pub: _Published, predicted: np.ndarray) -> ConventionComparison:
     from farm.analysis.covariances import chi2_table, joint_covariances
 
     measured = pub.xsec[name]

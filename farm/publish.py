@@ -130,6 +130,8 @@ def publish_dataset(ds: xr.Dataset, out: str | Path) -> Path:
                     raise
     except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only if nothing was ever published there
         if isinstance(err, Exception):
             raise _publish_error(out, before, "writing the new version", err) from err
         raise
@@ -140,7 +142,10 @@ def publish_dataset(ds: xr.Dataset, out: str | Path) -> Path:
     except BaseException as err:
         with contextlib.suppress(OSError):
             os.unlink(link)
-        shutil.rmtree(final, ignore_errors=True)
+        if current_version(out) != final.resolve():  # never remove what readers now open
+            shutil.rmtree(final, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         if isinstance(err, Exception):
             raise _publish_error(out, before, "making the new version current", err) from err
         raise

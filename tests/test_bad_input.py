@@ -27,14 +27,14 @@ import pytest
 from click.testing import Result
 from conftest import example, farm_cli, toml_text
 
-from farm.store import EventStore, StoreWriter
+from farm.store import ChecksumError, EventStore, StoreWriter
 from farm.store.writer import LAYOUT_ATTRS
 
 EVENTS = 40_000
 SHARD_ROWS = 16_384
 UNIVERSES = "2"
 MODULE = "farm_bad_input_models"
-MODELS = '''
+MODELS = """
 import numpy as np
 
 
@@ -56,7 +56,7 @@ def wrong_shape(enu_mev, flavor):
 
 def negative_ratio(enu_mev, flavor):
     return -np.ones(np.shape(enu_mev))
-'''
+"""
 
 
 # --- the shared inputs -----------------------------------------------------------------------
@@ -83,9 +83,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inputs]:
         assert result.exit_code == 0, result.output
         published = root / "published"
         out = published / "r.zarr"
-        result = farm_cli(
-            "run", config, "--out", out, "--cluster", "inprocess", "-u", UNIVERSES
-        )
+        result = farm_cli("run", config, "--out", out, "--cluster", "inprocess", "-u", UNIVERSES)
         assert result.exit_code == 0, result.output
         shutil.rmtree(published / "r.zarr.checkpoints")
         yield Inputs(store=store, published=published)
@@ -127,7 +125,15 @@ class Case:
 
     def run(self, *extra: Any, command: str = "run") -> Result:
         return self.farm(
-            command, self.config, "--out", self.out, "--cluster", "inprocess", "-u", UNIVERSES, *extra
+            command,
+            self.config,
+            "--out",
+            self.out,
+            "--cluster",
+            "inprocess",
+            "-u",
+            UNIVERSES,
+            *extra,
         )
 
 
@@ -269,6 +275,21 @@ def test_a_flipped_byte_stops_farm_run_before_it_gives_numbers(case: Case) -> No
     )  # fmt: skip
 
 
+def test_a_shard_verified_once_is_verified_again_after_its_file_changes(case: Case) -> None:
+    """A long-lived worker keeps its opened store: its first read of a shard recomputes the
+    checksum, later reads do not, unless a file of the shard changed since (inode, size, mtime)."""
+    store = copy_store(case)
+    opened = EventStore.open(store, verify_checksums=True)
+    first = opened.read_columns(["w_nominal"], 0, 100)
+    again = opened.read_columns(["w_nominal"], 0, 100)
+    assert sorted(opened._verified) == [0]
+    np.testing.assert_array_equal(first["w_nominal"], again["w_nominal"])
+
+    flip_byte(shard_file(store, "time_us", 0), 4 * 50)  # a column the read does not ask for
+    with pytest.raises(ChecksumError, match=r"shard 0: checksum [0-9a-f]{32} differs"):
+        opened.read_columns(["w_nominal"], 0, 100)
+
+
 def test_a_missing_shard_file_is_refused(case: Case) -> None:
     store = copy_store(case)
     shard_file(store, "flavor", 2).unlink()
@@ -356,7 +377,12 @@ def test_a_store_whose_writer_never_committed_is_refused(case: Case) -> None:
     edit_json(store / "zarr.json", lambda m: m["attributes"].pop("shards"))
     result = case.run()
     assert_refused(
-        case, result, 2, _name(store), "never committed", "regenerate the store with `farm generate`"
+        case,
+        result,
+        2,
+        _name(store),
+        "never committed",
+        "regenerate the store with `farm generate`",
     )
 
 
@@ -398,7 +424,7 @@ def test_an_observable_that_is_not_a_column_of_the_store_is_refused(case: Case) 
     result = case.run()
     assert_refused(
         case, result, 2, r"\[binning.observable\] 'reco_kevee' is not a column of",
-        _name(case.store), "columns: event_id",
+        _name(case.store), "set it to one of its columns: event_id",
     )  # fmt: skip
 
 
@@ -409,14 +435,22 @@ def test_a_missing_configuration_file_is_refused(case: Case) -> None:
     case.config = case.root / "absent.toml"
     result = case.run()
     assert_refused(
-        case, result, 2, r"absent\.toml: configuration file not found", "give a TOML file or one of: nuscope-lar"
+        case,
+        result,
+        2,
+        r"absent\.toml: configuration file not found",
+        "give a TOML file or one of: .*sns-csi",
     )
 
 
 def test_an_unknown_sample_name_is_refused(case: Case) -> None:
     result = case.farm("run", "sns-cs", "--out", case.out, "--cluster", "inprocess")
     assert_refused(
-        case, result, 2, "'sns-cs' is neither a TOML file nor a known sample", "known samples: .*sns-csi"
+        case,
+        result,
+        2,
+        "'sns-cs' is neither a TOML file nor a known sample",
+        "known samples: .*sns-csi",
     )
 
 
@@ -434,7 +468,9 @@ def config_error(case: Case, *patterns: str, **sections: Any) -> None:
 
 def test_an_unknown_key_is_refused(case: Case) -> None:
     config_error(
-        case, r"\[detector.mas_kg\] unknown key; remove it or check its spelling", detector={"mas_kg": 3}
+        case,
+        r"\[detector.mas_kg\] unknown key; remove it or check its spelling",
+        detector={"mas_kg": 3},
     )
 
 
@@ -450,7 +486,9 @@ def test_a_missing_required_key_is_refused(case: Case) -> None:
     del data["source"]["distance_m"]
     case.write_config(toml_text(data))
     result = case.run()
-    assert_refused(case, result, 2, r"analysis\.toml", r"\[source.distance_m\] required key is missing; add it")
+    assert_refused(
+        case, result, 2, r"analysis\.toml", r"\[source.distance_m\] required key is missing; add it"
+    )
 
 
 def test_an_unknown_generator_is_refused(case: Case) -> None:
@@ -477,7 +515,12 @@ def test_a_negative_universe_count_in_the_configuration_is_refused(case: Case) -
 def test_a_negative_universe_count_on_the_command_line_is_refused(case: Case) -> None:
     result = case.farm("run", case.config, "--out", case.out, "--cluster", "inprocess", "-u", "-3")
     assert_refused(
-        case, result, 2, r"analysis\.toml", "must be at least 1 \\(got -3\\)", "give --universes N with N >= 1"
+        case,
+        result,
+        2,
+        r"analysis\.toml",
+        "must be at least 1 \\(got -3\\)",
+        "give --universes N with N >= 1",
     )
 
 
@@ -509,13 +552,16 @@ def test_two_systematics_of_one_name_are_refused(case: Case) -> None:
     systematics = case._data()["systematics"]
     systematics[2]["name"] = systematics[1]["name"]
     config_error(
-        case, r"\[systematics\] names must be unique; repeated: neutron_radius", systematics=systematics
+        case,
+        r"\[systematics\] names must be unique; repeated: neutron_radius",
+        systematics=systematics,
     )
 
 
 def test_a_flux_systematic_of_an_unknown_flavour_is_refused(case: Case) -> None:
     config_error(
         case, "systematic 'flux_normalization': flavours numu_bar have no flux_edges_mev in \\[binning\\]",
+        "give flavors among nue, numu, numubar, or add their edges",
         systematics=_systematics(case, flavors=["numu_bar"]),
     )  # fmt: skip
 
@@ -555,9 +601,17 @@ def test_flux_edges_of_an_unknown_flavour_are_refused(case: Case) -> None:
 
 
 def test_blocks_per_task_that_is_not_a_power_of_eight_is_refused(case: Case) -> None:
-    case.write_config(analysis={"blocks_per_task": 3})
-    result = case.run()
-    assert_refused(case, result, 2, r"\[analysis\] blocks_per_task must be a power of 8 \(got 3\)")
+    config_error(
+        case, r"\[analysis.blocks_per_task\] blocks_per_task must be a power of 8 \(1, 8, 64, 512, …\) \(got 3\)",
+        analysis={"blocks_per_task": 3},
+    )  # fmt: skip
+
+
+def test_a_weight_clamp_whose_bounds_are_reversed_is_refused(case: Case) -> None:
+    config_error(
+        case, r"\[analysis.weight_clamp\] weight_clamp must be \[lo, hi\] with 0 <= lo <= hi; got \[2.0, 0.5\]",
+        analysis={"weight_clamp": [2.0, 0.5]},
+    )  # fmt: skip
 
 
 def test_fake_data_from_a_universe_that_does_not_exist_is_refused(case: Case) -> None:
@@ -601,7 +655,12 @@ def test_a_flux_covariance_file_that_is_not_symmetric_is_refused(case: Case) -> 
     path = covariance_case(case, matrix)
     result = case.run()
     assert_refused(
-        case, result, 2, _name(path), r"not symmetric \(largest \|V - Vᵀ\| = 0\.0001\)", r"V\[i, j\] = V\[j, i\]"
+        case,
+        result,
+        2,
+        _name(path),
+        r"not symmetric \(largest \|V - Vᵀ\| = 0\.0001\)",
+        r"V\[i, j\] = V\[j, i\]",
     )
 
 
@@ -609,14 +668,21 @@ def test_a_flux_covariance_file_of_the_wrong_size_is_refused(case: Case) -> None
     path = covariance_case(case, _correlated(10, 0.1, 0.5))
     result = case.run()
     assert_refused(
-        case, result, 2, _name(path), r"shape \(10, 10\)", "give a .npy 11×11 fractional covariance over the flux bins of nue, numu, numubar"
+        case,
+        result,
+        2,
+        _name(path),
+        r"shape \(10, 10\)",
+        "give a .npy 11×11 fractional covariance over the flux bins of nue, numu, numubar",
     )
 
 
 def test_a_missing_flux_covariance_file_is_refused(case: Case) -> None:
     path = covariance_case(case, None, name="absent_cov.npy")
     result = case.run()
-    assert_refused(case, result, 2, r"analysis\.toml", _name(path), "not found", "give a .npy 11×11")
+    assert_refused(
+        case, result, 2, r"analysis\.toml", _name(path), "not found", "give a .npy 11×11"
+    )
 
 
 def test_a_valid_flux_covariance_file_throws_universes_with_that_covariance(case: Case) -> None:
@@ -644,7 +710,10 @@ def test_a_valid_flux_covariance_file_throws_universes_with_that_covariance(case
     [
         ("raises", ["raised ZeroDivisionError: no cross section below threshold"]),
         ("nan", ["returned NaN or inf for nue; a cross section must be finite"]),
-        ("wrong_shape", [r"returned shape \(3,\) for \w+; expected \(\d+,\) \(one value per energy\)"]),
+        (
+            "wrong_shape",
+            [r"returned shape \(3,\) for \w+; expected \(\d+,\) \(one value per energy\)"],
+        ),
     ],
     ids=["raises", "returns-nan", "wrong-shape"],
 )
@@ -670,10 +739,18 @@ def test_a_model_that_cannot_be_imported_is_refused(case: Case) -> None:
 
 
 def test_a_differential_model_for_a_total_truth_bin_is_refused(case: Case) -> None:
-    case.write_config(models=[{"name": "theory", "callable": f"{MODULE}:constant", "kind": "dxsec"}])
+    case.write_config(
+        models=[{"name": "theory", "callable": f"{MODULE}:constant", "kind": "dxsec"}]
+    )
     result = case.run()
     assert_refused(
-        case, result, 2, r"analysis\.toml", r"\[\[models\]\] 'theory' gives dσ/dX", "not 'total'"
+        case,
+        result,
+        2,
+        r"analysis\.toml",
+        r"\[\[models\]\] 'theory' gives dσ/dX",
+        "not 'total'",
+        "use kind = 'xsec' for σ",
     )
 
 
@@ -682,7 +759,7 @@ def test_a_fake_data_model_giving_negative_ratios_is_refused(case: Case) -> None
     result = case.run()
     assert_refused(
         case, result, 2, r"analysis\.toml", rf"\[data.model\] {MODULE}:negative_ratio",
-        "must return one finite, non-negative ratio per energy",
+        "returned -1.0 for numu; it must return one finite, non-negative ratio per energy",
     )  # fmt: skip
 
 
@@ -698,7 +775,7 @@ def test_a_missing_data_file_is_refused(case: Case) -> None:
 
 @pytest.mark.parametrize(
     ("counts", "got"),
-    [([10.0, 20.0, 30.0], "got 3 values"), ([10.0, -1, 5, 5, 5, 5, 5], "got 7 values")],
+    [([10.0, 20.0, 30.0], "got 3 values"), ([10.0, -1, 5, 5, 5, 5, 5], "reco bin 1 holds -1.0")],
     ids=["wrong-length", "negative-count"],
 )
 def test_a_data_file_of_the_wrong_length_or_with_negative_counts_is_refused(
@@ -738,10 +815,32 @@ def test_a_refresh_of_an_output_never_published_is_refused(case: Case) -> None:
     other = case.root / "results" / "other.zarr"
     result = case.farm("refresh", case.config, "--out", other, "--cluster", "inprocess")
     assert_refused(
-        case, result, 2, r"other\.zarr: nothing published yet", "run `farm run .*analysis.toml --out"
+        case,
+        result,
+        2,
+        r"other\.zarr: nothing published yet",
+        "run `farm run .*analysis.toml --out",
     )
 
 
 def test_a_negative_wait_is_refused(case: Case) -> None:
     result = case.run("--wait", "-1")
     assert_refused(case, result, 2, r"--wait must be >= 0 seconds \(got -1\)")
+
+
+# --- a task that keeps failing (issue 7, item 1c) -------------------------------------------------
+
+
+def test_a_corrupt_shard_stops_a_run_on_a_local_cluster_naming_it_and_touches_no_result(
+    case: Case,
+) -> None:
+    """``farm run`` on its default embedded LocalCluster (two worker processes): every work item
+    reads shard 1, fails its checksum on a worker, fails again on both retries, and the run stops
+    with the workers' error."""
+    store = copy_store(case)
+    flip_byte(shard_file(store, "reco_pe", 1), 4 * 321)
+    result = case.farm("run", case.config, "--out", case.out, "--workers", "2", "-u", UNIVERSES)
+    assert_refused(
+        case, result, 2, _name(store), "shard 1:", "checksum [0-9a-f]{32} differs from the recorded",
+        r"run `farm inspect --verify .*store\.zarr` to list the damaged shards",
+    )  # fmt: skip

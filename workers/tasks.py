@@ -35,7 +35,9 @@ def _open_store(path: str) -> EventStore:
 @lru_cache(maxsize=8)
 def _open_store_version(path: str, inode: int, mtime_ns: int) -> EventStore:
     del inode, mtime_ns  # the cache key
-    return EventStore.open(path)
+    # each shard's checksum is recomputed the first time this process reads it: a corrupt shard
+    # stops the run with a ChecksumError naming it instead of giving numbers
+    return EventStore.open(path, verify_checksums=True)
 
 
 def compute_item(

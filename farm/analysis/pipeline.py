@@ -39,7 +39,14 @@ from farm.store.reader import EventStore
 from farm.systematics.fluxbins import FluxBins
 from farm.systematics.universes import UniverseSet, build_universe_set
 
-__all__ = ["Prepared", "check_before_running", "fake_data", "finish", "prepare", "read_flux_covariance"]
+__all__ = [
+    "Prepared",
+    "check_before_running",
+    "fake_data",
+    "finish",
+    "prepare",
+    "read_flux_covariance",
+]
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -114,10 +121,15 @@ def read_flux_covariance(syst: SystematicSection, bins: FluxBins) -> np.ndarray:
     flavors = sorted(syst.flavors or bins.flavors)
     unknown = sorted(set(flavors) - set(bins.flavors))
     if unknown:
-        msg = f"systematic {syst.name!r}: flavours {', '.join(unknown)} have no flux_edges_mev in [binning]"
+        msg = (
+            f"systematic {syst.name!r}: flavours {', '.join(unknown)} have no flux_edges_mev in "
+            f"[binning]; give flavors among {', '.join(bins.flavors)}, or add their edges"
+        )
         raise ValueError(msg)
     n = sum(bins.sizes[bins.flavors.index(f)] for f in flavors)
-    shape_hint = f"give a .npy {n}×{n} fractional covariance over the flux bins of {', '.join(flavors)}"
+    shape_hint = (
+        f"give a .npy {n}×{n} fractional covariance over the flux bins of {', '.join(flavors)}"
+    )
     if not path.is_file():
         msg = f"{where} not found; {shape_hint}"
         raise FileNotFoundError(msg)
@@ -222,12 +234,15 @@ def _check_fake_data_model(spec: str, rule: FluxRule) -> None:
         except Exception as err:
             msg = f"[data.model] {spec} raised {type(err).__name__}: {err} (called for {flavor}); fix the model"
             raise ValueError(msg) from err
-        if ratio.shape != e.shape or not np.all(np.isfinite(ratio)) or (ratio < 0).any():
-            msg = (
-                f"[data.model] {spec} returned {ratio.shape} values for {e.size} {flavor} energies, or "
-                "values that are not finite and >= 0; it must return one finite, non-negative ratio per energy"
-            )
-            raise ValueError(msg)
+        if ratio.shape != e.shape:
+            problem = f"returned shape {ratio.shape} for {e.size} {flavor} energies"
+        elif not np.all(np.isfinite(ratio) & (ratio >= 0)):
+            bad = ratio[~(np.isfinite(ratio) & (ratio >= 0))][0]
+            problem = f"returned {bad} for {flavor}"
+        else:
+            continue
+        msg = f"[data.model] {spec} {problem}; it must return one finite, non-negative ratio per energy"
+        raise ValueError(msg)
 
 
 def prepare(cfg: FarmConfig, store: EventStore, *, universes: int | None = None) -> Prepared:
@@ -238,10 +253,10 @@ def prepare(cfg: FarmConfig, store: EventStore, *, universes: int | None = None)
         hint = "generate it again with events > 0 (`farm generate --events N`), or point [sample] store at another store"
         raise StoreError(msg, store=store.path, hint=hint)
     if binning.observable not in store.columns:
-        msg = f"[binning.observable] {binning.observable!r} is not a column of {store.path}; columns: {', '.join(store.columns)}"
+        msg = f"[binning.observable] {binning.observable!r} is not a column of {store.path}; set it to one of its columns: {', '.join(store.columns)}"
         raise ValueError(msg)
     if binning.truth != "total" and binning.truth not in store.columns:
-        msg = f"[binning.truth] {binning.truth!r} is not a column of {store.path}; columns: {', '.join(store.columns)}"
+        msg = f'[binning.truth] {binning.truth!r} is not a column of {store.path}; set it to "total" or one of its columns: {", ".join(store.columns)}'
         raise ValueError(msg)
     _check_before_running(cfg)
     bins = FluxBins.from_mapping(binning.flux_edges_mev)
@@ -297,7 +312,7 @@ def _check_before_running(cfg: FarmConfig) -> None:
             msg = f"[[models]] {m.name!r} gives σ(E_ν), but truth is binned in {binning.truth!r}: use kind = 'dxsec' (dσ/dX)"
             raise ValueError(msg)
         if m.kind == "dxsec" and binning.truth in ("enu_true", "total"):
-            msg = f"[[models]] {m.name!r} gives dσ/dX, which needs truth binned in a kinematic variable, not {binning.truth!r}"
+            msg = f"[[models]] {m.name!r} gives dσ/dX, which needs truth binned in a kinematic variable, not {binning.truth!r}: use kind = 'xsec' for σ(E_ν), or set [binning] truth to a kinematic column with truth_edges"
             raise ValueError(msg)
         load_model(m.callable)
     if cfg.data.model is not None:
@@ -318,8 +333,13 @@ def _read_counts(path: Path, n_reco: int) -> np.ndarray:
         msg = f"[data.file] {path}: cannot read counts ({err}); give one number per reco bin"
         raise ValueError(msg) from None
     counts = np.asarray(counts, dtype=np.float64).ravel()
-    if counts.size != n_reco or not np.all(np.isfinite(counts)) or (counts < 0).any():
-        msg = f"[data.file] {path}: need {n_reco} finite, non-negative counts (one per reco bin); got {counts.size} values"
+    need = f"need {n_reco} finite, non-negative counts (one per reco bin)"
+    if counts.size != n_reco:
+        msg = f"[data.file] {path}: {need}; got {counts.size} values"
+        raise ValueError(msg)
+    bad = np.flatnonzero(~(np.isfinite(counts) & (counts >= 0)))
+    if bad.size:
+        msg = f"[data.file] {path}: {need}; reco bin {bad[0]} holds {counts[bad[0]]}"
         raise ValueError(msg)
     return counts
 

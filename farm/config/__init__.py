@@ -173,7 +173,7 @@ def _format_errors(source: str, err: ValidationError) -> str:
         else:
             given = e.get("input")
             shown = "" if isinstance(given, dict | list) else f" (got {given!r})"
-            lines.append(f"  [{key}] {e['msg']}{shown}")
+            lines.append(f"  [{key}] {e['msg'].removeprefix('Value error, ')}{shown}")
     return "\n".join(lines)
 
 

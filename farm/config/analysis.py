@@ -7,6 +7,7 @@ These tables sit in the same TOML file as the sample (``[binning]``, ``[[systema
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
@@ -194,6 +195,23 @@ class AnalysisSection(Section):
     set, reported as systematic "all_knobs"; not added into the total, which sums the per-knob sets)."""
     weight_clamp: tuple[float, float] | None = None
     """Weight policy: clamp universe/nominal weight ratios into [lo, hi]; None means no clamping."""
+
+    @field_validator("blocks_per_task")
+    @classmethod
+    def _power_of_eight(cls, v: int | None) -> int | None:
+        # work items are nodes of the fixed 8-ary reduction tree (farm.plan)
+        if v is not None and 8 ** round(math.log(v, 8)) != v:
+            msg = "blocks_per_task must be a power of 8 (1, 8, 64, 512, …)"
+            raise ValueError(msg)
+        return v
+
+    @field_validator("weight_clamp")
+    @classmethod
+    def _ordered(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
+        if v is not None and not 0 <= v[0] <= v[1]:
+            msg = f"weight_clamp must be [lo, hi] with 0 <= lo <= hi; got {list(v)}"
+            raise ValueError(msg)
+        return v
 
 
 class DataSection(Section):

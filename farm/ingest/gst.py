@@ -35,7 +35,11 @@ class GstFile:
     @classmethod
     def open(cls, path: str | os.PathLike[str], tree: str = "gst") -> GstFile:
         """Open ``path`` and its tree ``tree``; raise :class:`IngestError` naming what is wrong."""
-        import uproot
+        try:
+            import uproot
+        except ImportError:
+            msg = "reading gst ROOT files needs uproot: pip install 'farm[ingest]'"
+            raise ImportError(msg) from None
 
         path = Path(path)
         if not path.is_file():

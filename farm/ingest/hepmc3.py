@@ -95,7 +95,11 @@ class HepMC3File:
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> HepMC3File:
         """Read every event of ``path``; raise :class:`IngestError` naming the file and event."""
-        import pyhepmc
+        try:
+            import pyhepmc
+        except ImportError:
+            msg = "reading HepMC3 files needs pyhepmc: pip install 'farm[ingest]'"
+            raise ImportError(msg) from None
 
         path = Path(path)
         if not path.is_file():

@@ -50,7 +50,9 @@ def condition_mask(values: np.ndarray, condition: Condition) -> np.ndarray:
     return values == condition
 
 
-def when_mask(fields: Mapping[str, np.ndarray], when: Mapping[str, Condition], n: int) -> np.ndarray:
+def when_mask(
+    fields: Mapping[str, np.ndarray], when: Mapping[str, Condition], n: int
+) -> np.ndarray:
     """Events for which every condition of ``when`` holds (all events for an empty table)."""
     mask = np.ones(n, dtype=bool)
     for name, condition in when.items():

@@ -13,13 +13,11 @@ must hold.
 from __future__ import annotations
 
 import tomllib
-import typing
 from collections import defaultdict
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     Discriminator,
     Field,
     PositiveFloat,
@@ -33,6 +31,7 @@ from pydantic import (
 from farm.config import ConfigError
 from farm.config._base import Section
 from farm.ingest.units import UNITS
+from farm.ingest.validation_errors import format_validation_error
 from farm.store.schema import COLUMNS
 
 __all__ = [
@@ -46,8 +45,6 @@ __all__ = [
     "IngestMapping",
     "MagnitudeSource",
     "Range",
-    "allowed_keys",
-    "format_validation_error",
     "load_mapping",
     "parse_mapping",
 ]
@@ -158,7 +155,32 @@ class Range(Section):
         return self
 
 
-Condition = bool | int | float | list[float] | Range
+def _condition_kind(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict | Range):
+        return "range"
+    return None
+
+
+Condition = Annotated[
+    Annotated[bool, Tag("bool")]
+    | Annotated[int | float, Tag("number")]
+    | Annotated[list[int | float], Tag("list")]
+    | Annotated[Range, Tag("range")],
+    Discriminator(
+        _condition_kind,
+        custom_error_type="condition",
+        custom_error_message=(
+            "a condition is true or false, a number, a list of numbers (any of) or "
+            "{min = A, max = B} (inclusive; either may be left out)"
+        ),
+    ),
+]
 """A field equals the value, is one of the list, or lies in the range."""
 
 
@@ -252,8 +274,11 @@ class GeneratorSection(Section):
     tune: str | None = None
 
 
-class SampleSection(Section):
-    name: str = Field(min_length=1)
+class StoreSection(Section):
+    """What the event store records about itself (not a ``[sample]`` table: this is no sample
+    configuration that ``farm generate`` could run)."""
+
+    sample: str = Field(min_length=1)
     description: str = ""
 
 
@@ -279,6 +304,10 @@ class IngestSection(Section):
     """Beam direction n̂ for ``cosine`` columns (normalised here)."""
     read_rows: PositiveInt = 1_000_000
     """Events read per chunk: bounds memory, whatever the input's size."""
+    keep: dict[str, Condition] = Field(default_factory=dict)
+    """Ingest only events for which these conditions hold (default: all). Dropped events still
+    count in the normalisation's Σ wght, so kept ones carry their share of the expected count;
+    the store records how many were dropped."""
 
     @field_validator("beam_direction")
     @classmethod
@@ -293,7 +322,7 @@ class IngestMapping(Section):
     """A validated mapping file."""
 
     ingest: IngestSection = IngestSection()
-    sample: SampleSection
+    store: StoreSection
     generator: GeneratorSection = GeneratorSection()
     exposure: ExposureSection
     target: TargetSection | None = None
@@ -321,6 +350,8 @@ class IngestMapping(Section):
     def fields_used(self) -> dict[str, list[str]]:
         """Every field the mapping reads → the mapping keys that read it."""
         uses: dict[str, list[str]] = defaultdict(list)
+        for f in self.ingest.keep:
+            uses[f].append("ingest.keep")
         for name, source in self.columns.items():
             for f in source.fields:
                 uses[f].append(f"columns.{name}")
@@ -374,76 +405,5 @@ def parse_mapping(data: dict[str, Any], *, source: str = "<mapping>") -> IngestM
     try:
         return IngestMapping.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(format_validation_error(source, err, IngestMapping)) from None
-
-
-def format_validation_error(source: str, err: ValidationError, model: type[BaseModel]) -> str:
-    """One line per problem: the key, what is wrong, and for unknown keys the keys allowed there."""
-    lines = [f"{source}: invalid {_what(model)} ({err.error_count()} problem(s)):"]
-    for e in err.errors():
-        loc = tuple(e["loc"])
-        key = ".".join(str(p) for p in loc) or "(top level)"
-        if e["type"] == "extra_forbidden":
-            allowed = allowed_keys(model, loc[:-1])
-            shown = f"; allowed here: {', '.join(allowed)}" if allowed else ""
-            lines.append(f"  [{key}] unknown key{shown}")
-        elif e["type"] == "missing":
-            lines.append(f"  [{key}] required key is missing")
-        else:
-            given = e.get("input")
-            shown = "" if isinstance(given, dict | list) else f" (got {given!r})"
-            message = e["msg"].removeprefix("Value error, ")
-            lines.append(f"  [{key}] {message}{shown}")
-    return "\n".join(lines)
-
-
-def _what(model: type[BaseModel]) -> str:
-    return "ingest mapping" if model is IngestMapping else "configuration"
-
-
-def allowed_keys(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
-    """Keys a table at ``loc`` (a pydantic error location) of ``model`` accepts; [] if unknown.
-
-    >>> allowed_keys(IngestMapping, ("exposure",))
-    ['value', 'unit', 'seconds']
-    """
-    annotation: Any = model
-    for part in loc:
-        annotation = _step(annotation, part)
-        if annotation is None:
-            return []
-    annotation = _unwrap(annotation)
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return list(annotation.model_fields)
-    return []
-
-
-def _unwrap(annotation: Any) -> Any:
-    while typing.get_origin(annotation) is Annotated:
-        annotation = typing.get_args(annotation)[0]
-    return annotation
-
-
-def _step(annotation: Any, part: str | int) -> Any:
-    annotation = _unwrap(annotation)
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        field = annotation.model_fields.get(str(part))
-        return None if field is None else field.annotation
-    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if origin in (list, tuple) and isinstance(part, int) and args:
-        return args[0]
-    if origin is dict and len(args) == 2:
-        return args[1]
-    if args:  # a union: a tagged member named by ``part``, else the only model member
-        for arm in args:
-            tags = [m.tag for m in getattr(arm, "__metadata__", ()) if isinstance(m, Tag)]
-            if part in tags:
-                return _unwrap(arm)
-        models = [
-            _unwrap(a)
-            for a in args
-            if isinstance(_unwrap(a), type) and issubclass(_unwrap(a), BaseModel)
-        ]
-        if len(models) == 1:
-            return _step(models[0], part)
-    return None
+        message = format_validation_error(source, err, IngestMapping, what="ingest mapping")
+        raise ConfigError(message) from None

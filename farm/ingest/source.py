@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -63,14 +63,16 @@ class SourceInfo:
 
 
 class EventFile(Protocol):
-    """One opened input file: its description and its fields in chunks of events."""
+    """One opened input file: its description, and its fields for any range of events."""
 
     @property
     def info(self) -> SourceInfo: ...
 
-    def chunks(self, fields: Sequence[str], rows: int) -> Iterator[dict[str, np.ndarray]]:
-        """Yield ``{field: 1-D array}`` for consecutive runs of at most ``rows`` events."""
+    def read(self, fields: Sequence[str], start: int, stop: int) -> dict[str, np.ndarray]:
+        """``{field: 1-D array}`` of events ``[start, stop)``."""
         ...
+
+    def close(self) -> None: ...
 
 
 def file_checksum(path: str | os.PathLike[str], block_bytes: int = 1 << 23) -> str:

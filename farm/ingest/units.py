@@ -1,8 +1,8 @@
 """Units an outside generator may write, and their factors to the farm's units (MeV, cm, µs).
 
-GENIE writes energies and momenta in GeV and Q² in GeV² (the gst tree: GENIE manual, §
-"gntpc"); HepMC3 events declare MeV or GeV (HepMC3: arXiv:1912.08005, §2.3). Event-store columns
-are in MeV, MeV², cm and µs (``farm.store.schema``).
+GENIE writes energies and momenta in GeV and Q² in GeV² (the gst tree of ``gntpc``; GENIE user
+manual, arXiv:1510.05494); HepMC3 events declare MeV or GeV (arXiv:1912.08005). Event-store
+columns are in MeV, MeV², cm and µs (``farm.store.schema``).
 """
 
 from __future__ import annotations

@@ -286,12 +286,16 @@ class EventStore:
         return tuple(signature)
 
     def _ensure_verified(self, index: int) -> None:
-        """Recompute shard ``index``'s checksum unless its unchanged files were verified already."""
+        """Recompute shard ``index``'s checksum unless its unchanged files were verified already.
+
+        Columns are read one at a time as the checksum consumes them, so verifying holds one
+        column of one shard in memory, not the whole shard.
+        """
         signature = self._file_signature(index)
         if self._verified.get(index) == signature:
             return
-        data = self._read_shard_unvalidated(index, self.columns)
-        mismatch = self._checksum_mismatch(index, shard_checksum(data))
+        lazy = _ColumnsOnDemand(self, index)
+        mismatch = self._checksum_mismatch(index, shard_checksum(lazy))
         if mismatch is not None:
             raise mismatch
         self._verified[index] = signature
@@ -350,6 +354,23 @@ class EventStore:
                 last = min(hi, (chunk + 1) * chunk_rows)
                 position = offset + (first - chunk * chunk_rows) * out.itemsize
                 _readinto_exact(file, position, out[first - lo : last - lo], corrupt)
+
+
+class _ColumnsOnDemand(Mapping[str, np.ndarray]):
+    """All columns of one shard, each read from its file only when asked for."""
+
+    def __init__(self, store: EventStore, index: int) -> None:
+        self._store = store
+        self._index = index
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._store._read_shard_unvalidated(self._index, (name,))[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._store.columns)
+
+    def __len__(self) -> int:
+        return len(self._store.columns)
 
 
 def _select(path: Path, columns: Sequence[str], available: tuple[str, ...]) -> tuple[str, ...]:

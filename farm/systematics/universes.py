@@ -56,7 +56,10 @@ def flux_fractional_covariance(
     flavors = syst.flavors or list(bins.flavors)
     unknown = sorted(set(flavors) - set(bins.flavors))
     if unknown:
-        msg = f"systematic {syst.name!r}: flavours {', '.join(unknown)} have no flux_edges_mev in [binning]"
+        msg = (
+            f"systematic {syst.name!r}: flavours {', '.join(unknown)} have no flux_edges_mev in "
+            f"[binning]; give flavors among {', '.join(bins.flavors)}, or add their edges"
+        )
         raise ValueError(msg)
     touched = np.zeros(n, dtype=bool)
     same_flavor = np.zeros((n, n), dtype=bool)

@@ -1,0 +1,29 @@
+"""Events from outside generators into the event-store schema (design.md §4).
+
+``farm ingest`` reads GENIE gst ROOT trees (uproot) or NuHepMC/HepMC3 files (pyhepmc) and, as a
+TOML mapping file says, writes their events into a farm event store that every later step reads
+like a generated one::
+
+    from farm.ingest import ingest
+    ingest(["genie.gst.root"], "examples/genie-mapping.toml", "stores/genie.zarr")
+
+uproot and pyhepmc are optional (``pip install 'farm[ingest]'``); they are imported when a file
+of their format is read.
+"""
+
+from __future__ import annotations
+
+from farm.ingest.mapping import IngestMapping, load_mapping, parse_mapping
+from farm.ingest.pipeline import FORMATS, guess_format, ingest
+from farm.ingest.source import IngestError, SourceInfo
+
+__all__ = [
+    "FORMATS",
+    "IngestError",
+    "IngestMapping",
+    "SourceInfo",
+    "guess_format",
+    "ingest",
+    "load_mapping",
+    "parse_mapping",
+]
