@@ -17,6 +17,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    epilog="Example: farm run sns-csi --out results/sns-csi.zarr --events 200000",
 )
 app.command("generate")(generate.generate)
 app.command("inspect")(inspect.inspect)

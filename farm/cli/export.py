@@ -17,6 +17,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    epilog="Example: farm export hepdata results/sns-csi.zarr --out hepdata/sns-csi",
 )
 
 
