@@ -14,7 +14,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from farm.reweight.bootstrap import poisson_weights
+from farm.reweight.bootstrap import POISSON_THRESHOLDS, event_hash, poisson_weights
+from farm.reweight.compiled import bootstrap_fill
 from farm.reweight.fastpaths import (
     BlockLayout,
     bootstrap_histograms,
@@ -239,6 +240,36 @@ EXPANSION_TOLERANCE = 1e-9
 expansion is used; beyond it the block falls back to exact per-universe weights."""
 
 
+def _bootstrap_compiled(
+    cols: Mapping[str, np.ndarray], spec: AccumulationSpec, layout: BlockLayout, w0: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The bootstrap in one compiled pass (hash, Poisson weight and sum per event and replica)."""
+    n = w0.size
+    n_sig = spec.n_reco * spec.n_truth
+    slot = np.full(n, -1, dtype=np.int64)
+    slot[layout.sig_events] = layout.sig_index
+    slot[layout.bkg_events] = n_sig + layout.bkg_index
+    slot_truth = np.full(n, -1, dtype=np.int64)
+    slot_truth[layout.truth_events] = n_sig + spec.n_reco + layout.truth_index
+    table = bootstrap_fill(
+        w0,
+        event_hash(cols["event_id"], spec.bootstrap_key),
+        spec.bootstrap_replica.astype(np.uint64),
+        POISSON_THRESHOLDS,
+        slot,
+        slot_truth,
+        n_sig + spec.n_reco + spec.n_truth,
+    )
+    if table is None:
+        return None
+    k = table.shape[0]
+    return (
+        table[:, :n_sig].reshape(k, spec.n_reco, spec.n_truth),
+        table[:, n_sig : n_sig + spec.n_reco],
+        table[:, n_sig + spec.n_reco :],
+    )
+
+
 def _fast_histograms(
     cols: Mapping[str, np.ndarray],
     spec: AccumulationSpec,
@@ -258,6 +289,9 @@ def _fast_histograms(
         reco_bin, truth_bin, signal, cols["selected"], spec.n_reco, spec.n_truth
     )
     if not active and boot.all():
+        compiled = _bootstrap_compiled(cols, spec, layout, w0)
+        if compiled is not None:
+            return compiled
         parts = []
         for start in range(0, boot.size, spec.universes_per_block):  # bounds the (U × n) matrices
             replicas = spec.bootstrap_replica[start : start + spec.universes_per_block]

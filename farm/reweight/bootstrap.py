@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import poisson
 
-__all__ = ["poisson_weights", "splitmix64"]
+__all__ = ["POISSON_THRESHOLDS", "event_hash", "poisson_weights", "splitmix64"]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -41,6 +41,16 @@ def _mix_inplace(z: np.ndarray, scratch: np.ndarray) -> None:
     np.bitwise_xor(z, scratch, out=z)
 
 
+POISSON_THRESHOLDS = _THRESHOLDS
+
+
+def event_hash(event_id: np.ndarray, key: int) -> np.ndarray:
+    """The per-event part of the bootstrap hash: mix(event_id ⊕ mix(key))."""
+    ids = np.asarray(event_id, dtype=np.uint64)
+    key_mixed = splitmix64(np.array([key], dtype=np.uint64))[0]
+    return splitmix64(ids ^ key_mixed)
+
+
 def poisson_weights(event_id: np.ndarray, replicas: np.ndarray, key: int) -> np.ndarray:
     """Poisson(1) weights, shape (len(replicas), len(event_id)), as float64.
 
@@ -48,8 +58,7 @@ def poisson_weights(event_id: np.ndarray, replicas: np.ndarray, key: int) -> np.
     the SplitMix64 finaliser; the weight is the smallest k with 2³²·P(K ≤ k) > h >> 32.
     """
     ids = np.asarray(event_id, dtype=np.uint64)
-    key_mixed = splitmix64(np.array([key], dtype=np.uint64))[0]
-    base = splitmix64(ids ^ key_mixed)
+    base = event_hash(ids, key)
     reps = np.asarray(replicas, dtype=np.uint64)
     z = np.empty((reps.size, ids.size), dtype=np.uint64)
     with np.errstate(over="ignore"):

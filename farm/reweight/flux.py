@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from farm.reweight.compiled import flux_fill
+
 __all__ = ["FluxTensors", "apply_flux_universes", "flux_tensors", "reweight_loop"]
 
 
@@ -45,26 +47,14 @@ def flux_tensors(
 ) -> FluxTensors:
     """Fill the tensors once. ``reco_bin`` is −1 outside the reco range, ``truth_bin`` −1 outside truth.
 
-    Two weighted ``bincount`` passes over all events, no masked copies: every event has one slot
-    per flux bin in [signal (I·J) | background (I) | truth (J) | discard], one for what it is in
-    reco space and one for the truth counts. Each bin is summed in event order, as before.
+    One pass over the events (farm.reweight.compiled.flux_fill: numba, or two weighted
+    ``bincount`` passes without it); each bin is summed in event order either way, so both give
+    the same bits.
     """
     n_sig = n_reco * n_truth
-    width = n_sig + n_reco + n_truth + 1
-    discard = width - 1
-    signal = is_signal & (truth_bin >= 0)
-    in_reco = selected & (reco_bin >= 0)
-    base = flux_bin.astype(np.int64) * width
-    # signal outside the truth range counts nowhere here (callers re-label it as background)
-    reco_slot = np.where(
-        in_reco & signal,
-        reco_bin * n_truth + truth_bin,
-        np.where(in_reco & ~is_signal, n_sig + reco_bin, discard),
+    table = flux_fill(
+        w0, flux_bin, reco_bin, truth_bin, is_signal, selected, n_flux, n_reco, n_truth
     )
-    truth_slot = np.where(signal, n_sig + n_reco + truth_bin, discard)
-    total = np.bincount(base + reco_slot, weights=w0, minlength=n_flux * width)
-    total += np.bincount(base + truth_slot, weights=w0, minlength=n_flux * width)
-    table = total.reshape(n_flux, width)
     return FluxTensors(
         signal=table[:, :n_sig].reshape(n_flux, n_reco, n_truth).copy(),
         background=table[:, n_sig : n_sig + n_reco].copy(),
