@@ -36,6 +36,18 @@ def main() -> None:
     selected = rng.random(n) < 0.7
     ratio = 1.0 + 0.1 * rng.standard_normal((u, f))
 
+    # warm-up on a few events: compiles the numba kernel outside the timing
+    flux_tensors(
+        w0[:1000],
+        flux_bin[:1000],
+        reco[:1000],
+        truth[:1000],
+        signal[:1000],
+        selected[:1000],
+        n_flux=f,
+        n_reco=i,
+        n_truth=j,
+    )
     t0 = time.perf_counter()
     tensors = flux_tensors(
         w0, flux_bin, reco, truth, signal, selected, n_flux=f, n_reco=i, n_truth=j

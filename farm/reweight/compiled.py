@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 
-__all__ = ["HAVE_NUMBA", "bootstrap_fill", "flux_fill"]
+__all__ = ["HAVE_NUMBA", "bootstrap_fill", "flux_fill", "helm_ratio_table"]
 
 try:  # pragma: no cover - which branch runs depends on the environment
     if os.environ.get("FARM_NO_NUMBA"):
@@ -167,3 +167,52 @@ def bootstrap_fill(
         np.ascontiguousarray(slot_truth, dtype=np.int64),
         n_slots,
     )
+
+
+def _helm_j(x: np.ndarray) -> np.ndarray:
+    """3 j₁(x)/x with its series below x = 0.05 (as farm.physics.cevns)."""
+    small = x < 0.05
+    safe = np.where(small, 1.0, x)
+    closed = 3.0 * (np.sin(safe) - safe * np.cos(safe)) / (safe * safe * safe)
+    x2 = x * x
+    return np.where(small, 1.0 - x2 / 10.0 + x2 * x2 / 280.0 - x2 * x2 * x2 / 15120.0, closed)
+
+
+if HAVE_NUMBA:
+
+    @numba.njit(nogil=True, cache=False)
+    def _helm_ratio_numba(q_fm, r0_nominal, r0_values):
+        out = np.ones((r0_values.size, q_fm.size))
+        for e in range(q_fm.size):
+            x = q_fm[e] * r0_nominal
+            if x < 0.05:
+                x2 = x * x
+                nominal = 1.0 - x2 / 10.0 + x2 * x2 / 280.0 - x2 * x2 * x2 / 15120.0
+            else:
+                nominal = 3.0 * (np.sin(x) - x * np.cos(x)) / (x * x * x)
+            if nominal == 0.0:
+                continue
+            for k in range(r0_values.size):
+                y = q_fm[e] * r0_values[k]
+                if y < 0.05:
+                    y2 = y * y
+                    shifted = 1.0 - y2 / 10.0 + y2 * y2 / 280.0 - y2 * y2 * y2 / 15120.0
+                else:
+                    shifted = 3.0 * (np.sin(y) - y * np.cos(y)) / (y * y * y)
+                ratio = shifted / nominal
+                out[k, e] = ratio * ratio
+        return out
+
+
+def helm_ratio_table(q_fm: np.ndarray, r0_nominal: float, r0_values: np.ndarray) -> np.ndarray:
+    """[j(q R₀ₖ)/j(q R₀)]² for every radius R₀ₖ and event (1 where j(q R₀) = 0): (K, n)."""
+    q = np.ascontiguousarray(q_fm, dtype=np.float64)
+    radii = np.ascontiguousarray(r0_values, dtype=np.float64)
+    if HAVE_NUMBA:
+        return _helm_ratio_numba(q, float(r0_nominal), radii)
+    nominal = _helm_j(q * r0_nominal)
+    out = np.ones((radii.size, q.size))
+    for k, r0 in enumerate(radii):
+        ratio = np.divide(_helm_j(q * r0), nominal, out=np.ones_like(q), where=nominal != 0.0)
+        out[k] = ratio * ratio
+    return out

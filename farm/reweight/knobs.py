@@ -78,20 +78,26 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 
 
 def _cevns_radius(values: np.ndarray, cols: Columns, ctx: KnobContext) -> Effect:
-    """dσ/dT(R')/dσ/dT(R) = F²(q; R')/F²(q; R): kinematics, weak charge and the Helm skin cancel
-    (farm.physics.cevns.helm_radius_weight), so one spherical Bessel ratio per event and value."""
+    """dσ/dT(R')/dσ/dT(R) = F²(q; R')/F²(q; R): kinematics, weak charge and the Helm skin cancel,
+    leaving [j(q R₀')/j(q R₀)]² with j(x) = 3 j₁(x)/x (farm.physics.cevns.helm_radius_weight),
+    evaluated for all values at once (farm.reweight.compiled.helm_ratio_table)."""
     from farm.physics import nuclei
+    from farm.physics.constants import HBARC_MEV_FM
+    from farm.reweight.compiled import helm_ratio_table
 
     weight = np.ones((values.size, cols["channel"].size))
     for a, name in ctx.nuclei_by_a.items():
         sel = (cols["channel"] == Channel.CEVNS) & (cols["target_a"] == a)
         if not sel.any():
             continue
-        q = cevns.momentum_transfer_mev(cols["recoil_mev"][sel], nuclei.get_target(name).mass_mev)
-        r0 = float(cevns.helm_rms_radius_fm(a))
-        for u, v in enumerate(values):
-            if v != 0.0:
-                weight[u, sel] = cevns.helm_radius_weight(q, a, r0 * (1.0 + v))
+        q_mev = cevns.momentum_transfer_mev(
+            cols["recoil_mev"][sel], nuclei.get_target(name).mass_mev
+        )
+        rms = float(cevns.helm_rms_radius_fm(a))
+        radii = cevns.helm_r0_fm(a, rms * (1.0 + np.asarray(values, dtype=np.float64)))
+        table = helm_ratio_table(q_mev / HBARC_MEV_FM, float(cevns.helm_r0_fm(a)), radii)
+        table[values == 0.0] = 1.0
+        weight[:, sel] = table
     return weight, None
 
 
