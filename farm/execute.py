@@ -100,6 +100,9 @@ def execute_dask(
     """Submit the missing items, reduce each chunk in a task, join the chunks in a task."""
     from distributed import as_completed
 
+    from workers.setup import FarmWorkerSetup
+
+    client.register_plugin(FarmWorkerSetup())
     [spec] = client.scatter([prep.spec], broadcast=True, hash=False)
     # workers may run in another working directory: give them absolute paths
     store_path = str(Path(prep.store_path).resolve())
