@@ -51,6 +51,11 @@ def combine_chunks(chunks: Sequence[PartialSums]) -> PartialSums:
     )
 
 
+def _estimated_cost(item: WorkItem) -> int:
+    """Relative cost of an item for scheduling order: rows × per-event universes (≥ 1)."""
+    return (item.stop - item.start) * max(item.universes[1] - item.universes[0], 1)
+
+
 def _full_items(plan: Plan, items: Sequence[WorkItem]) -> int:
     return sum(1 for item in items if item.n_blocks == plan.blocks_per_item)
 
@@ -135,6 +140,8 @@ def execute_dask(
             key=f"farm-item-{item.index}-{item.key}",
             pure=False,
             retries=2,
+            # longest first: the expensive chunks start early and the cheap ones fill the gaps
+            priority=_estimated_cost(item),
         )
         futures[item.index] = future
         pending.append(future)

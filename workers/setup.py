@@ -14,7 +14,7 @@ from typing import Any
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-__all__ = ["MALLOC_THRESHOLD_BYTES", "FarmWorkerSetup", "tune_malloc"]
+__all__ = ["MALLOC_THRESHOLD_BYTES", "FarmWorkerSetup", "tune_malloc", "warm_up_kernels"]
 
 MALLOC_THRESHOLD_BYTES = 256 * 2**20
 _M_TRIM_THRESHOLD = -1
@@ -44,3 +44,22 @@ class FarmWorkerSetup(WorkerPlugin):
     def setup(self, worker: Any) -> None:
         del worker
         tune_malloc()
+        warm_up_kernels()
+
+
+def warm_up_kernels() -> None:
+    """Compile the numba kernels now, on tiny inputs, rather than inside the first work item."""
+    import numpy as np
+
+    from farm.reweight import compiled
+
+    if not compiled.HAVE_NUMBA:
+        return
+    one = np.ones(1)
+    index = np.zeros(1, dtype=np.int64)
+    flag = np.ones(1, dtype=bool)
+    compiled.flux_fill(one, index, index, index, flag, flag, 1, 1, 1)
+    compiled.bootstrap_fill(
+        one, np.zeros(1, np.uint64), np.zeros(1, np.uint64), np.ones(1, np.uint64), index, index, 1
+    )
+    compiled.helm_ratio_table(one, 1.0, one)
