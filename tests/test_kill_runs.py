@@ -11,13 +11,16 @@ waits for.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dask
 import numpy as np
 import pytest
 import xarray as xr
@@ -29,7 +32,8 @@ LAYOUT = frozenset({"config", "config_hash"})
 """Attributes that record the work-item sizes, which the numbers do not depend on."""
 ITEMS = N_CHUNKS * N_BLOCKS
 """90 one-block work items."""
-ITEM_PREFIX = "farm-item-"
+WORK_PREFIXES = ("farm-item-", "farm-checkpoint-")
+"""Keys of the tasks that compute a work item, or load it from its checkpoint."""
 SEEDS = range(10)
 
 
@@ -42,9 +46,9 @@ class Kill:
     total: int
     after_s: float
     held: int
-    """Results of computed work items in the killed worker's memory, lost with it."""
+    """Work-item results in the killed worker's memory, lost with it."""
     processing: int
-    """Work items the scheduler had assigned to it and not yet received."""
+    """Work-item tasks the scheduler had assigned to it and not yet received."""
 
 
 class WorkerKiller:
@@ -52,23 +56,40 @@ class WorkerKiller:
 
     The victim is drawn with ``rng`` among the workers busy with a work item (among all workers
     when none is), so it dies inside an item, with the results it computed before in its memory.
+    With ``only``, the victim is the worker of that name, busy or not; ``delay_s`` moves the kill
+    that long past the item boundary (the driver sleeps, the workers go on).
     """
 
-    def __init__(self, client: Any, rng: np.random.Generator, *, after: int) -> None:
+    def __init__(
+        self,
+        client: Any,
+        rng: np.random.Generator,
+        *,
+        after: int,
+        only: str | None = None,
+        delay_s: float = 0.0,
+    ) -> None:
         self.client = client
         self.rng = rng
         self.after = after
+        self.delay_s = delay_s
         self.pids: dict[str, int] = client.run(os.getpid)
+        if only is not None:
+            workers = client.scheduler_info()["workers"]
+            self.pids = {a: p for a, p in self.pids.items() if str(workers[a]["name"]) == only}
         self.started = time.perf_counter()
         self.kill: Kill | None = None
 
     def __call__(self, done: int, total: int) -> None:
         if self.kill is not None or done < self.after:
             return
+        time.sleep(self.delay_s)
         processing = self.client.processing()
-        busy = sorted(w for w, keys in processing.items() if any(_is_item(k) for k in keys))
+        busy = sorted(
+            w for w, keys in processing.items() if w in self.pids and any(map(_is_work, keys))
+        )
         victim = str(self.rng.choice(busy or sorted(self.pids)))
-        held = sum(_is_item(k) for k in self.client.has_what().get(victim, ()))
+        held = sum(map(_is_work, self.client.has_what().get(victim, ())))
         os.kill(self.pids[victim], signal.SIGKILL)
         self.kill = Kill(
             pid=self.pids[victim],
@@ -76,12 +97,33 @@ class WorkerKiller:
             total=total,
             after_s=time.perf_counter() - self.started,
             held=held,
-            processing=sum(_is_item(k) for k in processing.get(victim, ())),
+            processing=sum(map(_is_work, processing.get(victim, ()))),
         )
 
 
-def _is_item(key: object) -> bool:
-    return str(key).startswith(ITEM_PREFIX)
+def _is_work(key: object) -> bool:
+    return str(key).startswith(WORK_PREFIXES)
+
+
+@contextlib.contextmanager
+def nannies_restart_killed_workers(cluster: Any) -> Iterator[None]:
+    """Keep every nanny of ``cluster`` restarting its worker, however often it is killed.
+
+    A SpecCluster closes a worker's nanny if no worker of that name is registered
+    ``lost-worker-timeout`` (15 s) after the worker's removal, judging by the name alone: a
+    worker killed again within those 15 s is closed for good while its nanny restarts it
+    (distributed 2026.8, ``SpecCluster._update_worker_status``). The runs survive that (they go
+    on with one worker) but the next test would not start with two.
+    """
+    with dask.config.set({"distributed.deploy.lost-worker-timeout": "1h"}):
+        cluster.scale(2)  # a nanny closed before (by an earlier test's kill) is started again
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _restarting_nannies(process_cluster: Any) -> Iterator[None]:
+    with nannies_restart_killed_workers(process_cluster):
+        yield
 
 
 @pytest.mark.slow

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["local_cluster"]
+__all__ = ["LOOPBACK_CONNECT_TIMEOUT", "local_cluster"]
+
+LOOPBACK_CONNECT_TIMEOUT = "5s"
+"""How long a local worker process keeps trying to connect to a peer or the scheduler.
+
+dask's default (``distributed.comm.timeouts.connect``, 30 s) is made for networks: a worker that
+was fetching a result from a peer when the peer died retries the refused connection for that
+long before it asks for the result to be recomputed, and the whole run waits. On loopback a live
+process accepts in milliseconds, so a lost worker costs at most this long.
+"""
 
 
 def local_cluster(options: Any, security: Any = None) -> Any:
@@ -20,6 +29,9 @@ def local_cluster(options: Any, security: Any = None) -> Any:
         "scheduler_kwargs": {"dashboard": options.dashboard},
         "silence_logs": 40,
     }
+    if options.processes:
+        # merged into each worker process's dask config by its nanny
+        kwargs["config"] = {"distributed.comm.timeouts.connect": LOOPBACK_CONNECT_TIMEOUT}
     if options.processes or security is not None:
         # loopback only: an embedded cluster is nobody else's business. (Thread workers talk
         # over inproc://, which listens on no network and takes no host: it fails with one.)
