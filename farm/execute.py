@@ -56,6 +56,10 @@ def _estimated_cost(item: WorkItem) -> int:
     return (item.stop - item.start) * max(item.universes[1] - item.universes[0], 1)
 
 
+def _value(value: Any) -> Any:
+    return value
+
+
 def _full_items(plan: Plan, items: Sequence[WorkItem]) -> int:
     return sum(1 for item in items if item.n_blocks == plan.blocks_per_item)
 
@@ -108,7 +112,11 @@ def execute_dask(
     from workers.setup import FarmWorkerSetup
 
     client.register_plugin(FarmWorkerSetup())
-    [spec] = client.scatter([prep.spec], broadcast=True, hash=False)
+    # the spec as the result of a task, not scattered data: the scheduler computes a lost task
+    # result again, but scattered data lost with its worker is gone for good, and dask's active
+    # memory manager keeps one copy of a broadcast once no task waits for it; a worker killed
+    # after the last item (its results must be recomputed) then failed the whole run
+    spec = client.submit(_value, prep.spec, pure=False)
     # workers may run in another working directory: give them absolute paths
     store_path = str(Path(prep.store_path).resolve())
     checkpoint_dir = None if checkpoints is None else str(checkpoints.root.resolve())
