@@ -6,7 +6,12 @@ processes (nannies), with one-block work items (90 items of ≈ 30 ms) and no ch
 result the killed worker held, and the item it was computing, must be computed again. The moment
 is seeded: the kill comes once a random number of items (1 to 89) are done, and hits a random one
 of the workers busy with an item. The nanny starts a new worker process, which the next run
-waits for.
+waits for (and lets compile its kernels, so that both workers compute).
+
+Two more runs kill worker 0, then worker 1, after the last item and before the chunks are
+reduced, once dask's active memory manager has had time to drop the spare copies of what no task
+waits for any more — the accumulation spec among them: the results the victim held are computed
+again from the one copy left, wherever it is.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import xarray as xr
 from conftest import N_BLOCKS, N_CHUNKS, assert_bit_identical, dist_config, run_quietly
 
 from farm.cluster import ClusterOptions
+from workers.setup import warm_up_kernels
 
 LAYOUT = frozenset({"config", "config_hash"})
 """Attributes that record the work-item sizes, which the numbers do not depend on."""
@@ -135,6 +141,7 @@ def test_a_run_with_a_worker_killed_at_a_random_moment_completes_bit_identical(
     client: Any,
     on_cluster: ClusterOptions,
 ) -> None:
+    client.run(warm_up_kernels)  # a restarted worker has compiled its kernels: both compute
     rng = np.random.default_rng(seed)
     killer = WorkerKiller(client, rng, after=int(rng.integers(1, ITEMS)))
     cfg = dist_config(sample_store, blocks_per_task=1)  # checkpoints off: nothing is reloaded
@@ -155,3 +162,39 @@ def test_a_run_with_a_worker_killed_at_a_random_moment_completes_bit_identical(
     # the nanny replaced the killed process; the next run starts with two workers again
     client.wait_for_workers(2, timeout=60)
     assert kill.pid not in client.run(os.getpid).values()
+
+
+AMM_INTERVAL_S = 2.0
+"""How often dask's active memory manager drops the copies of data no task waits for
+(``distributed.scheduler.active-memory-manager.interval``)."""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("victim", ["0", "1"])
+def test_a_worker_killed_after_the_last_item_before_the_reduction_changes_no_bit(
+    victim: str,
+    sample_store: Path,
+    reference: xr.Dataset,
+    client: Any,
+    on_cluster: ClusterOptions,
+) -> None:
+    # once every item is done no task waits for the accumulation spec, and the memory manager
+    # keeps one copy of it; the results the victim held must be recomputed, which needs the spec
+    # (it was once scattered data, lost for good with the only worker that held it: one of the
+    # two victims failed its run)
+    client.run(warm_up_kernels)
+    killer = WorkerKiller(
+        client,
+        np.random.default_rng(0),
+        after=ITEMS,
+        only=victim,
+        delay_s=AMM_INTERVAL_S + 0.5,
+    )
+    ds, stats = run_quietly(
+        dist_config(sample_store, blocks_per_task=1), on_cluster, progress=killer
+    )
+    assert killer.kill is not None and killer.kill.done == ITEMS
+    assert killer.kill.held > 0
+    assert stats.computed == ITEMS
+    assert_bit_identical(ds, reference, provenance=LAYOUT)
+    client.wait_for_workers(2, timeout=60)
