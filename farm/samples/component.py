@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Columns", "Component", "SampleModel"]
+__all__ = ["Columns", "Component", "SampleModel", "truncated_exponential"]
 
 Columns = dict[str, np.ndarray]
 
@@ -53,3 +53,13 @@ class SampleModel:
             )
             raise ValueError(msg)
         return out
+
+
+def truncated_exponential(
+    rng: np.random.Generator, n: int, lo: float, hi: float, slope: float
+) -> np.ndarray:
+    """Draws from exp(−(x − lo)/slope) on [lo, hi) by inverting its CDF (falling background spectra)."""
+    import math
+
+    u = rng.random(n)
+    return lo - slope * np.log1p(-u * (1.0 - math.exp(-(hi - lo) / slope)))

@@ -14,7 +14,7 @@ import numpy as np
 from farm.config import ReactorCevnsConfig, ReactorIbdConfig
 from farm.physics import flux, ibd, reactor
 from farm.samples.cevns_events import draw_nuclei, draw_recoils, readout, readout_column
-from farm.samples.component import Columns, Component, SampleModel
+from farm.samples.component import Columns, Component, SampleModel, truncated_exponential
 from farm.store.schema import FLAVOR_PDG, Channel
 
 __all__ = ["reactor_cevns_model", "reactor_ibd_model"]
@@ -117,11 +117,7 @@ def _cevns(cfg: ReactorCevnsConfig, rng: np.random.Generator, n: int) -> Columns
 
 def _ssb(cfg: ReactorCevnsConfig, rng: np.random.Generator, n: int) -> Columns:
     det, ssb = cfg.detector, cfg.backgrounds.steady_state
-    width = det.roi_max - det.roi_min
-    u = rng.random(n)
-    signal = (det.roi_min - ssb.slope * np.log1p(-u * (1.0 - math.exp(-width / ssb.slope)))).astype(
-        np.float32
-    )
+    signal = truncated_exponential(rng, n, det.roi_min, det.roi_max, ssb.slope).astype(np.float32)
     return {
         "enu_true": np.zeros(n),
         "flavor": np.zeros(n, dtype=np.int32),
@@ -188,9 +184,7 @@ def _ibd(cfg: ReactorIbdConfig, rng: np.random.Generator, n: int) -> Columns:
 def _accidental(cfg: ReactorIbdConfig, rng: np.random.Generator, n: int) -> Columns:
     """Accidental prompt–delayed coincidences: a falling singles spectrum, selected by construction."""
     det = cfg.detector
-    width = det.prompt_max_mev - det.prompt_min_mev
-    u = rng.random(n)
-    evis = det.prompt_min_mev - 1.0 * np.log1p(-u * (1.0 - math.exp(-width / 1.0)))
+    evis = truncated_exponential(rng, n, det.prompt_min_mev, det.prompt_max_mev, 1.0)
     return {
         "enu_true": np.zeros(n),
         "flavor": np.zeros(n, dtype=np.int32),

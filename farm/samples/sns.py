@@ -15,7 +15,7 @@ import numpy as np
 from farm.config import SnsCevnsConfig
 from farm.physics import flux, lead, nuclei
 from farm.samples.cevns_events import draw_nuclei, draw_recoils, readout, readout_column
-from farm.samples.component import Columns, Component, SampleModel
+from farm.samples.component import Columns, Component, SampleModel, truncated_exponential
 from farm.store.schema import FLAVOR_PDG, Channel
 
 __all__ = ["sns_model"]
@@ -136,12 +136,7 @@ def _nin(cfg: SnsCevnsConfig, rng: np.random.Generator, n: int) -> Columns:
 def _ssb(cfg: SnsCevnsConfig, rng: np.random.Generator, n: int) -> Columns:
     """Steady-state background: measured off-beam in the ROI and time window, so already selected."""
     det, ssb = cfg.detector, cfg.backgrounds.steady_state
-    width = det.roi_max - det.roi_min
-    u = rng.random(n)
-    # exponential falloff truncated to the ROI
-    signal = (det.roi_min - ssb.slope * np.log1p(-u * (1.0 - math.exp(-width / ssb.slope)))).astype(
-        np.float32
-    )
+    signal = truncated_exponential(rng, n, det.roi_min, det.roi_max, ssb.slope).astype(np.float32)
     lo, hi = det.time_window_us or (0.0, 1.0)
     time_us = rng.uniform(lo, hi, n).astype(np.float32)
     cols = _background(
