@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import xarray as xr
 from conftest import (
     EVENTS,
@@ -112,17 +113,20 @@ def test_farm_run_killed_mid_run_resumes_and_recomputes_only_the_missing_items(
     config = write_config(tmp_path / "sns-csi.toml", data)
     out = tmp_path / "result.zarr"
     args = ["run", str(config), "--cluster", "inprocess", "-u", str(UNIVERSES), "--out", str(out)]
-    driver = subprocess.Popen(
-        [sys.executable, "-c", "from farm.cli import main; main()", *args],
-        cwd=tmp_path,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    with (tmp_path / "driver.err").open("wb") as stderr:  # the child keeps its own copy
+        driver = subprocess.Popen(
+            [sys.executable, "-c", "from farm.cli import main; main()", *args],
+            cwd=tmp_path,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
     try:
         deadline = time.monotonic() + 120
         while _checkpoints(out) < 20:
-            assert driver.poll() is None, "farm run ended before it could be killed"
+            if driver.poll() is not None:
+                err = (tmp_path / "driver.err").read_text()
+                pytest.fail(f"farm run ended before it could be killed: {err}")
             assert time.monotonic() < deadline, "farm run wrote no checkpoints in 120 s"
             time.sleep(0.005)
     finally:
@@ -140,3 +144,57 @@ def test_farm_run_killed_mid_run_resumes_and_recomputes_only_the_missing_items(
     publish_dataset(reference, expected)
     with open_published(out) as resumed, open_published(expected) as uninterrupted:
         assert_bit_identical(resumed.load(), uninterrupted.load(), provenance=LAYOUT)
+
+
+def _kill(client: Any, name: str) -> str:
+    """SIGKILL the worker process called ``name``; return the address it had."""
+    workers = client.scheduler_info()["workers"]
+    (victim,) = (a for a, w in workers.items() if str(w["name"]) == name)
+    os.kill(client.run(os.getpid, workers=[victim])[victim], signal.SIGKILL)
+    return victim
+
+
+def _names(client: Any) -> dict[str, str]:
+    return {a: str(w["name"]) for a, w in client.scheduler_info()["workers"].items()}
+
+
+def test_the_embedded_cluster_restarts_a_worker_killed_again_and_again() -> None:
+    """A SpecCluster closes a nanny whose worker name is not back ``lost-worker-timeout`` after
+    the worker left (judged by the name alone, so a worker killed again as the timer fires loses
+    its nanny for good). The timeout is cut to 50 ms here so that every kill hits that window:
+    the stock LocalCluster is left one worker short, the farm's restarts the worker each time."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    from farm.cluster.local import local_cluster
+
+    options = ClusterOptions(kind="local", workers=2, dashboard=False)
+    with dask.config.set({"distributed.deploy.lost-worker-timeout": "50ms"}):
+        with local_cluster(options) as cluster, Client(cluster) as client:
+            assert type(cluster) is not LocalCluster
+            client.wait_for_workers(2, timeout=60)
+            for _ in range(3):
+                killed = _kill(client, "1")
+                deadline = time.monotonic() + 60
+                while sorted(_names(client).values()) != ["0", "1"] or killed in _names(client):
+                    assert time.monotonic() < deadline, "the killed worker never came back"
+                    time.sleep(0.05)
+                time.sleep(0.2)  # well past the 50 ms timer
+            assert sorted(cluster.workers) == [0, 1]
+            assert sorted(_names(client).values()) == ["0", "1"]
+
+        # the control: the same kill on dask's own LocalCluster closes the nanny of worker 1
+        stock = LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+            dashboard_address="127.0.0.1:0", scheduler_kwargs={"dashboard": False},
+            silence_logs=40,
+        )  # fmt: skip
+        with stock, Client(stock) as client:
+            client.wait_for_workers(2, timeout=60)
+            _kill(client, "1")
+            deadline = time.monotonic() + 30
+            while 1 in stock.workers:
+                assert time.monotonic() < deadline, "dask's LocalCluster kept the nanny this time"
+                time.sleep(0.05)
+            time.sleep(1.0)
+            assert sorted(_names(client).values()) == ["0"]

@@ -16,16 +16,13 @@ again from the one copy left, wherever it is.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import dask
 import numpy as np
 import pytest
 import xarray as xr
@@ -109,27 +106,6 @@ class WorkerKiller:
 
 def _is_work(key: object) -> bool:
     return str(key).startswith(WORK_PREFIXES)
-
-
-@contextlib.contextmanager
-def nannies_restart_killed_workers(cluster: Any) -> Iterator[None]:
-    """Keep every nanny of ``cluster`` restarting its worker, however often it is killed.
-
-    A SpecCluster closes a worker's nanny if no worker of that name is registered
-    ``lost-worker-timeout`` (15 s) after the worker's removal, judging by the name alone: a
-    worker killed again within those 15 s is closed for good while its nanny restarts it
-    (distributed 2026.8, ``SpecCluster._update_worker_status``). The runs survive that (they go
-    on with one worker) but the next test would not start with two.
-    """
-    with dask.config.set({"distributed.deploy.lost-worker-timeout": "1h"}):
-        cluster.scale(2)  # a nanny closed before (by an earlier test's kill) is started again
-        yield
-
-
-@pytest.fixture(autouse=True)
-def _restarting_nannies(process_cluster: Any) -> Iterator[None]:
-    with nannies_restart_killed_workers(process_cluster):
-        yield
 
 
 @pytest.mark.slow

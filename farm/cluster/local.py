@@ -17,8 +17,6 @@ process accepts in milliseconds, so a lost worker costs at most this long.
 
 
 def local_cluster(options: Any, security: Any = None) -> Any:
-    from distributed import LocalCluster
-
     kwargs: dict[str, Any] = {
         "n_workers": options.n_workers,
         "threads_per_worker": options.threads_per_worker,
@@ -39,4 +37,29 @@ def local_cluster(options: Any, security: Any = None) -> Any:
     if security is not None:
         kwargs["security"] = security
         kwargs["protocol"] = "tls://"
-    return LocalCluster(**kwargs)
+    return _cluster_class()(**kwargs)
+
+
+def _cluster_class() -> type:
+    from distributed import LocalCluster
+    from distributed.deploy.spec import SpecCluster
+
+    class FarmLocalCluster(LocalCluster):
+        """A LocalCluster whose nannies go on restarting their workers however often one dies.
+
+        When a worker leaves, a SpecCluster closes that worker's nanny unless a worker of the same
+        *name* is registered ``distributed.deploy.lost-worker-timeout`` (15 s) later. The check
+        goes by the name only: if the worker the nanny restarted is killed again (an OOM kill, a
+        crash in a native library) just as the timer fires, the nanny is closed for good, with
+        the process it is restarting, and the run goes on one worker short. That rule is there
+        for nannies that may be gone with their host; an embedded cluster's nannies live in this
+        process and always restart their worker, so the rule is skipped for worker processes.
+        """
+
+        def _update_worker_status(self, op: str, msg: Any) -> None:
+            if self.processes:
+                super(SpecCluster, self)._update_worker_status(op, msg)
+            else:
+                super()._update_worker_status(op, msg)
+
+    return FarmLocalCluster
