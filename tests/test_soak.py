@@ -38,7 +38,7 @@ import psutil
 import pytest
 import xarray as xr
 from conftest import assert_bit_identical, example, farm_cli, write_config
-from test_kill_runs import Kill, WorkerKiller, nannies_restart_killed_workers
+from test_kill_runs import Kill, WorkerKiller
 
 from farm.cluster import ClusterOptions
 from farm.config import FarmConfig, config_hash, load_config
@@ -152,7 +152,7 @@ def soak(
     ensure_store(configs[0], log=lambda _: None)
     rng = np.random.default_rng(20261121)
     refreshes: list[Refresh] = []
-    with nannies_restart_killed_workers(process_cluster), Client(process_cluster) as client:
+    with Client(process_cluster) as client:
         for i, cfg in enumerate(configs):
             killer = None
             if i > 0 and rng.random() < KILL_PROBABILITY:
