@@ -23,12 +23,12 @@ from farm.runner import ensure_store, plan_for
 from farm.store.blocks import iter_blocks
 
 KNOBS = {
-    "neutron_radius": "weight knob, Helm form factor ratio (expansion)",
-    "weak_mixing_angle": "weight knob, weak charge ratio (expansion)",
+    "neutron_radius": "Helm ratio at 12 Chebyshev nodes + 3 checks (compiled series), node histograms",
+    "weak_mixing_angle": "category factor (weak charge per nucleus), one pass",
     "quenching": "lateral shift of nuclear recoils (prefix sums)",
     "light_yield": "lateral shift of the readout (prefix sums)",
-    "efficiency_threshold": "efficiency turn-on shift (exact per universe)",
-    "mc_statistics": "Poisson bootstrap (hashed weights, grouped sums)",
+    "efficiency_threshold": "class per photoelectron count (exact ε(x − v)/ε(x)), one pass",
+    "mc_statistics": "Poisson bootstrap, compiled (hash, count, add over contiguous replicas)",
 }
 
 

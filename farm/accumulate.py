@@ -15,25 +15,27 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from farm.reweight.bootstrap import POISSON_THRESHOLDS, event_hash, poisson_weights
-from farm.reweight.compiled import bootstrap_fill
+from farm.reweight.compiled import bootstrap_fill, interpolation_error
 from farm.reweight.fastpaths import (
     BlockLayout,
     bootstrap_histograms,
     categorical_histograms,
-    chebyshev_coefficients,
+    chebyshev_interpolation_matrix,
     chebyshev_nodes,
-    evaluate_expansion,
     exact_histograms,
     expansion_histograms,
     lateral_histograms,
+    node_table,
 )
 from farm.reweight.flux import FluxTensors, flux_tensors
 from farm.reweight.knobs import (
     CATEGORICAL_KNOBS,
     DETECTION_KNOBS,
     LATERAL_KNOBS,
+    READOUT_VALUE_KNOBS,
     KnobContext,
     knob_effect,
+    readout_value_affected,
     required_columns,
 )
 from farm.systematics.fluxbins import FluxBins
@@ -231,26 +233,21 @@ def _event_universe_histograms(
     )
 
 
-_NOT_EXPANDED = frozenset({"threshold"})
-"""ε(x − v)/ε(x) explodes where ε → 0: no low-order expansion holds there, so exact weights."""
 EXPANSION_NODES = 12
 """Chebyshev nodes for a weight knob's expansion (exact evaluations per event)."""
 EXPANSION_TOLERANCE = 1e-9
-"""Largest difference between expanded and exact weights, checked per block, before the
-expansion is used; beyond it the block falls back to exact per-universe weights."""
+"""Largest relative difference between an event's interpolated and exact weight at the check
+points (the ends and the median of the thrown values) for the expansion to fill that event; the
+events beyond it are filled with exact per-universe weights."""
+MAX_READOUT_VALUES = 1024
+"""Most distinct readout values in a block for a readout-value knob to be filled by class."""
 
 
 def _bootstrap_compiled(
     cols: Mapping[str, np.ndarray], spec: AccumulationSpec, layout: BlockLayout, w0: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """The bootstrap in one compiled pass (hash, Poisson weight and sum per event and replica)."""
-    n = w0.size
-    n_sig = spec.n_reco * spec.n_truth
-    slot = np.full(n, -1, dtype=np.int64)
-    slot[layout.sig_events] = layout.sig_index
-    slot[layout.bkg_events] = n_sig + layout.bkg_index
-    slot_truth = np.full(n, -1, dtype=np.int64)
-    slot_truth[layout.truth_events] = n_sig + spec.n_reco + layout.truth_index
+    slot, slot_truth = layout.slots(w0.size)
     table = bootstrap_fill(
         w0,
         event_hash(cols["event_id"], spec.bootstrap_key),
@@ -258,16 +255,101 @@ def _bootstrap_compiled(
         POISSON_THRESHOLDS,
         slot,
         slot_truth,
-        n_sig + spec.n_reco + spec.n_truth,
+        layout.n_slots,
     )
-    if table is None:
+    return None if table is None else layout.split(table)
+
+
+def _exact(
+    cols: Mapping[str, np.ndarray],
+    spec: AccumulationSpec,
+    parameter: str,
+    rows: np.ndarray,
+    bins: tuple[np.ndarray, np.ndarray, np.ndarray],
+    *,
+    weights_truth: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact per-universe weights on the events ``rows`` (indices), a block of universes at a time."""
+    reco_bin, truth_bin, signal = bins
+    values = spec.knob_values[parameter]
+    sub = {name: column[rows] for name, column in cols.items()}
+    layout = BlockLayout.build(
+        reco_bin[rows], truth_bin[rows], signal[rows], sub["selected"], spec.n_reco, spec.n_truth
+    )
+    parts = []
+    for start in range(0, values.size, spec.universes_per_block):
+        weights, _ = knob_effect(
+            parameter, values[start : start + spec.universes_per_block], sub, spec.knob_context
+        )
+        parts.append(
+            exact_histograms(layout, sub["w_nominal"], weights, weights_truth=weights_truth)
+        )
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
+
+
+def _by_readout_value(
+    cols: Mapping[str, np.ndarray], spec: AccumulationSpec, parameter: str, layout: BlockLayout
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """A readout-value knob by class of readout value, when the block has few distinct values
+    among the events it reweights (photoelectron counts): exact, one pass over the events."""
+    w0 = cols["w_nominal"]
+    slot, _ = layout.slots(w0.size, truth=False)  # a detection knob reweights reco slots only
+    rows = np.flatnonzero((slot >= 0) & readout_value_affected(parameter, cols))
+    distinct, first, inverse = np.unique(
+        cols[spec.observable][rows], return_index=True, return_inverse=True
+    )
+    if distinct.size > MAX_READOUT_VALUES:
         return None
-    k = table.shape[0]
-    return (
-        table[:, :n_sig].reshape(k, spec.n_reco, spec.n_truth),
-        table[:, n_sig : n_sig + spec.n_reco],
-        table[:, n_sig + spec.n_reco :],
+    representatives = {name: column[rows[first]] for name, column in cols.items()}
+    factors, _ = knob_effect(
+        parameter, spec.knob_values[parameter], representatives, spec.knob_context
     )
+    category = np.full(w0.size, -1, dtype=np.int64)
+    category[rows] = inverse.ravel()
+    return categorical_histograms(
+        layout, w0, category, factors, weights_truth=parameter not in DETECTION_KNOBS
+    )
+
+
+def _expanded(
+    cols: Mapping[str, np.ndarray],
+    spec: AccumulationSpec,
+    parameter: str,
+    layout: BlockLayout,
+    bins: tuple[np.ndarray, np.ndarray, np.ndarray],
+    *,
+    weights_truth: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A weight knob through its Chebyshev expansion, event by event where it holds, with exact
+    weights for the events where it does not (see farm.reweight.fastpaths)."""
+    w0 = cols["w_nominal"]
+    values = spec.knob_values[parameter]
+    lo, hi = float(values.min()), float(values.max())
+    nodes = chebyshev_nodes(lo, hi, EXPANSION_NODES)
+    checks = np.array([lo, hi, float(np.median(values))])
+    table, _ = knob_effect(parameter, np.concatenate([nodes, checks]), cols, spec.knob_context)
+    slot, slot_truth = layout.slots(w0.size, truth=weights_truth)
+    active = (slot >= 0) | (slot_truth >= 0)
+    error = interpolation_error(
+        table,
+        EXPANSION_NODES,
+        chebyshev_interpolation_matrix(checks, lo, hi, EXPANSION_NODES),
+        active,
+    )
+    good = error <= EXPANSION_TOLERANCE
+    filled = node_table(
+        layout, w0, table[:EXPANSION_NODES], weights_truth=weights_truth, events=good
+    )
+    sig, bkg, truth = expansion_histograms(
+        layout, w0, filled, values, lo, hi, weights_truth=weights_truth
+    )
+    rest = np.flatnonzero(active & ~good)
+    if rest.size:
+        exact = _exact(cols, spec, parameter, rest, bins, weights_truth=weights_truth)
+        sig, bkg = sig + exact[0], bkg + exact[1]
+        if weights_truth:  # else the truth counts are nominal, already complete
+            truth = truth + exact[2]
+    return sig, bkg, truth
 
 
 def _fast_histograms(
@@ -313,6 +395,7 @@ def _fast_histograms(
             layout, w0, reco, truth_bin, signal, cols["selected"], affected, scales, spec.reco_edges
         )
     weights_truth = parameter not in DETECTION_KNOBS
+    bins = (reco_bin, truth_bin, signal)
     if parameter in CATEGORICAL_KNOBS:
         key = np.zeros(w0.size, dtype=np.int64)
         for name in CATEGORICAL_KNOBS[parameter]:  # small integer columns (channel, A)
@@ -323,37 +406,14 @@ def _fast_histograms(
         return categorical_histograms(
             layout, w0, category.ravel(), factors, weights_truth=weights_truth
         )
-    lo, hi = float(values.min()), float(values.max())
-    if values.size > EXPANSION_NODES + 3 and hi > lo and parameter not in _NOT_EXPANDED:
-        nodes = chebyshev_nodes(lo, hi, EXPANSION_NODES)
-        at_nodes, _ = knob_effect(parameter, nodes, cols, spec.knob_context)
-        coefficients = chebyshev_coefficients(at_nodes)
-        check = np.array([lo, hi, float(np.median(values))])
-        exact, _ = knob_effect(parameter, check, cols, spec.knob_context)
-        approx = evaluate_expansion(coefficients, check, lo, hi)
-        scale = max(1.0, float(np.max(np.abs(exact))))
-        if np.max(np.abs(approx - exact)) <= EXPANSION_TOLERANCE * scale:
-            return expansion_histograms(
-                layout, w0, coefficients, values, lo, hi, weights_truth=weights_truth
-            )
-    # exact weights, universe by universe, on the events that fill a histogram only
+    if parameter in READOUT_VALUE_KNOBS:
+        by_value = _by_readout_value(cols, spec, parameter, layout)
+        if by_value is not None:
+            return by_value
+    if values.size > EXPANSION_NODES + 3 and values.max() > values.min():
+        return _expanded(cols, spec, parameter, layout, bins, weights_truth=weights_truth)
     rows = np.union1d(np.union1d(layout.sig_events, layout.bkg_events), layout.truth_events)
-    sub = {name: column[rows] for name, column in cols.items()}
-    sub_layout = BlockLayout.build(
-        reco_bin[rows],
-        truth_bin[rows],
-        signal[rows],
-        cols["selected"][rows],
-        spec.n_reco,
-        spec.n_truth,
-    )
-    parts = []
-    for start in range(0, values.size, spec.universes_per_block):
-        weights, _ = knob_effect(
-            parameter, values[start : start + spec.universes_per_block], sub, spec.knob_context
-        )
-        parts.append(exact_histograms(sub_layout, w0[rows], weights, weights_truth=weights_truth))
-    return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
+    return _exact(cols, spec, parameter, rows, bins, weights_truth=weights_truth)
 
 
 def block_partial_sums(cols: Mapping[str, np.ndarray], spec: AccumulationSpec) -> PartialSums:
@@ -367,12 +427,11 @@ def block_partial_sums(cols: Mapping[str, np.ndarray], spec: AccumulationSpec) -
     # signal outside the truth range is treated as background: it is seen but not measured
     signal = cols["is_signal"] & (truth_bin >= 0)
     truth_bin = np.where(signal, truth_bin, 0)
-    flux_bin = spec.flux_bins.index(cols["flavor"], cols["enu_true"])
     tensors = None
     if spec.with_flux:
         tensors = flux_tensors(
             cols["w_nominal"],
-            flux_bin,
+            spec.flux_bins.index(cols["flavor"], cols["enu_true"]),
             reco_bin,
             truth_bin,
             signal,
@@ -393,6 +452,7 @@ def block_partial_sums(cols: Mapping[str, np.ndarray], spec: AccumulationSpec) -
         truth = np.zeros((k, spec.n_truth))
         truth_nominal = np.zeros((k, spec.n_truth))
         clamped = np.zeros(k, dtype=np.int64)
+        flux_bin = spec.flux_bins.index(cols["flavor"], cols["enu_true"])
         for start in range(0, k, spec.universes_per_block):
             rows = slice(start, min(start + spec.universes_per_block, k))
             sig[rows], bkg[rows], truth[rows], truth_nominal[rows], clamped[rows] = (

@@ -27,7 +27,7 @@ from farm.store.schema import COLUMNS
 
 __all__ = ["KERNEL_VERSION", "REDUCTION_ARITY", "Plan", "WorkItem", "make_plan"]
 
-KERNEL_VERSION = "2"
+KERNEL_VERSION = "3"
 """Bump when a kernel's numbers change: every checkpoint key changes with it."""
 
 REDUCTION_ARITY = 8

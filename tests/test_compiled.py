@@ -62,3 +62,73 @@ def test_compiled_bootstrap_uses_the_same_poisson_weights_as_numpy() -> None:
         expected[u] += np.bincount(slot_truth[keep], weights=weights[u, keep], minlength=8)
     np.testing.assert_allclose(table, expected, rtol=1e-13)
     assert np.unique(poisson_weights(ids, replicas, 17)).size > 3
+
+
+def test_compiled_helm_ratio_equals_numpy_and_the_physics_form_factor() -> None:
+    from farm.physics import cevns, nuclei
+    from farm.physics.constants import HBARC_MEV_FM
+
+    rng = np.random.default_rng(11)
+    n = 50_000
+    names = ("Cs133", "I127")
+    a = np.array([nuclei.get_target(t).a for t in names])
+    group = rng.integers(0, 3, n)  # 0: not a CEvNS event (q = 0)
+    recoil = rng.uniform(0.0, 0.06, n)  # MeV; the far tail reaches q·R₀ > 4
+    mass = np.array([1.0] + [nuclei.get_target(t).mass_mev for t in names])
+    q_mev = np.where(group > 0, cevns.momentum_transfer_mev(recoil, mass[group]), 0.0)
+    shifts = np.linspace(-0.1, 0.1, 7)
+    nominal = np.concatenate([[1.0], cevns.helm_r0_fm(a)])
+    radii = np.stack(
+        [np.ones(shifts.size)]
+        + [cevns.helm_r0_fm(ai, cevns.helm_rms_radius_fm(ai) * (1.0 + shifts)) for ai in a]
+    )
+    q_fm = q_mev / HBARC_MEV_FM
+    table = compiled.helm_ratio_table(q_fm, group, nominal, radii)
+    assert (q_fm * radii[group].max(axis=1) > compiled.HELM_SERIES_MAX_X).any()  # far events too
+    near = q_fm * radii[group].max(axis=1) <= compiled.HELM_SERIES_MAX_X
+    numpy_table = compiled._helm_ratio_numpy(q_fm, group, nominal, radii)
+    np.testing.assert_array_equal(table[:, near], numpy_table[:, near])
+    np.testing.assert_allclose(table, numpy_table, rtol=1e-12)
+    assert (table[:, group == 0] == 1.0).all()
+    for k, shift in enumerate(shifts):
+        for g, ai in enumerate(a, start=1):
+            sel = group == g
+            physics = cevns.helm_radius_weight(
+                q_mev[sel], ai, cevns.helm_rms_radius_fm(ai) * (1.0 + shift)
+            )
+            np.testing.assert_allclose(table[k, sel], physics, rtol=1e-9)
+
+
+def test_compiled_slot_fill_equals_numpy_bit_for_bit() -> None:
+    rng = np.random.default_rng(12)
+    n, k = 30_000, 5
+    values = rng.random((k, n)) * 10.0 ** rng.integers(-3, 3, (k, n))
+    w0 = rng.random(n)
+    slot = rng.integers(-1, 6, n)
+    slot_truth = np.where(rng.random(n) < 0.5, 6 + rng.integers(0, 3, n), -1)
+    table = compiled.slot_fill(values, w0, slot, slot_truth, 9)
+    np.testing.assert_array_equal(table, compiled._slot_fill_numpy(values, w0, slot, slot_truth, 9))
+    expected = np.zeros((k, 9))
+    for j in range(k):
+        for slots in (slot, slot_truth):
+            keep = slots >= 0
+            expected[j] += np.bincount(slots[keep], weights=(w0 * values[j])[keep], minlength=9)
+    np.testing.assert_allclose(table, expected, rtol=1e-13)
+
+
+def test_compiled_interpolation_error_and_ordered_matmul_equal_numpy() -> None:
+    rng = np.random.default_rng(13)
+    values = rng.random((15, 4000))
+    values[12, 7] = np.nan
+    lagrange = rng.random((3, 12))
+    active = rng.random(4000) < 0.8
+    active[7] = True
+    err = compiled.interpolation_error(values, 12, lagrange, active)
+    np.testing.assert_array_equal(
+        err, compiled._interpolation_error_numpy(values, 12, lagrange, active)
+    )
+    assert err[7] == np.inf and (err[~active] == 0).all() and (err[active] > 0).all()
+    a, b = rng.random((40, 60)), rng.random((60, 90))
+    product = compiled.ordered_matmul(a, b)
+    np.testing.assert_array_equal(product, compiled._ordered_matmul_numpy(a, b))
+    np.testing.assert_allclose(product, a @ b, rtol=1e-13)

@@ -1,19 +1,23 @@
 """Fast histogramming of per-event universes when a chunk holds one kind of variation.
 
-Three exact-or-checked shortcuts for the per-event path (design.md §5), each a pure kernel:
+Four exact-or-checked shortcuts for the per-event path (design.md §5), each a pure kernel:
 
 - **Expansion** (a weight knob): the per-event weight r_e(δ) is interpolated on K Chebyshev nodes
-  over the thrown range of δ, r_e(δ) = Σ_k c_ek T_k(x(δ)). Then every universe is a sum of K basis
-  histograms, hist_u = Σ_k T_k(x_u) H_k with H_k = hist(w0 c_k): K exact evaluations per event
-  instead of one per universe. Exact for normalisations (degree 1) and sin²θ_W (degree 2); for
-  the others the caller checks the interpolation against exact weights before using it.
+  over the thrown range of δ. Interpolation is linear in the node values, so it commutes with
+  filling: the K node histograms Nₖ = hist(w0 r(δₖ)) are filled in one pass, and every universe
+  is hist_u = Σₖ Lₖ(δ_u) Nₖ with Lₖ the interpolant's cardinal functions. K exact evaluations
+  per event instead of one per universe; the caller checks the interpolant against exact
+  weights at extra points, event by event, and fills the events that fail exactly.
 - **Lateral shift** (a scale of the observable): events of each histogram row are sorted by their
   reco value once; a universe with scale s takes bin b as the events with x ≥ e_b/s and
   x < e_{b+1}/s, read from prefix sums of the weights. O(B log N) per universe.
+- **Categories** (a factor per discrete class of event): one pass fills every class, then a
+  (universes × classes) product.
 - **Bootstrap**: Poisson weights are summed per bin with ``np.add.reduceat`` over events grouped
-  by bin once, instead of a scatter over (universe × event) pairs.
+  by bin once, instead of a scatter over (universe × event) pairs (the compiled kernel of
+  farm.reweight.compiled does it in one pass).
 
-All three return the same histograms as the generic path up to floating-point rounding, and are
+All four return the same histograms as the generic path up to floating-point rounding, and are
 deterministic: the same block always gives the same bits.
 """
 
@@ -23,16 +27,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from farm.reweight.compiled import ordered_matmul, slot_fill
+
 __all__ = [
     "BlockLayout",
     "bootstrap_histograms",
     "categorical_histograms",
-    "chebyshev_coefficients",
+    "chebyshev_interpolation_matrix",
     "chebyshev_nodes",
-    "evaluate_expansion",
     "exact_histograms",
     "expansion_histograms",
     "lateral_histograms",
+    "node_table",
 ]
 
 
@@ -75,6 +81,32 @@ class BlockLayout:
             truth_index=truth_bin[truth],
         )
 
+    @property
+    def n_slots(self) -> int:
+        """Signal (reco × truth), then background (reco), then truth bins, in one row."""
+        return self.n_reco * self.n_truth + self.n_reco + self.n_truth
+
+    def slots(self, n: int, *, truth: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Each event's reco slot (signal or background) and truth slot in a row of
+        :attr:`n_slots`, −1 for none; ``truth=False`` leaves every truth slot at −1."""
+        n_sig = self.n_reco * self.n_truth
+        slot = np.full(n, -1, dtype=np.int64)
+        slot[self.sig_events] = self.sig_index
+        slot[self.bkg_events] = n_sig + self.bkg_index
+        slot_truth = np.full(n, -1, dtype=np.int64)
+        if truth:
+            slot_truth[self.truth_events] = n_sig + self.n_reco + self.truth_index
+        return slot, slot_truth
+
+    def split(self, table: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(U, n_slots) rows → signal (U, I, J), background (U, I), truth (U, J)."""
+        n_sig = self.n_reco * self.n_truth
+        return (
+            table[:, :n_sig].reshape(-1, self.n_reco, self.n_truth),
+            table[:, n_sig : n_sig + self.n_reco],
+            table[:, n_sig + self.n_reco :],
+        )
+
     def fill(self, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(signal[I·J], background[I], truth[J]) for one weight per event."""
         return (
@@ -100,61 +132,58 @@ def _to_unit(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return (2.0 * values - (hi + lo)) / (hi - lo)
 
 
-def chebyshev_coefficients(at_nodes: np.ndarray) -> np.ndarray:
-    """c_j = (2/K) Σ_k f(x_k) T_j(x_k) (c_0 halved), from values at the K first-kind nodes.
+def chebyshev_interpolation_matrix(points: np.ndarray, lo: float, hi: float, k: int) -> np.ndarray:
+    """L (P × K) with p(points[i]) = Σₖ L[i, k] f(nodeₖ) for the Chebyshev interpolant p of f
+    through the K first-kind nodes of [lo, hi] (:func:`chebyshev_nodes`).
 
-    Summed in a fixed order with elementwise operations (no BLAS), so the bits never depend on
-    the machine's thread count.
+    p = Σⱼ cⱼ Tⱼ with cⱼ = (2/K) Σₖ f(nodeₖ) Tⱼ(nodeₖ) (c₀ halved), so L = T(points) · C; formed
+    with elementwise sums in a fixed order (no BLAS), so its bits never depend on the machine.
     """
-    k = at_nodes.shape[0]
-    x = np.cos(np.pi * (np.arange(k) + 0.5) / k)
-    vander = np.polynomial.chebyshev.chebvander(x, k - 1)
-    coefficients = np.zeros_like(at_nodes)
+    nodes = np.cos(np.pi * (np.arange(k) + 0.5) / k)
+    transform = np.polynomial.chebyshev.chebvander(nodes, k - 1).T * (2.0 / k)  # (j, node)
+    transform[0] *= 0.5
+    basis = np.polynomial.chebyshev.chebvander(_to_unit(np.asarray(points, float), lo, hi), k - 1)
+    out = np.zeros((basis.shape[0], k))
     for j in range(k):
-        for node in range(k):
-            coefficients[j] += vander[node, j] * at_nodes[node]
-    coefficients *= 2.0 / k
-    coefficients[0] *= 0.5
-    return coefficients
-
-
-def evaluate_expansion(
-    coefficients: np.ndarray, values: np.ndarray, lo: float, hi: float
-) -> np.ndarray:
-    """Σ_j c_j T_j(x(v)) for each value: shape (len(values), n)."""
-    basis = np.polynomial.chebyshev.chebvander(_to_unit(values, lo, hi), coefficients.shape[0] - 1)
-    out = np.zeros((values.size, coefficients.shape[1]))
-    for j in range(coefficients.shape[0]):
-        out += basis[:, j, None] * coefficients[j][None, :]
+        out += basis[:, j, None] * transform[j][None, :]
     return out
+
+
+def node_table(
+    layout: BlockLayout,
+    w0: np.ndarray,
+    at_nodes: np.ndarray,
+    *,
+    weights_truth: bool,
+    events: np.ndarray | None = None,
+) -> np.ndarray:
+    """(K, n_slots): the histograms of w0 · r(nodeₖ), one pass over the block (only ``events``
+    when given, a boolean mask)."""
+    slot, slot_truth = layout.slots(w0.size, truth=weights_truth)
+    if events is not None:
+        slot[~events] = -1
+        slot_truth[~events] = -1
+    return slot_fill(at_nodes, w0, slot, slot_truth, layout.n_slots)
 
 
 def expansion_histograms(
     layout: BlockLayout,
     w0: np.ndarray,
-    coefficients: np.ndarray,
+    nodes_filled: np.ndarray,
     values: np.ndarray,
     lo: float,
     hi: float,
     *,
     weights_truth: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Histograms of every universe from K basis histograms (see the module docstring)."""
-    k = coefficients.shape[0]
-    basis = np.polynomial.chebyshev.chebvander(_to_unit(values, lo, hi), k - 1)
-    filled = [layout.fill(w0 * coefficients[j]) for j in range(k)]
-    n_u = values.size
-    sig = np.zeros((n_u, layout.n_reco * layout.n_truth))
-    bkg = np.zeros((n_u, layout.n_reco))
-    truth = np.zeros((n_u, layout.n_truth))
-    for j in range(k):
-        sig += basis[:, j, None] * filled[j][0][None, :]
-        bkg += basis[:, j, None] * filled[j][1][None, :]
-        if weights_truth:
-            truth += basis[:, j, None] * filled[j][2][None, :]
+    """Histograms of every universe from the K node histograms (see the module docstring):
+    hist_u = Σₖ L[u, k] Nₖ with L the interpolation matrix at the universes' values."""
+    k = nodes_filled.shape[0]
+    table = ordered_matmul(chebyshev_interpolation_matrix(values, lo, hi, k), nodes_filled)
+    sig, bkg, truth = layout.split(table)
     if not weights_truth:
-        truth[:] = layout.fill(w0)[2][None, :]
-    return sig.reshape(n_u, layout.n_reco, layout.n_truth), bkg, truth
+        truth = np.repeat(layout.fill(w0)[2][None, :], values.size, axis=0)
+    return sig, bkg, truth
 
 
 def _shifted_rows(x: np.ndarray, w: np.ndarray, bounds: np.ndarray) -> np.ndarray:
@@ -239,23 +268,27 @@ def categorical_histograms(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Universes of a knob whose factor depends only on a discrete attribute of the event.
 
-    ``category`` (n,) numbers each event's class (channel, nucleus, …), ``factors`` (U × C) the
-    knob's exact factor per universe and class: hist_u = Σ_c factors[u, c] · hist(w0 [class c]).
-    Normalisations and the weak charge are of this kind: exact, and C fills instead of U.
+    ``category`` (n,) numbers each event's class (channel, nucleus, readout value, …; −1: the
+    event keeps factor 1), ``factors`` (U × C) the knob's exact factor per universe and class:
+    hist_u = Σ_c factors[u, c] · hist(w0 [class c]) + hist(w0 [no class]). Normalisations, the
+    weak charge and an efficiency shift on a discrete readout are of this kind: exact, one pass
+    over the events whatever the number of universes.
     """
     n_u, n_cat = factors.shape
-    sig = np.zeros((n_u, layout.n_reco * layout.n_truth))
-    bkg = np.zeros((n_u, layout.n_reco))
-    truth = np.zeros((n_u, layout.n_truth))
-    for c in range(n_cat):
-        part = layout.fill(np.where(category == c, w0, 0.0))
-        sig += factors[:, c, None] * part[0][None, :]
-        bkg += factors[:, c, None] * part[1][None, :]
-        if weights_truth:
-            truth += factors[:, c, None] * part[2][None, :]
+    slot, slot_truth = layout.slots(w0.size, truth=True)
+    n_slots = layout.n_slots
+    cat = np.where(category >= 0, category, n_cat)  # the unit class last
+    table = np.zeros(((n_cat + 1) * n_slots,))
+    for slots in (slot, slot_truth):  # disjoint slot ranges: each bin is summed in event order
+        has = slots >= 0
+        table += np.bincount(cat[has] * n_slots + slots[has], weights=w0[has], minlength=table.size)
+    per_class = table.reshape(n_cat + 1, n_slots)
+    unit = np.ones((n_u, 1))
+    hist = ordered_matmul(np.concatenate([factors, unit], axis=1), per_class)
+    sig, bkg, truth = layout.split(hist)
     if not weights_truth:
-        truth[:] = layout.fill(w0)[2][None, :]
-    return sig.reshape(n_u, layout.n_reco, layout.n_truth), bkg, truth
+        truth = np.repeat(layout.fill(w0)[2][None, :], n_u, axis=0)
+    return sig, bkg, truth
 
 
 def exact_histograms(

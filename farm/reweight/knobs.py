@@ -20,6 +20,7 @@ __all__ = [
     "CATEGORICAL_KNOBS",
     "DETECTION_KNOBS",
     "LATERAL_KNOBS",
+    "READOUT_VALUE_KNOBS",
     "KnobContext",
     "knob_effect",
     "required_columns",
@@ -49,6 +50,20 @@ DETECTION_KNOBS = frozenset({"threshold", "efficiency"})
 """Knobs whose weight changes the probability of selecting an event, not how many are produced:
 they reweight the selected (reco) histograms only, never the truth counts (so ε = reco / truth moves)."""
 _MEASURED_OFF_BEAM = (Channel.SSB, Channel.ACCIDENTAL)
+READOUT_VALUE_KNOBS = frozenset({"threshold"})
+"""Knobs whose factor on an event they affect depends only on its readout value (ε(x − v)/ε(x)),
+and is 1 on the others (:func:`readout_value_affected`): on a discrete readout (photoelectron
+counts) a block's events fall into a few exact classes."""
+
+
+def readout_value_affected(parameter: str, cols: Columns) -> np.ndarray:
+    """The events a :data:`READOUT_VALUE_KNOBS` knob reweights: selected beam events."""
+    if parameter not in READOUT_VALUE_KNOBS:
+        msg = (
+            f"{parameter!r} is not a readout-value knob ({', '.join(sorted(READOUT_VALUE_KNOBS))})"
+        )
+        raise ValueError(msg)
+    return cols["selected"] & ~np.isin(cols["channel"], _MEASURED_OFF_BEAM)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,24 +95,32 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 def _cevns_radius(values: np.ndarray, cols: Columns, ctx: KnobContext) -> Effect:
     """dσ/dT(R')/dσ/dT(R) = F²(q; R')/F²(q; R): kinematics, weak charge and the Helm skin cancel,
     leaving [j(q R₀')/j(q R₀)]² with j(x) = 3 j₁(x)/x (farm.physics.cevns.helm_radius_weight),
-    evaluated for all values at once (farm.reweight.compiled.helm_ratio_table)."""
+    evaluated for all values and nuclei at once (farm.reweight.compiled.helm_ratio_table).
+    Events of other channels keep q = 0, where the ratio is exactly 1."""
     from farm.physics import nuclei
     from farm.physics.constants import HBARC_MEV_FM
     from farm.reweight.compiled import helm_ratio_table
 
-    weight = np.ones((values.size, cols["channel"].size))
+    n = cols["channel"].size
+    q_fm = np.zeros(n)
+    group = np.zeros(n, dtype=np.int64)
+    shifts = np.asarray(values, dtype=np.float64)
+    r0_nominal = [1.0]
+    r0_shifted = [np.ones(shifts.size)]
+    cevns_events = cols["channel"] == Channel.CEVNS
     for a, name in ctx.nuclei_by_a.items():
-        sel = (cols["channel"] == Channel.CEVNS) & (cols["target_a"] == a)
+        sel = cevns_events & (cols["target_a"] == a)
         if not sel.any():
             continue
-        q_mev = cevns.momentum_transfer_mev(
-            cols["recoil_mev"][sel], nuclei.get_target(name).mass_mev
+        group[sel] = len(r0_nominal)
+        q_fm[sel] = (
+            cevns.momentum_transfer_mev(cols["recoil_mev"][sel], nuclei.get_target(name).mass_mev)
+            / HBARC_MEV_FM
         )
-        rms = float(cevns.helm_rms_radius_fm(a))
-        radii = cevns.helm_r0_fm(a, rms * (1.0 + np.asarray(values, dtype=np.float64)))
-        table = helm_ratio_table(q_mev / HBARC_MEV_FM, float(cevns.helm_r0_fm(a)), radii)
-        table[values == 0.0] = 1.0
-        weight[:, sel] = table
+        r0_nominal.append(float(cevns.helm_r0_fm(a)))
+        r0_shifted.append(cevns.helm_r0_fm(a, float(cevns.helm_rms_radius_fm(a)) * (1.0 + shifts)))
+    weight = helm_ratio_table(q_fm, group, np.array(r0_nominal), np.stack(r0_shifted))
+    weight[shifts == 0.0] = 1.0
     return weight, None
 
 
@@ -151,12 +174,10 @@ def _threshold(values: np.ndarray, cols: Columns, ctx: KnobContext) -> Effect:
         msg = "the 'threshold' knob needs a sample with an efficiency curve (a CEvNS detector)"
         raise ValueError(msg)
     x = cols[ctx.observable].astype(np.float64)
-    sel = cols["selected"] & ~np.isin(cols["channel"], _MEASURED_OFF_BEAM)
+    sel = readout_value_affected("threshold", cols)
     nominal = ctx.efficiency(x)
-    weight = np.ones((values.size, x.size))
-    for u, v in enumerate(values):
-        weight[u] = np.where(sel, _ratio(ctx.efficiency(x - v), nominal), 1.0)
-    return weight, None
+    shifted = ctx.efficiency((x[None, :] - values[:, None]).ravel()).reshape(values.size, x.size)
+    return np.where(sel[None, :], _ratio(shifted, np.broadcast_to(nominal, shifted.shape)), 1.0), None
 
 
 def _efficiency(values: np.ndarray, cols: Columns, ctx: KnobContext) -> Effect:
