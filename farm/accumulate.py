@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from farm.reweight.bootstrap import POISSON_THRESHOLDS, event_hash, poisson_weights
+from farm.reweight.bootstrap import event_hash, poisson_weights
 from farm.reweight.compiled import bootstrap_fill, interpolation_error
 from farm.reweight.fastpaths import (
     BlockLayout,
@@ -252,7 +252,6 @@ def _bootstrap_compiled(
         w0,
         event_hash(cols["event_id"], spec.bootstrap_key),
         spec.bootstrap_replica.astype(np.uint64),
-        POISSON_THRESHOLDS,
         slot,
         slot_truth,
         layout.n_slots,

@@ -59,9 +59,7 @@ def warm_up_kernels() -> None:
     index = np.zeros(1, dtype=np.int64)
     flag = np.ones(1, dtype=bool)
     compiled.flux_fill(one, index, index, index, flag, flag, 1, 1, 1)
-    compiled.bootstrap_fill(
-        one, np.zeros(1, np.uint64), np.zeros(1, np.uint64), np.ones(1, np.uint64), index, index, 1
-    )
+    compiled.bootstrap_fill(one, np.zeros(1, np.uint64), np.zeros(1, np.uint64), index, index, 1)
     compiled.helm_ratio_table(one, index, one, one.reshape(1, 1))
     compiled.slot_fill(one.reshape(1, 1), one, index, index, 1)
     compiled.interpolation_error(np.ones((2, 1)), 1, np.ones((1, 1)), flag)

@@ -177,7 +177,9 @@ def _threshold(values: np.ndarray, cols: Columns, ctx: KnobContext) -> Effect:
     sel = readout_value_affected("threshold", cols)
     nominal = ctx.efficiency(x)
     shifted = ctx.efficiency((x[None, :] - values[:, None]).ravel()).reshape(values.size, x.size)
-    return np.where(sel[None, :], _ratio(shifted, np.broadcast_to(nominal, shifted.shape)), 1.0), None
+    return np.where(
+        sel[None, :], _ratio(shifted, np.broadcast_to(nominal, shifted.shape)), 1.0
+    ), None
 
 
 def _efficiency(values: np.ndarray, cols: Columns, ctx: KnobContext) -> Effect:
