@@ -81,14 +81,27 @@ class Plan:
         return int(sum(r * w for r, w in zip(rows, width, strict=True)))
 
 
-def _chunks(prep: Prepared, universes_per_task: int) -> list[tuple[int, int]]:
-    """Chunk 0 is the flux chunk (no per-event universes); then runs of one systematic each."""
+def _chunks(
+    prep: Prepared, universes_per_task: int, knob_universes_per_task: int
+) -> list[tuple[int, int]]:
+    """Chunk 0 is the flux chunk (no per-event universes); then runs of one systematic each.
+
+    A knob systematic's runs hold up to ``knob_universes_per_task`` universes when no weight
+    clamping is declared: its per-event cost is then that of a fixed number of exact evaluations
+    (expansion nodes, categories, a sort), whatever its number of universes, so every extra chunk
+    would repeat it. Bootstrap, the all-knob set and clamped knobs cost in proportion to their
+    universes and take ``universes_per_task``.
+    """
     owner = prep.universes.systematic_index[prep.spec.event_universes]
+    kinds = prep.universes.kinds
+    flat = prep.spec.clamp is None
     chunks = [(0, 0)]
     lo = 0
     while lo < owner.size:
+        knob = flat and owner[lo] >= 0 and kinds[owner[lo]] == "knob"
+        limit = max(knob_universes_per_task, universes_per_task) if knob else universes_per_task
         hi = lo
-        while hi < owner.size and owner[hi] == owner[lo] and hi - lo < universes_per_task:
+        while hi < owner.size and owner[hi] == owner[lo] and hi - lo < limit:
             hi += 1
         chunks.append((lo, hi))
         lo = hi
@@ -159,6 +172,7 @@ def make_plan(
     shard_ranges: list[tuple[int, int]],
     *,
     universes_per_task: int = 256,
+    knob_universes_per_task: int = 2048,
     blocks_per_task: int | None = None,
 ) -> Plan:
     """Cut the prepared analysis into work items (deterministically, whatever the cluster)."""
@@ -166,7 +180,7 @@ def make_plan(
     n_blocks = prep.n_blocks
     level = _level(n_blocks, blocks_per_task)
     per_item = REDUCTION_ARITY**level
-    chunks = _chunks(prep, universes_per_task)
+    chunks = _chunks(prep, universes_per_task, knob_universes_per_task)
     common = _common_key_parts(prep, spec)
     items: list[WorkItem] = []
     for chunk, (lo, hi) in enumerate(chunks):

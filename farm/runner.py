@@ -54,6 +54,7 @@ def plan_for(
         prep,
         store.shard_ranges,
         universes_per_task=cfg.analysis.universes_per_task,
+        knob_universes_per_task=cfg.analysis.knob_universes_per_task,
         blocks_per_task=cfg.analysis.blocks_per_task,
     )
     return prep, plan
@@ -109,6 +110,7 @@ def reduce_inprocess(prep, store):
         prep,
         store.shard_ranges,
         universes_per_task=prep.cfg.analysis.universes_per_task,
+        knob_universes_per_task=prep.cfg.analysis.knob_universes_per_task,
         blocks_per_task=prep.cfg.analysis.blocks_per_task,
     )
     sums, _ = execute_inprocess(prep, plan)

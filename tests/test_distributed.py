@@ -117,10 +117,18 @@ def test_the_same_events_sharded_otherwise_give_the_same_result_bit_for_bit(
         ({"blocks_per_task": 1}, N_CHUNKS * N_BLOCKS),  # 9 one-block items per chunk
         ({"blocks_per_task": 64}, N_CHUNKS),  # one partial item (9 of 64 blocks) per chunk
         # 5 knobs of 10 throws in chunks of 3 (4 chunks each), 3 unisims, the bootstrap (4)
-        ({"universes_per_task": 3}, (1 + 5 * 4 + 3 + 4) * 2),
+        ({"universes_per_task": 3, "knob_universes_per_task": 3}, (1 + 5 * 4 + 3 + 4) * 2),
+        # the knobs whole (their fast paths cost the same per event for any number of universes)
+        ({"universes_per_task": 3}, (1 + 5 + 3 + 4) * 2),
         ({"universes_per_block": 4}, N_CHUNKS * 2),
     ],
-    ids=["1-block-items", "64-block-items", "3-universe-chunks", "4-universe-blocks"],
+    ids=[
+        "1-block-items",
+        "64-block-items",
+        "3-universe-chunks",
+        "3-universe-chunks-whole-knobs",
+        "4-universe-blocks",
+    ],
 )
 def test_other_work_item_sizes_give_the_same_result_bit_for_bit(
     sample_store: Path,

@@ -106,7 +106,7 @@ def test_farm_run_killed_mid_run_resumes_and_recomputes_only_the_missing_items(
 ) -> None:
     # 22 chunks of at most 4 universes (flux; 5 knobs × 3; 3 unisims; bootstrap × 3) × 9 blocks
     total = 22 * N_BLOCKS
-    analysis = {"universes_per_task": 4, "blocks_per_task": 1}
+    analysis = {"universes_per_task": 4, "knob_universes_per_task": 4, "blocks_per_task": 1}
     data = example(
         sample={"store": str(sample_store)}, generation={"events": EVENTS}, analysis=analysis
     )

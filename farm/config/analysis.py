@@ -188,6 +188,10 @@ class AnalysisSection(Section):
     """Per-event universes evaluated together on one block (bounds the weight matrices' memory)."""
     universes_per_task: PositiveInt = 256
     """Per-event universes in one work item (chunks never span two systematics)."""
+    knob_universes_per_task: PositiveInt = 2048
+    """Universes of one knob systematic in one work item when no weight clamping is declared
+    (never fewer than ``universes_per_task``): a knob's fast paths cost a fixed number of exact
+    evaluations per event whatever its number of universes, so fewer, wider items cost less."""
     blocks_per_task: PositiveInt | None = None
     """Blocks of 65 536 events per work item, a power of 8; default chosen from the store size."""
     all_knob_universes: int = Field(default=0, ge=0)
