@@ -18,6 +18,7 @@ import pytest
 
 import farm.accumulate as acc
 from farm.config import load_config
+from farm.reweight import shortcuts
 from farm.reweight.compiled import interpolation_error
 from farm.reweight.fastpaths import BlockLayout, chebyshev_interpolation_matrix, chebyshev_nodes
 from farm.reweight.knobs import knob_effect, readout_value_affected
@@ -103,11 +104,11 @@ def test_the_shortcut_fills_the_histograms_of_exact_per_universe_weights(
     s = samples[sample]
     chunk = s.chunks[systematic]
     expanded = rtol > 1e-12
-    assert chunk.event_universes.size >= (acc.EXPANSION_NODES + 4 if expanded else 2)
+    assert chunk.event_universes.size >= (shortcuts.EXPANSION_NODES + 4 if expanded else 2)
     for cols in s.blocks:
         n, k = cols["w_nominal"].size, chunk.event_universes.size
         assert (
-            acc._fast_histograms(  # the shortcut is really taken
+            shortcuts.fast_histograms(  # the shortcut is really taken
                 cols, chunk, *_bins(cols, chunk)
             )
             is not None
@@ -143,7 +144,7 @@ def test_a_threshold_shift_on_photoelectron_counts_is_filled_by_readout_value(
     reweighted = readout_value_affected("threshold", cols) & (reco_bin >= 0)
     pe = cols["reco_pe"][reweighted]
     assert pe.size > 1000 and np.array_equal(pe, np.round(pe))  # photoelectron counts
-    assert acc._by_readout_value(cols, chunk, "threshold", layout) is not None
+    assert shortcuts._by_readout_value(cols, chunk, "threshold", layout) is not None
 
 
 def test_events_where_the_expansion_fails_its_check_are_filled_exactly(
@@ -162,22 +163,22 @@ def test_events_where_the_expansion_fails_its_check_are_filled_exactly(
     layout = BlockLayout.build(
         reco_bin, truth_bin, signal, cols["selected"], chunk.n_reco, chunk.n_truth
     )
-    assert acc._by_readout_value(cols, chunk, "threshold", layout) is None  # continuous now
+    assert shortcuts._by_readout_value(cols, chunk, "threshold", layout) is None  # continuous now
 
     values = chunk.knob_values["threshold"]
     lo, hi = float(values.min()), float(values.max())
-    nodes = chebyshev_nodes(lo, hi, acc.EXPANSION_NODES)
+    nodes = chebyshev_nodes(lo, hi, shortcuts.EXPANSION_NODES)
     checks = np.array([lo, hi, float(np.median(values))])
     table, _ = knob_effect("threshold", np.concatenate([nodes, checks]), cols, chunk.knob_context)
     slot, _ = layout.slots(table.shape[1], truth=False)
     error = interpolation_error(
         table,
-        acc.EXPANSION_NODES,
-        chebyshev_interpolation_matrix(checks, lo, hi, acc.EXPANSION_NODES),
+        shortcuts.EXPANSION_NODES,
+        chebyshev_interpolation_matrix(checks, lo, hi, shortcuts.EXPANSION_NODES),
         slot >= 0,
     )
-    failing = int(np.count_nonzero(error > acc.EXPANSION_TOLERANCE))
-    passing = int(np.count_nonzero((slot >= 0) & (error <= acc.EXPANSION_TOLERANCE)))
+    failing = int(np.count_nonzero(error > shortcuts.EXPANSION_TOLERANCE))
+    passing = int(np.count_nonzero((slot >= 0) & (error <= shortcuts.EXPANSION_TOLERANCE)))
     assert failing > 0 and passing > 0
 
     fast = acc.block_partial_sums(cols, chunk)
@@ -186,6 +187,6 @@ def test_events_where_the_expansion_fails_its_check_are_filled_exactly(
 
     # and the exact fill of the failing events matters: without it the result is wrong
     with monkeypatch.context() as m:
-        m.setattr(acc, "EXPANSION_TOLERANCE", np.inf)
+        m.setattr(shortcuts, "EXPANSION_TOLERANCE", np.inf)
         unchecked = acc.block_partial_sums(cols, chunk)
     assert not np.allclose(unchecked.signal, exact.signal, rtol=1e-6)
