@@ -6,11 +6,16 @@ The event store is generated once (not timed). For each backend the compute stag
 (planning, work items, reduction, extraction; checkpoints off), with the LocalCluster already
 started, so the figures compare like with like; cluster start-up is reported separately. The
 datasets are checked bit-identical across backends.
+
+The machine's own ceiling is measured too: the same in-process computation run by two processes
+at once, against one alone (2 × alone / together), i.e. what two cores give to two copies of this
+work with no dask at all.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +27,38 @@ from farm.cluster import ClusterOptions, connect
 from farm.config import load_config
 from farm.execute import execute_dask, execute_inprocess
 from farm.runner import ensure_store, plan_for
+
+
+def _inprocess_seconds(cfg, universes: int, ready=None) -> float:
+    """Seconds of the in-process computation, timed after the store, plan and kernels are ready
+    (and, with ``ready``, a barrier, so that two processes compute at the same time)."""
+    from workers.setup import warm_up_kernels
+
+    store = ensure_store(cfg, log=lambda m: None)
+    prep, plan = plan_for(cfg, store, universes=universes)
+    warm_up_kernels()
+    if ready is not None:
+        ready.wait()
+    t0 = time.perf_counter()
+    execute_inprocess(prep, plan)
+    return time.perf_counter() - t0
+
+
+def _child(cfg, universes: int, ready, out) -> None:
+    out.put(_inprocess_seconds(cfg, universes, ready))
+
+
+def _two_at_once(cfg, universes: int) -> float:
+    """Seconds the slower of two concurrent in-process computations takes."""
+    ctx = multiprocessing.get_context("spawn")
+    ready, out = ctx.Barrier(2), ctx.Queue()
+    children = [ctx.Process(target=_child, args=(cfg, universes, ready, out)) for _ in range(2)]
+    for child in children:
+        child.start()
+    seconds = [out.get() for _ in children]
+    for child in children:
+        child.join()
+    return max(seconds)
 
 
 def main() -> None:
@@ -69,11 +106,17 @@ def main() -> None:
         print("| --- | ---: | ---: |")
         for name, t, start in rows:
             print(f"| {name} | {t:.2f} | {start:.2f} |")
+        alone = _inprocess_seconds(cfg, args.universes)
+        together = _two_at_once(cfg, args.universes)
         one, two = rows[1][1], rows[2][1]
         print(
             f"\ndask overhead, 1 worker vs in-process: {100 * (one - t_inprocess) / one:.1f}% of the wall time"
         )
         print(f"speed-up from 1 to 2 workers: {one / two:.2f}×; all datasets bit-identical")
+        print(
+            f"machine ceiling: one in-process computation {alone:.2f} s alone, {together:.2f} s "
+            f"with a second at once: {2 * alone / together:.2f}× for two"
+        )
 
 
 if __name__ == "__main__":
