@@ -147,9 +147,12 @@ def test_farm_run_killed_mid_run_resumes_and_recomputes_only_the_missing_items(
 
 
 def _kill(client: Any, name: str) -> str:
-    """SIGKILL the worker process called ``name``; return the address it had."""
-    workers = client.scheduler_info()["workers"]
-    (victim,) = (a for a, w in workers.items() if str(w["name"]) == name)
+    """SIGKILL the worker process called ``name`` (once it is registered); return its address."""
+    deadline = time.monotonic() + 60
+    while not (victims := [a for a, n in _names(client).items() if n == name]):
+        assert time.monotonic() < deadline, f"no worker {name} registered in 60 s"
+        time.sleep(0.05)
+    (victim,) = victims
     os.kill(client.run(os.getpid, workers=[victim])[victim], signal.SIGKILL)
     return victim
 

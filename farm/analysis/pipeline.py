@@ -2,7 +2,9 @@
 
 ``prepare`` resolves the analysis against the store (universes, binning, flux, targets) into an
 :class:`~farm.accumulate.AccumulationSpec`; a runner (in-process here, dask in ``farm.cluster``)
-reduces block partial sums; ``finish`` turns the reduced sums into the dataset.
+reduces block partial sums; ``finish`` turns the reduced sums into the dataset. What a run
+derives from the configuration alone (binning, targets, efficiency, universes) lives in
+:mod:`farm.analysis.run_inputs`; ``read_flux_covariance`` is re-exported from there.
 """
 
 from __future__ import annotations
@@ -23,21 +25,20 @@ from farm.analysis.extract import ExtractionSettings, extract
 from farm.analysis.histograms import UniverseHistograms, assemble_histograms
 from farm.analysis.nominal_flux import FluxRule, flux_rule
 from farm.analysis.predict import binned_flux, fold_model, load_model, model_predictions
-from farm.config import (
-    FarmConfig,
-    ReactorCevnsConfig,
-    ReactorIbdConfig,
-    SnsCevnsConfig,
-    config_hash,
+from farm.analysis.run_inputs import (
+    efficiency_function,
+    read_flux_covariance,
+    required_binning,
+    run_universe_set,
+    target_count,
 )
-from farm.config.analysis import BinningSection, SystematicSection
-from farm.physics import flux as flux_physics
+from farm.config import FarmConfig, config_hash
 from farm.reweight.knobs import KnobContext
 from farm.samples.blocks import BLOCK_EVENTS
 from farm.store.errors import StoreError
 from farm.store.reader import EventStore
 from farm.systematics.fluxbins import FluxBins
-from farm.systematics.universes import UniverseSet, build_universe_set
+from farm.systematics.universes import UniverseSet
 
 __all__ = [
     "Prepared",
@@ -68,119 +69,6 @@ class Prepared:
         return -(-self.n_events // self.block_rows)
 
 
-def _n_targets(attrs: dict[str, Any]) -> float:
-    target = attrs["target"]
-    if "free_protons" in target:
-        return float(target["free_protons"])
-    return float(sum(n["count"] for n in target["nuclei"].values()))
-
-
-def _efficiency_function(cfg: FarmConfig):
-    if not isinstance(cfg, SnsCevnsConfig | ReactorCevnsConfig):
-        return None
-    from farm.samples.cevns_events import efficiency
-
-    return lambda x: efficiency(x, cfg.detector).astype(np.float64)
-
-
-def _fission_jacobian(cfg: FarmConfig, rule: FluxRule, bins: FluxBins) -> np.ndarray | None:
-    """Relative change of each flux bin per unit change of each fission fraction."""
-    if not isinstance(cfg, ReactorCevnsConfig | ReactorIbdConfig) or "nuebar" not in bins.flavors:
-        return None
-    e, w = rule["nuebar"]
-    index = bins.index(np.full(e.shape, -12), e)
-    nominal = np.bincount(index, weights=w, minlength=bins.n_bins)[:-1]
-    total = flux_physics.reactor_spectrum(e, cfg.source.fission_fractions)
-    columns = []
-    for isotope in flux_physics.REACTOR_ISOTOPES:
-        per_isotope = (
-            w * flux_physics.reactor_spectrum(e, {isotope: 1.0}) / np.where(total > 0, total, 1.0)
-        )
-        binned = np.bincount(index, weights=per_isotope, minlength=bins.n_bins)[:-1]
-        columns.append(np.divide(binned, nominal, out=np.zeros_like(binned), where=nominal > 0))
-    return np.stack(columns, axis=1)
-
-
-def _binning(cfg: FarmConfig) -> BinningSection:
-    if cfg.binning is None:
-        msg = f"[binning] is missing from the configuration of {cfg.sample.name}: a run needs reco and flux bins"
-        raise ValueError(msg)
-    return cfg.binning
-
-
-def read_flux_covariance(syst: SystematicSection, bins: FluxBins) -> np.ndarray:
-    """The fractional flux covariance of ``[[systematics]] covariance_file`` (a .npy matrix).
-
-    The matrix runs over the flux bins the systematic touches (its ``flavors``, default all, in
-    the alphabetical flavour order of ``[binning] flux_edges_mev``, then by energy). It must be
-    square of that size, finite, symmetric and positive semi-definite (smallest eigenvalue
-    ≥ −1e-10 × the largest), else a :class:`ValueError` names the file and what to fix.
-    """
-    path = Path(str(syst.covariance_file))
-    where = f"[[systematics]] {syst.name!r}: covariance_file {path}"
-    flavors = sorted(syst.flavors or bins.flavors)
-    unknown = sorted(set(flavors) - set(bins.flavors))
-    if unknown:
-        msg = (
-            f"systematic {syst.name!r}: flavours {', '.join(unknown)} have no flux_edges_mev in "
-            f"[binning]; give flavors among {', '.join(bins.flavors)}, or add their edges"
-        )
-        raise ValueError(msg)
-    n = sum(bins.sizes[bins.flavors.index(f)] for f in flavors)
-    shape_hint = (
-        f"give a .npy {n}×{n} fractional covariance over the flux bins of {', '.join(flavors)}"
-    )
-    if not path.is_file():
-        msg = f"{where} not found; {shape_hint}"
-        raise FileNotFoundError(msg)
-    try:
-        matrix = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as err:
-        msg = f"{where}: cannot read it as a .npy array ({err}); {shape_hint}"
-        raise ValueError(msg) from None
-    matrix = np.asarray(matrix)
-    if matrix.dtype.kind not in "iuf" or matrix.shape != (n, n):
-        msg = f"{where}: holds a {matrix.dtype} array of shape {matrix.shape}; {shape_hint}"
-        raise ValueError(msg)
-    matrix = matrix.astype(np.float64)
-    if not np.all(np.isfinite(matrix)):
-        msg = f"{where}: has NaN or infinite entries; {shape_hint}"
-        raise ValueError(msg)
-    scale = float(np.abs(matrix).max(initial=0.0))
-    asymmetry = float(np.abs(matrix - matrix.T).max(initial=0.0))
-    if asymmetry > 1e-12 * max(scale, 1e-300):
-        msg = f"{where}: is not symmetric (largest |V - Vᵀ| = {asymmetry:.3g}); a covariance has V[i, j] = V[j, i]"
-        raise ValueError(msg)
-    eigenvalues = np.linalg.eigvalsh(matrix)
-    if eigenvalues[0] < -1e-10 * max(eigenvalues[-1], 1e-300):
-        msg = (
-            f"{where}: is not positive semi-definite (smallest eigenvalue {eigenvalues[0]:.3g}, "
-            f"largest {eigenvalues[-1]:.3g}); a covariance needs all eigenvalues >= 0: check the "
-            "correlation coefficients (|rho| <= 1, consistent with each other)"
-        )
-        raise ValueError(msg)
-    return matrix
-
-
-def _universe_set(
-    cfg: FarmConfig, rule: FluxRule, bins: FluxBins, universes: int | None
-) -> UniverseSet:
-    external = {
-        s.name: read_flux_covariance(s, bins)
-        for s in cfg.systematics
-        if s.kind == "flux" and s.covariance_file is not None
-    }
-    return build_universe_set(
-        cfg.systematics,
-        bins,
-        seed=cfg.analysis.universe_seed,
-        fission_jacobian=_fission_jacobian(cfg, rule, bins),
-        universes=universes,
-        all_knob_universes=cfg.analysis.all_knob_universes,
-        flux_covariances=external,
-    )
-
-
 def check_before_running(cfg: FarmConfig, *, universes: int | None = None) -> None:
     """Refuse, before any event is generated or read, what would only fail later.
 
@@ -194,11 +82,11 @@ def check_before_running(cfg: FarmConfig, *, universes: int | None = None) -> No
     ValueError, FileNotFoundError
         Naming the configuration key (``[data.file]``, ``[[models]] 'name'``, …) and what to do.
     """
-    binning = _binning(cfg)
+    binning = required_binning(cfg)
     _check_before_running(cfg)
     bins = FluxBins.from_mapping(binning.flux_edges_mev)
     rule = flux_rule(cfg)
-    universe_set = _universe_set(cfg, rule, bins, universes)
+    universe_set = run_universe_set(cfg, rule, bins, universes)
     if cfg.data.kind == "fake" and cfg.data.universe >= universe_set.n_universes:
         msg = (
             f"[data.universe] {cfg.data.universe} does not exist: the run has "
@@ -247,7 +135,7 @@ def _check_fake_data_model(spec: str, rule: FluxRule) -> None:
 
 def prepare(cfg: FarmConfig, store: EventStore, *, universes: int | None = None) -> Prepared:
     """Resolve the analysis of ``cfg`` against its event store."""
-    binning = _binning(cfg)
+    binning = required_binning(cfg)
     if store.n_events == 0:
         msg = "the event store holds no events"
         hint = "generate it again with events > 0 (`farm generate --events N`), or point [sample] store at another store"
@@ -261,7 +149,7 @@ def prepare(cfg: FarmConfig, store: EventStore, *, universes: int | None = None)
     _check_before_running(cfg)
     bins = FluxBins.from_mapping(binning.flux_edges_mev)
     rule = flux_rule(cfg)
-    universe_set = _universe_set(cfg, rule, bins, universes)
+    universe_set = run_universe_set(cfg, rule, bins, universes)
     event_universes = np.flatnonzero(~universe_set.is_flux() & (universe_set.systematic_index >= 0))
     attrs = store.attrs
     nuclei_by_a = {int(v["a"]): k for k, v in attrs.get("target", {}).get("nuclei", {}).items()}
@@ -280,7 +168,7 @@ def prepare(cfg: FarmConfig, store: EventStore, *, universes: int | None = None)
         knob_context=KnobContext(
             observable=binning.observable,
             nuclei_by_a=nuclei_by_a,
-            efficiency=_efficiency_function(cfg),
+            efficiency=efficiency_function(cfg),
         ),
         clamp=cfg.analysis.weight_clamp,
         fake_data_model=cfg.data.model,
@@ -297,7 +185,7 @@ def prepare(cfg: FarmConfig, store: EventStore, *, universes: int | None = None)
         universes=universe_set,
         flux_bins=bins,
         rule=rule,
-        n_targets=_n_targets(attrs),
+        n_targets=target_count(attrs),
     )
 
 

@@ -1,0 +1,149 @@
+"""What a run derives from its configuration alone, before any event is read.
+
+The binning it needs, the number of targets of the store's target, the detection efficiency the
+knobs reweight with, the fission-fraction jacobian of a reactor flux, the external flux
+covariances of ``[[systematics]] covariance_file`` and, from all of these, the set of universes
+the run throws. :mod:`farm.analysis.pipeline` uses them both to check a configuration before
+running and to prepare the accumulation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from farm.analysis.nominal_flux import FluxRule
+from farm.config import FarmConfig, ReactorCevnsConfig, ReactorIbdConfig, SnsCevnsConfig
+from farm.config.analysis import BinningSection, SystematicSection
+from farm.physics import flux as flux_physics
+from farm.systematics.fluxbins import FluxBins
+from farm.systematics.universes import UniverseSet, build_universe_set
+
+__all__ = [
+    "efficiency_function",
+    "fission_jacobian",
+    "read_flux_covariance",
+    "required_binning",
+    "run_universe_set",
+    "target_count",
+]
+
+
+def target_count(attrs: dict[str, Any]) -> float:
+    """Targets of the store's ``target`` attribute: its free protons, else the sum of its nuclei."""
+    target = attrs["target"]
+    if "free_protons" in target:
+        return float(target["free_protons"])
+    return float(sum(n["count"] for n in target["nuclei"].values()))
+
+
+def efficiency_function(cfg: FarmConfig) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The detection efficiency of a CEvNS detector as a function of the observable, else None."""
+    if not isinstance(cfg, SnsCevnsConfig | ReactorCevnsConfig):
+        return None
+    from farm.samples.cevns_events import efficiency
+
+    return lambda x: efficiency(x, cfg.detector).astype(np.float64)
+
+
+def fission_jacobian(cfg: FarmConfig, rule: FluxRule, bins: FluxBins) -> np.ndarray | None:
+    """Relative change of each flux bin per unit change of each fission fraction."""
+    if not isinstance(cfg, ReactorCevnsConfig | ReactorIbdConfig) or "nuebar" not in bins.flavors:
+        return None
+    e, w = rule["nuebar"]
+    index = bins.index(np.full(e.shape, -12), e)
+    nominal = np.bincount(index, weights=w, minlength=bins.n_bins)[:-1]
+    total = flux_physics.reactor_spectrum(e, cfg.source.fission_fractions)
+    columns = []
+    for isotope in flux_physics.REACTOR_ISOTOPES:
+        per_isotope = (
+            w * flux_physics.reactor_spectrum(e, {isotope: 1.0}) / np.where(total > 0, total, 1.0)
+        )
+        binned = np.bincount(index, weights=per_isotope, minlength=bins.n_bins)[:-1]
+        columns.append(np.divide(binned, nominal, out=np.zeros_like(binned), where=nominal > 0))
+    return np.stack(columns, axis=1)
+
+
+def required_binning(cfg: FarmConfig) -> BinningSection:
+    """The ``[binning]`` section, which a run cannot do without."""
+    if cfg.binning is None:
+        msg = f"[binning] is missing from the configuration of {cfg.sample.name}: a run needs reco and flux bins"
+        raise ValueError(msg)
+    return cfg.binning
+
+
+def read_flux_covariance(syst: SystematicSection, bins: FluxBins) -> np.ndarray:
+    """The fractional flux covariance of ``[[systematics]] covariance_file`` (a .npy matrix).
+
+    The matrix runs over the flux bins the systematic touches (its ``flavors``, default all, in
+    the alphabetical flavour order of ``[binning] flux_edges_mev``, then by energy). It must be
+    square of that size, finite, symmetric and positive semi-definite (smallest eigenvalue
+    ≥ −1e-10 × the largest), else a :class:`ValueError` names the file and what to fix.
+    """
+    path = Path(str(syst.covariance_file))
+    where = f"[[systematics]] {syst.name!r}: covariance_file {path}"
+    flavors = sorted(syst.flavors or bins.flavors)
+    unknown = sorted(set(flavors) - set(bins.flavors))
+    if unknown:
+        msg = (
+            f"systematic {syst.name!r}: flavours {', '.join(unknown)} have no flux_edges_mev in "
+            f"[binning]; give flavors among {', '.join(bins.flavors)}, or add their edges"
+        )
+        raise ValueError(msg)
+    n = sum(bins.sizes[bins.flavors.index(f)] for f in flavors)
+    shape_hint = (
+        f"give a .npy {n}×{n} fractional covariance over the flux bins of {', '.join(flavors)}"
+    )
+    if not path.is_file():
+        msg = f"{where} not found; {shape_hint}"
+        raise FileNotFoundError(msg)
+    try:
+        matrix = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        msg = f"{where}: cannot read it as a .npy array ({err}); {shape_hint}"
+        raise ValueError(msg) from None
+    matrix = np.asarray(matrix)
+    if matrix.dtype.kind not in "iuf" or matrix.shape != (n, n):
+        msg = f"{where}: holds a {matrix.dtype} array of shape {matrix.shape}; {shape_hint}"
+        raise ValueError(msg)
+    matrix = matrix.astype(np.float64)
+    if not np.all(np.isfinite(matrix)):
+        msg = f"{where}: has NaN or infinite entries; {shape_hint}"
+        raise ValueError(msg)
+    scale = float(np.abs(matrix).max(initial=0.0))
+    asymmetry = float(np.abs(matrix - matrix.T).max(initial=0.0))
+    if asymmetry > 1e-12 * max(scale, 1e-300):
+        msg = f"{where}: is not symmetric (largest |V - Vᵀ| = {asymmetry:.3g}); a covariance has V[i, j] = V[j, i]"
+        raise ValueError(msg)
+    eigenvalues = np.linalg.eigvalsh(matrix)
+    if eigenvalues[0] < -1e-10 * max(eigenvalues[-1], 1e-300):
+        msg = (
+            f"{where}: is not positive semi-definite (smallest eigenvalue {eigenvalues[0]:.3g}, "
+            f"largest {eigenvalues[-1]:.3g}); a covariance needs all eigenvalues >= 0: check the "
+            "correlation coefficients (|rho| <= 1, consistent with each other)"
+        )
+        raise ValueError(msg)
+    return matrix
+
+
+def run_universe_set(
+    cfg: FarmConfig, rule: FluxRule, bins: FluxBins, universes: int | None
+) -> UniverseSet:
+    """The universes of the run: its systematics thrown with the run's seed and flux inputs."""
+    external = {
+        s.name: read_flux_covariance(s, bins)
+        for s in cfg.systematics
+        if s.kind == "flux" and s.covariance_file is not None
+    }
+    return build_universe_set(
+        cfg.systematics,
+        bins,
+        seed=cfg.analysis.universe_seed,
+        fission_jacobian=fission_jacobian(cfg, rule, bins),
+        universes=universes,
+        all_knob_universes=cfg.analysis.all_knob_universes,
+        flux_covariances=external,
+    )
