@@ -35,7 +35,7 @@ SMALL: dict[str, list[str]] = {
     "bench_store_read.py": ["--events", "2e5", "--repeat", "1"],
     "bench_reweight.py": ["--events", "100000", "--universes", "20"],
     "bench_knobs.py": ["--events", "70000", "--universes", "20"],
-    "bench_dask.py": ["--events", "70000", "--universes", "4"],
+    "bench_dask.py": ["--events", "70000", "--universes", "4", "--repeat", "1"],
     "bench_e2e.py": [
         "--events", "70000", "--flux", "8", "--continuous", "4", "--bootstrap", "2",
         "--scale", "1", "2",
