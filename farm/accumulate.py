@@ -25,7 +25,14 @@ from farm.reweight.knobs import (
 from farm.reweight.shortcuts import fast_histograms as _fast_histograms
 from farm.systematics.fluxbins import FluxBins
 
-__all__ = ["AccumulationSpec", "PartialSums", "block_partial_sums", "columns_needed", "tree_reduce"]
+__all__ = [
+    "AccumulationSpec",
+    "PartialSums",
+    "bin_events",
+    "block_partial_sums",
+    "columns_needed",
+    "tree_reduce",
+]
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -218,17 +225,28 @@ def _event_universe_histograms(
     )
 
 
-def block_partial_sums(cols: Mapping[str, np.ndarray], spec: AccumulationSpec) -> PartialSums:
-    """Partial sums of one block of events (a dict of columns) over every universe."""
+def bin_events(
+    cols: Mapping[str, np.ndarray], spec: AccumulationSpec
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(reco bin (−1 outside the reco range), truth bin, signal) of each event of a block.
+
+    Signal outside the truth range is treated as background (seen but not measured): it is not
+    signal here, and its truth bin is 0 like every non-signal event's.
+    """
     n = cols["w_nominal"].size
     reco_bin = _bin(cols[spec.observable].astype(np.float64), spec.reco_edges)
     if spec.truth_column is None:
         truth_bin = np.zeros(n, dtype=np.int64)
     else:
         truth_bin = _bin(cols[spec.truth_column].astype(np.float64), spec.truth_edges)
-    # signal outside the truth range is treated as background: it is seen but not measured
     signal = cols["is_signal"] & (truth_bin >= 0)
-    truth_bin = np.where(signal, truth_bin, 0)
+    return reco_bin, np.where(signal, truth_bin, 0), signal
+
+
+def block_partial_sums(cols: Mapping[str, np.ndarray], spec: AccumulationSpec) -> PartialSums:
+    """Partial sums of one block of events (a dict of columns) over every universe."""
+    n = cols["w_nominal"].size
+    reco_bin, truth_bin, signal = bin_events(cols, spec)
     tensors = None
     if spec.with_flux:
         tensors = flux_tensors(

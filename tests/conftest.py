@@ -83,8 +83,39 @@ def write_config(path: Path, data: dict[str, Any]) -> Path:
     return path
 
 
-def farm_cli(*args: str) -> Result:
+def farm_cli(*args: object) -> Result:
     return CliRunner(env={"COLUMNS": "200"}).invoke(app, [str(a) for a in args])
+
+
+def two_config_project(root: Path, events: int, shard_rows: object) -> Path:
+    """In ``root``: a generated store, and configurations a.toml and b.toml over it that differ
+    only in the fake-data seed (two analyses that publish different results)."""
+    store = root / "store.zarr"
+    data = example(sample={"store": str(store)}, generation={"events": events})
+    (root / "a.toml").write_text(toml_text(data))
+    data["data"]["seed"] = 99
+    (root / "b.toml").write_text(toml_text(data))
+    result = farm_cli("generate", root / "a.toml", "--out", store, "--shard-size", shard_rows)
+    assert result.exit_code == 0, result.output
+    return root
+
+
+def run_example(
+    tmp_path_factory: pytest.TempPathFactory,
+    sample: str,
+    *,
+    events: int,
+    universes: int,
+    **analysis: object,
+) -> xr.Dataset:
+    """An example sample run in-process, its store shared by every test that asks for the same
+    sample and size."""
+    from farm.runner import run_inprocess
+
+    store = tmp_path_factory.getbasetemp() / "compare-stores" / f"{sample}-{events}.zarr"
+    overrides = {"generation.events": events, "sample.store": str(store)}
+    overrides |= {f"analysis.{k}": v for k, v in analysis.items()}
+    return run_inprocess(load_config(sample, **overrides), universes=universes, log=lambda _: None)
 
 
 def assert_bit_identical(

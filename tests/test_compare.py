@@ -16,14 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
-from click.testing import Result
+from conftest import farm_cli, run_example
 from numpy.testing import assert_allclose
-from typer.testing import CliRunner
 
 import farm
-from farm.cli import app
 from farm.compare import ModelTable, compare, read_model_table
-from farm.config import examples_dir, load_config, parse_config
+from farm.config import examples_dir, parse_config
 from farm.models import cevns_csi_tree_helm, numu_cc_argon
 from farm.physics import cevns
 from farm.publish import publish_dataset
@@ -41,14 +39,7 @@ PIDAR_MEAN_ENU_MEV = (29.79 + 31.70 + 36.98) / 3
 def run_sample(
     tmp_path_factory: pytest.TempPathFactory, sample: str, **analysis: object
 ) -> xr.Dataset:
-    store = tmp_path_factory.getbasetemp() / "compare-stores" / f"{sample}-{EVENTS}.zarr"
-    overrides = {"generation.events": EVENTS, "sample.store": str(store)}
-    overrides |= {f"analysis.{k}": v for k, v in analysis.items()}
-    return run_inprocess(load_config(sample, **overrides), universes=UNIVERSES, log=lambda _: None)
-
-
-def farm_cli(*args: object) -> Result:
-    return CliRunner(env={"COLUMNS": "200"}).invoke(app, [str(a) for a in args])
+    return run_example(tmp_path_factory, sample, events=EVENTS, universes=UNIVERSES, **analysis)
 
 
 @pytest.fixture(scope="module")

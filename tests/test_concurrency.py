@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import xarray as xr
 from click.testing import Result
-from conftest import example, farm_cli, toml_text
+from conftest import farm_cli, two_config_project
 
 from farm.lock import OutputLockedError, lock_path, output_lock
 from farm.publish import list_versions, open_published
@@ -40,15 +40,7 @@ BUSY = 75
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store, two configurations over it (they differ in the fake-data seed), and nothing else."""
-    root = tmp_path_factory.mktemp("concurrency")
-    store = root / "store.zarr"
-    data = example(sample={"store": str(store)}, generation={"events": EVENTS})
-    (root / "a.toml").write_text(toml_text(data))
-    data["data"]["seed"] = 99
-    (root / "b.toml").write_text(toml_text(data))
-    result = farm_cli("generate", root / "a.toml", "--out", store, "--shard-size", SHARD_ROWS)
-    assert result.exit_code == 0, result.output
-    return root
+    return two_config_project(tmp_path_factory.mktemp("concurrency"), EVENTS, SHARD_ROWS)
 
 
 @pytest.fixture

@@ -109,7 +109,7 @@ def test_the_shortcut_fills_the_histograms_of_exact_per_universe_weights(
         n, k = cols["w_nominal"].size, chunk.event_universes.size
         assert (
             shortcuts.fast_histograms(  # the shortcut is really taken
-                cols, chunk, *_bins(cols, chunk)
+                cols, chunk, *acc.bin_events(cols, chunk)
             )
             is not None
         )
@@ -121,23 +121,13 @@ def test_the_shortcut_fills_the_histograms_of_exact_per_universe_weights(
         assert float(np.ptp(seen.sum(axis=1))) > 0  # the universes really differ
 
 
-def _bins(cols: Mapping[str, np.ndarray], spec: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    reco_bin = acc._bin(cols[spec.observable].astype(np.float64), spec.reco_edges)
-    if spec.truth_column is None:
-        truth_bin = np.zeros(reco_bin.size, dtype=np.int64)
-    else:
-        truth_bin = acc._bin(cols[spec.truth_column].astype(np.float64), spec.truth_edges)
-    signal = cols["is_signal"] & (truth_bin >= 0)
-    return reco_bin, np.where(signal, truth_bin, 0), signal
-
-
 def test_a_threshold_shift_on_photoelectron_counts_is_filled_by_readout_value(
     samples: dict[str, Sample],
 ) -> None:
     s = samples["sns-csi"]
     chunk = s.chunks["efficiency_threshold"]
     cols = s.blocks[0]
-    reco_bin, truth_bin, signal = _bins(cols, chunk)
+    reco_bin, truth_bin, signal = acc.bin_events(cols, chunk)
     layout = BlockLayout.build(
         reco_bin, truth_bin, signal, cols["selected"], chunk.n_reco, chunk.n_truth
     )
@@ -159,7 +149,7 @@ def test_events_where_the_expansion_fails_its_check_are_filled_exactly(
     cols = dict(s.blocks[0])
     jitter = np.random.default_rng(1).uniform(-0.5, 0.5, cols["reco_pe"].size)
     cols["reco_pe"] = (cols["reco_pe"] + jitter).astype(cols["reco_pe"].dtype)
-    reco_bin, truth_bin, signal = _bins(cols, chunk)
+    reco_bin, truth_bin, signal = acc.bin_events(cols, chunk)
     layout = BlockLayout.build(
         reco_bin, truth_bin, signal, cols["selected"], chunk.n_reco, chunk.n_truth
     )

@@ -14,17 +14,13 @@ import numpy as np
 import pytest
 import xarray as xr
 import yaml
-from click.testing import Result
+from conftest import farm_cli, run_example
 from numpy.testing import assert_allclose, assert_array_equal
-from typer.testing import CliRunner
 
-from farm.cli import app
-from farm.config import load_config
 from farm.publish import publish_dataset
 from farm.release import validate_submission, write_hepdata
 from farm.release.blocks import hepdata_lib
 from farm.release.hepdata import data_file_name
-from farm.runner import run_inprocess
 
 EVENTS = 65_536
 UNIVERSES = 10
@@ -33,14 +29,7 @@ UNIVERSES = 10
 def run_sample(
     tmp_path_factory: pytest.TempPathFactory, sample: str, **analysis: object
 ) -> xr.Dataset:
-    store = tmp_path_factory.getbasetemp() / "compare-stores" / f"{sample}-{EVENTS}.zarr"
-    overrides = {"generation.events": EVENTS, "sample.store": str(store)}
-    overrides |= {f"analysis.{k}": v for k, v in analysis.items()}
-    return run_inprocess(load_config(sample, **overrides), universes=UNIVERSES, log=lambda _: None)
-
-
-def farm_cli(*args: object) -> Result:
-    return CliRunner(env={"COLUMNS": "200"}).invoke(app, [str(a) for a in args])
+    return run_example(tmp_path_factory, sample, events=EVENTS, universes=UNIVERSES, **analysis)
 
 
 def load(directory: Path, table: str) -> dict[str, Any]:

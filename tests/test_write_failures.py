@@ -23,7 +23,7 @@ import pytest
 import xarray as xr
 import zarr.storage._local
 from click.testing import Result
-from conftest import assert_bit_identical, example, farm_cli, toml_text
+from conftest import assert_bit_identical, farm_cli, two_config_project
 
 from farm.lock import lock_path
 from farm.publish import list_versions, open_published, versions_dir
@@ -38,15 +38,7 @@ NO_SPACE = "No space left on device"
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store and two configurations over it that differ in the fake-data seed."""
-    root = tmp_path_factory.mktemp("write-failures")
-    store = root / "store.zarr"
-    data = example(sample={"store": str(store)}, generation={"events": EVENTS})
-    (root / "a.toml").write_text(toml_text(data))
-    data["data"]["seed"] = 99
-    (root / "b.toml").write_text(toml_text(data))
-    result = farm_cli("generate", root / "a.toml", "--out", store, "--shard-size", SHARD_ROWS)
-    assert result.exit_code == 0, result.output
-    return root
+    return two_config_project(tmp_path_factory.mktemp("write-failures"), EVENTS, SHARD_ROWS)
 
 
 def farm(project: Path, command: str, config: str, out: Path, *extra: str) -> Result:

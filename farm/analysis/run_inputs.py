@@ -20,7 +20,7 @@ from farm.config import FarmConfig, ReactorCevnsConfig, ReactorIbdConfig, SnsCev
 from farm.config.analysis import BinningSection, SystematicSection
 from farm.physics import flux as flux_physics
 from farm.systematics.fluxbins import FluxBins
-from farm.systematics.universes import UniverseSet, build_universe_set
+from farm.systematics.universes import UniverseSet, build_universe_set, touched_flavors
 
 __all__ = [
     "efficiency_function",
@@ -85,14 +85,7 @@ def read_flux_covariance(syst: SystematicSection, bins: FluxBins) -> np.ndarray:
     """
     path = Path(str(syst.covariance_file))
     where = f"[[systematics]] {syst.name!r}: covariance_file {path}"
-    flavors = sorted(syst.flavors or bins.flavors)
-    unknown = sorted(set(flavors) - set(bins.flavors))
-    if unknown:
-        msg = (
-            f"systematic {syst.name!r}: flavours {', '.join(unknown)} have no flux_edges_mev in "
-            f"[binning]; give flavors among {', '.join(bins.flavors)}, or add their edges"
-        )
-        raise ValueError(msg)
+    flavors = sorted(touched_flavors(syst, bins))
     n = sum(bins.sizes[bins.flavors.index(f)] for f in flavors)
     shape_hint = (
         f"give a .npy {n}×{n} fractional covariance over the flux bins of {', '.join(flavors)}"

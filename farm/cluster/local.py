@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 __all__ = ["LOOPBACK_CONNECT_TIMEOUT", "local_cluster"]
@@ -40,7 +41,9 @@ def local_cluster(options: Any, security: Any = None) -> Any:
     return _cluster_class()(**kwargs)
 
 
+@functools.cache
 def _cluster_class() -> type:
+    """The class, made once (distributed is imported only when a local cluster is wanted)."""
     from distributed import LocalCluster
     from distributed.deploy.spec import SpecCluster
 

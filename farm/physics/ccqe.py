@@ -43,6 +43,7 @@ from farm.physics.constants import (
     MASS_PROTON_MEV,
     V_UD,
 )
+from farm.physics.tabulate import interpolate_log_table
 
 __all__ = [
     "ANOMALOUS_MOMENT_DIFFERENCE",
@@ -260,14 +261,7 @@ def total_xsec(
         float(ma_mev), bool(antineutrino), float(lepton_mass_mev)
     )
     eps = e - threshold
-    above = eps > 0.0
-    position = (np.log(np.where(above, eps, 1.0)) - log_eps0) / step
-    # Below the first node (ε < 1 eV) the clipped index extrapolates the first segment, a
-    # power law in ε (σ ∝ √ε, as σ ∝ p_l near threshold).
-    index = np.clip(position.astype(np.intp), 0, _TABLE_SIZE - 2)
-    frac = position - index
-    value = np.exp(log_sigma[index] + frac * (log_sigma[index + 1] - log_sigma[index]))
-    value = np.where(above, value, 0.0)
+    value = interpolate_log_table(eps, log_eps0, step, log_sigma)
     beyond = np.flatnonzero(eps > _TABLE_MAX_ABOVE_THRESHOLD_MEV)
     if beyond.size:
         value.flat[beyond] = total_xsec_quadrature(

@@ -32,6 +32,7 @@ from farm.physics.constants import (
     MASS_PION_MEV,
     MASS_PROTON_MEV,
 )
+from farm.physics.tabulate import interpolate_log_table
 
 __all__ = [
     "IBD_THRESHOLD_MEV",
@@ -269,14 +270,7 @@ def total_xsec(enu_mev: ArrayLike) -> NDArray[np.float64]:
     e = _as_energy(enu_mev)
     log_eps0, step, log_sigma = _log_xsec_table()
     eps = e - IBD_THRESHOLD_MEV
-    above = eps > 0.0
-    position = (np.log(np.where(above, eps, 1.0)) - log_eps0) / step
-    # Below the first node (ε < 1 eV) the clipped index extrapolates the first segment, a
-    # power law in ε (σ ∝ √ε, as σ ∝ p_l near threshold).
-    index = np.clip(position.astype(np.intp), 0, _TABLE_SIZE - 2)
-    frac = position - index
-    value = np.exp(log_sigma[index] + frac * (log_sigma[index + 1] - log_sigma[index]))
-    value = np.where(above, value, 0.0)
+    value = interpolate_log_table(eps, log_eps0, step, log_sigma)
     beyond = np.flatnonzero(e > _TABLE_MAX_MEV)
     if beyond.size:
         value = np.asarray(value)

@@ -337,17 +337,13 @@ def helm_ratio_table(
 
 
 def _slot_fill_numpy(values, w0, slot, slot_truth, n_slots):
-    n_k = values.shape[0]
-    out = np.zeros((n_k, n_slots))
-    reco = slot >= 0
-    truth = slot_truth >= 0
-    index = np.concatenate([slot[reco], slot_truth[truth]])
-    order = np.argsort(np.concatenate([np.flatnonzero(reco), np.flatnonzero(truth)]), kind="stable")
-    index = index[order]
-    for k in range(n_k):
+    out = np.zeros((values.shape[0], n_slots))
+    reco, truth = slot >= 0, slot_truth >= 0
+    for k in range(values.shape[0]):
         weighted = w0 * values[k]
-        contributions = np.concatenate([weighted[reco], weighted[truth]])[order]
-        out[k] = np.bincount(index, weights=contributions, minlength=n_slots)
+        # reco and truth slots are disjoint: each bin gets one bincount's sum, the other adds 0
+        out[k] = np.bincount(slot[reco], weights=weighted[reco], minlength=n_slots)
+        out[k] += np.bincount(slot_truth[truth], weights=weighted[truth], minlength=n_slots)
     return out
 
 
@@ -380,8 +376,9 @@ def slot_fill(
 ) -> np.ndarray:
     """(K, n_slots) sums of w0 · values[k] into each event's reco slot and truth slot (−1: none).
 
-    One pass for K weights per event (the K nodes of an expansion, or K categories); each bin is
-    summed in event order, reco slot before truth slot, in the numba and numpy versions alike.
+    One pass for K weights per event (the K nodes of an expansion). Reco and truth slots are
+    disjoint parts of the row (:meth:`farm.reweight.fastpaths.BlockLayout.slots`), so each bin is
+    summed in event order in the numba and numpy versions alike.
     """
     args = (
         np.ascontiguousarray(values, dtype=np.float64),

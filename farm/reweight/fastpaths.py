@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from farm.reweight.compiled import ordered_matmul, slot_fill
+from farm.reweight.compiled import ordered_matmul
 
 __all__ = [
     "BlockLayout",
@@ -38,7 +38,6 @@ __all__ = [
     "exact_histograms",
     "expansion_histograms",
     "lateral_histograms",
-    "node_table",
 ]
 
 
@@ -147,23 +146,6 @@ def chebyshev_interpolation_matrix(points: np.ndarray, lo: float, hi: float, k: 
     for j in range(k):
         out += basis[:, j, None] * transform[j][None, :]
     return out
-
-
-def node_table(
-    layout: BlockLayout,
-    w0: np.ndarray,
-    at_nodes: np.ndarray,
-    *,
-    weights_truth: bool,
-    events: np.ndarray | None = None,
-) -> np.ndarray:
-    """(K, n_slots): the histograms of w0 · r(nodeₖ), one pass over the block (only ``events``
-    when given, a boolean mask)."""
-    slot, slot_truth = layout.slots(w0.size, truth=weights_truth)
-    if events is not None:
-        slot[~events] = -1
-        slot_truth[~events] = -1
-    return slot_fill(at_nodes, w0, slot, slot_truth, layout.n_slots)
 
 
 def expansion_histograms(

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from farm.reweight.bootstrap import event_hash, poisson_weights
-from farm.reweight.compiled import bootstrap_fill, interpolation_error
+from farm.reweight.compiled import bootstrap_fill, interpolation_error, slot_fill
 from farm.reweight.fastpaths import (
     BlockLayout,
     bootstrap_histograms,
@@ -26,7 +26,6 @@ from farm.reweight.fastpaths import (
     exact_histograms,
     expansion_histograms,
     lateral_histograms,
-    node_table,
 )
 from farm.reweight.knobs import (
     CATEGORICAL_KNOBS,
@@ -111,6 +110,22 @@ def _by_readout_value(
     )
     if distinct.size > MAX_READOUT_VALUES:
         return None
+    return _by_class(cols, spec, parameter, layout, rows, first, inverse)
+
+
+def _by_class(
+    cols: Mapping[str, np.ndarray],
+    spec: AccumulationSpec,
+    parameter: str,
+    layout: BlockLayout,
+    rows: np.ndarray,
+    first: np.ndarray,
+    inverse: np.ndarray,
+) -> Histograms:
+    """Every universe from the knob's exact factor on one event per class: ``rows`` are the
+    classified events (the others keep factor 1), ``first`` the position among them of each
+    class's first member, ``inverse`` the class of each."""
+    w0 = cols["w_nominal"]
     representatives = {name: column[rows[first]] for name, column in cols.items()}
     factors, _ = knob_effect(
         parameter, spec.knob_values[parameter], representatives, spec.knob_context
@@ -148,8 +163,12 @@ def _expanded(
         active,
     )
     good = error <= EXPANSION_TOLERANCE
-    filled = node_table(
-        layout, w0, table[:EXPANSION_NODES], weights_truth=weights_truth, events=good
+    filled = slot_fill(
+        table[:EXPANSION_NODES],
+        w0,
+        np.where(good, slot, -1),
+        np.where(good, slot_truth, -1),
+        layout.n_slots,
     )
     sig, bkg, truth = expansion_histograms(
         layout, w0, filled, values, lo, hi, weights_truth=weights_truth
@@ -212,11 +231,7 @@ def fast_histograms(
         for name in CATEGORICAL_KNOBS[parameter]:  # small integer columns (channel, A)
             key = key * 65536 + cols[name].astype(np.int64)
         _, first, category = np.unique(key, return_index=True, return_inverse=True)
-        representatives = {name: column[first] for name, column in cols.items()}
-        factors, _ = knob_effect(parameter, values, representatives, spec.knob_context)
-        return categorical_histograms(
-            layout, w0, category.ravel(), factors, weights_truth=weights_truth
-        )
+        return _by_class(cols, spec, parameter, layout, np.arange(w0.size), first, category)
     if parameter in READOUT_VALUE_KNOBS:
         by_value = _by_readout_value(cols, spec, parameter, layout)
         if by_value is not None:

@@ -25,6 +25,7 @@ __all__ = [
     "build_universe_set",
     "flux_fractional_covariance",
     "throw_rng",
+    "touched_flavors",
 ]
 
 
@@ -37,6 +38,20 @@ def throw_rng(seed: int, name: str, index: int) -> np.random.Generator:
     return np.random.Generator(
         np.random.PCG64(np.random.SeedSequence([seed, _name_key(name), index]))
     )
+
+
+def touched_flavors(syst: SystematicSection, bins: FluxBins) -> list[str]:
+    """The flavours a flux systematic varies (its ``flavors``, default all), each checked to have
+    flux bins; a :class:`ValueError` names the unknown ones and what to give instead."""
+    flavors = list(syst.flavors or bins.flavors)
+    unknown = sorted(set(flavors) - set(bins.flavors))
+    if unknown:
+        msg = (
+            f"systematic {syst.name!r}: flavours {', '.join(unknown)} have no flux_edges_mev in "
+            f"[binning]; give flavors among {', '.join(bins.flavors)}, or add their edges"
+        )
+        raise ValueError(msg)
+    return flavors
 
 
 def flux_fractional_covariance(
@@ -53,14 +68,7 @@ def flux_fractional_covariance(
     bins in flux-bin order, from ``covariance_file``).
     """
     n = bins.n_bins - 1
-    flavors = syst.flavors or list(bins.flavors)
-    unknown = sorted(set(flavors) - set(bins.flavors))
-    if unknown:
-        msg = (
-            f"systematic {syst.name!r}: flavours {', '.join(unknown)} have no flux_edges_mev in "
-            f"[binning]; give flavors among {', '.join(bins.flavors)}, or add their edges"
-        )
-        raise ValueError(msg)
+    flavors = touched_flavors(syst, bins)
     touched = np.zeros(n, dtype=bool)
     same_flavor = np.zeros((n, n), dtype=bool)
     for f in flavors:
