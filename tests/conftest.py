@@ -155,6 +155,27 @@ def run_quietly(cfg: FarmConfig, options: ClusterOptions, **kwargs: Any) -> Any:
 # --- fixtures ----------------------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def _dask_scheduler_config_restored() -> Iterator[None]:
+    """Each test starts with the dask scheduler setting it found.
+
+    A ``distributed.Client`` sets the global ``scheduler`` to "dask.distributed" and unsets it
+    when it closes; one that dies without closing (its scheduler killed, a failed handshake) can
+    leave it set, and then every later ``.load()`` of a dask-backed dataset in this process
+    fails with "no Client active" (seen once in CI, in tests/test_write_failures.py, which run
+    last). Tests must not depend on what an earlier test's client left behind.
+    """
+    import dask
+
+    before = dask.config.get("scheduler", None)
+    yield
+    if dask.config.get("scheduler", None) != before:
+        if before is None:
+            dask.config.config.pop("scheduler", None)
+        else:
+            dask.config.set(scheduler=before)
+
+
 @pytest.fixture(scope="session")
 def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shared sample, generated once (one shard: the default shard size is 8 Mi rows)."""
