@@ -20,12 +20,12 @@ from farm.analysis.covariance import joint_covariance
 
 
 def test_chi2_one_bin_is_delta_squared_over_variance() -> None:
-    assert chi2([3.0], [[2.0]]) == pytest.approx(4.5, rel=1e-15)
+    assert chi2([3.0], [[2.0]]) == pytest.approx(4.5, rel=1e-15, abs=0)
 
 
 def test_chi2_two_bins_against_a_hand_inverted_matrix() -> None:
     # V = [[2, 1], [1, 3]], V⁻¹ = [[3, −1], [−1, 2]] / 5, Δ = (1, 2): χ² = 7/5.
-    assert chi2([1.0, 2.0], [[2.0, 1.0], [1.0, 3.0]]) == pytest.approx(1.4, rel=1e-14)
+    assert chi2([1.0, 2.0], [[2.0, 1.0], [1.0, 3.0]]) == pytest.approx(1.4, rel=1e-14, abs=0)
 
 
 def test_chi2_is_batched_over_leading_axes() -> None:
@@ -42,8 +42,8 @@ def test_chi2_of_a_singular_covariance_says_what_to_do() -> None:
 
 def test_pvalue_at_the_tabulated_95_percent_points() -> None:
     # Upper 5% points of the χ² distribution for 1 and 10 dof (standard χ² tables: 3.841, 18.307).
-    assert pvalue(3.841458820694124, 1) == pytest.approx(0.05, rel=1e-12)
-    assert pvalue(18.307038053275146, 10) == pytest.approx(0.05, rel=1e-12)
+    assert pvalue(3.841458820694124, 1) == pytest.approx(0.05, rel=1e-12, abs=0)
+    assert pvalue(18.307038053275146, 10) == pytest.approx(0.05, rel=1e-12, abs=0)
 
 
 def test_chi2_result_is_frozen() -> None:
@@ -72,17 +72,17 @@ def test_chi2_joint_two_bins_with_stat_cov_by_hand() -> None:
     v_mp = np.array([[0.5, 0.2], [0.0, 0.25]])
     joint = np.block([[v_mm, v_mp], [v_mp.T, v_pp]])
     result = chi2_joint([5.0, 7.0], [4.0, 5.0], joint, stat_cov=np.diag([0.5, 1.0]))
-    assert result.chi2 == pytest.approx(260.0 / 147.0, rel=1e-14)
+    assert result.chi2 == pytest.approx(260.0 / 147.0, rel=1e-14, abs=0)
     assert result.dof == 2
     assert result.pvalue == pytest.approx(
-        np.exp(-130.0 / 147.0), rel=1e-12
+        np.exp(-130.0 / 147.0), rel=1e-12, abs=0
     )  # sf of χ²₂ = e^(−χ²/2)
 
 
 def test_chi2_uncorrelated_one_bin_adds_variances_in_quadrature() -> None:
     joint = np.array([[2.0, 1.5], [1.5, 3.0]])
     result = chi2_uncorrelated([4.0], [1.0], joint, stat_cov=[[1.0]])
-    assert result.chi2 == pytest.approx(9.0 / 6.0, rel=1e-15)
+    assert result.chi2 == pytest.approx(9.0 / 6.0, rel=1e-15, abs=0)
     assert result.dof == 1
 
 
@@ -91,7 +91,7 @@ def test_chi2_joint_rejects_a_joint_covariance_of_the_wrong_size() -> None:
         chi2_joint([1.0, 2.0], [1.0, 2.0], np.eye(3))
 
 
-# --- the two cases of design.md §2, as pure statistics ------------------------------------
+# --- the two cases of docs/guide-analysts.md §3, as pure statistics ------------------------------------
 
 
 def _flux_ensemble(measured_slope: float, predicted_slope: float) -> tuple[np.ndarray, ...]:
@@ -126,7 +126,7 @@ def _closed_form(
 
 
 def test_same_direction_flux_response_ignoring_correlation_underestimates_chi2() -> None:
-    # design.md §2, σ ∝ E with B ∝ 1/E: closing the gap needs opposite flux pulls for the
+    # docs/guide-analysts.md §3, σ ∝ E with B ∝ 1/E: closing the gap needs opposite flux pulls for the
     # measurement and the prediction, so ρ > 0 and the joint variance is the smaller one.
     measured_cv, predicted_cv, measured, predicted = _flux_ensemble(2.0, 1.5)
     joint = joint_covariance(
@@ -138,13 +138,13 @@ def test_same_direction_flux_response_ignoring_correlation_underestimates_chi2()
     with_correlation = chi2_joint(measured_cv, predicted_cv, joint)
     without_correlation = chi2_uncorrelated(measured_cv, predicted_cv, joint)
     assert rho > 0.8
-    assert with_correlation.chi2 == pytest.approx(expected_joint, rel=1e-12)
-    assert without_correlation.chi2 == pytest.approx(expected_uncorrelated, rel=1e-12)
+    assert with_correlation.chi2 == pytest.approx(expected_joint, rel=1e-12, abs=0)
+    assert without_correlation.chi2 == pytest.approx(expected_uncorrelated, rel=1e-12, abs=0)
     assert without_correlation.chi2 < with_correlation.chi2
 
 
 def test_opposite_direction_flux_response_ignoring_correlation_overestimates_chi2() -> None:
-    # design.md §2, σ ∝ E with B ∝ E: one flux pull moves both towards each other, so ρ < 0
+    # docs/guide-analysts.md §3, σ ∝ E with B ∝ E: one flux pull moves both towards each other, so ρ < 0
     # and the uncertainties add linearly rather than in quadrature.
     measured_cv, predicted_cv, measured, predicted = _flux_ensemble(2.0, -1.5)
     joint = joint_covariance(
@@ -156,6 +156,6 @@ def test_opposite_direction_flux_response_ignoring_correlation_overestimates_chi
     with_correlation = chi2_joint(measured_cv, predicted_cv, joint)
     without_correlation = chi2_uncorrelated(measured_cv, predicted_cv, joint)
     assert rho < -0.8
-    assert with_correlation.chi2 == pytest.approx(expected_joint, rel=1e-12)
-    assert without_correlation.chi2 == pytest.approx(expected_uncorrelated, rel=1e-12)
+    assert with_correlation.chi2 == pytest.approx(expected_joint, rel=1e-12, abs=0)
+    assert without_correlation.chi2 == pytest.approx(expected_uncorrelated, rel=1e-12, abs=0)
     assert without_correlation.chi2 > with_correlation.chi2

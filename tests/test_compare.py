@@ -92,9 +92,11 @@ def test_reproduces_what_farm_run_stored_for_the_attached_csi_model(
     assert_allclose(part.predicted, stored[f"model_pred_{convention}"].values, rtol=1e-10)
     assert_allclose(part.joint_cov, stored[f"joint_cov_{convention}"].values, rtol=1e-10)
     for kind, result in (("joint", part.joint), ("uncorrelated", part.uncorrelated)):
-        assert result.chi2 == pytest.approx(float(stored[f"chi2_{convention}_{kind}"]), rel=1e-10)
+        assert result.chi2 == pytest.approx(
+            float(stored[f"chi2_{convention}_{kind}"]), rel=1e-10, abs=0
+        )
         assert result.pvalue == pytest.approx(
-            float(stored[f"pvalue_{convention}_{kind}"]), rel=1e-10
+            float(stored[f"pvalue_{convention}_{kind}"]), rel=1e-10, abs=0
         )
 
 
@@ -105,9 +107,11 @@ def test_reproduces_farm_run_with_energy_bins_and_wiener_svd_smearing_per_univer
     stored = nuscope.sel(model="llewellyn_smith_plus_noqe")
     part = compare(nuscope, numu_cc_argon).convention(convention)
     assert_allclose(part.predicted, stored[f"model_pred_{convention}"].values, rtol=1e-10)
-    assert part.joint.chi2 == pytest.approx(float(stored[f"chi2_{convention}_joint"]), rel=1e-10)
+    assert part.joint.chi2 == pytest.approx(
+        float(stored[f"chi2_{convention}_joint"]), rel=1e-10, abs=0
+    )
     assert part.uncorrelated.chi2 == pytest.approx(
-        float(stored[f"chi2_{convention}_uncorrelated"]), rel=1e-10
+        float(stored[f"chi2_{convention}_uncorrelated"]), rel=1e-10, abs=0
     )
 
 
@@ -119,7 +123,7 @@ def test_reproduces_farm_run_for_a_dsigma_dT_model_on_recoil_bins(recoil: xr.Dat
         assert part.predicted.shape == (recoil.sizes["universe"], 4)
         assert_allclose(part.predicted, stored[f"model_pred_{convention}"].values, rtol=1e-10)
         assert part.joint.chi2 == pytest.approx(
-            float(stored[f"chi2_{convention}_joint"]), rel=1e-10
+            float(stored[f"chi2_{convention}_joint"]), rel=1e-10, abs=0
         )
 
 
@@ -141,7 +145,7 @@ def test_farm_compare_is_the_one_line_call(csi: Path) -> None:
 
 def test_sigma_proportional_to_energy_averages_to_the_mean_pidar_energy(csi: Path) -> None:
     part = compare(csi, _linear).nominal
-    assert part.predicted[0, 0] == pytest.approx(1e-40 * PIDAR_MEAN_ENU_MEV, rel=1e-3)
+    assert part.predicted[0, 0] == pytest.approx(1e-40 * PIDAR_MEAN_ENU_MEV, rel=1e-3, abs=0)
 
 
 def test_a_pure_normalisation_flux_throw_leaves_the_real_flux_prediction_unchanged(
@@ -152,7 +156,7 @@ def test_a_pure_normalisation_flux_throw_leaves_the_real_flux_prediction_unchang
     assert_allclose(
         part.predicted, np.broadcast_to(part.predicted[0], part.predicted.shape), rtol=1e-12
     )
-    assert part.joint.chi2 == pytest.approx(part.uncorrelated.chi2, rel=1e-9)
+    assert part.joint.chi2 == pytest.approx(part.uncorrelated.chi2, rel=1e-9, abs=0)
 
 
 def test_joint_chi2_uses_the_covariance_over_shared_universes_per_systematic(
@@ -173,9 +177,9 @@ def test_joint_chi2_uses_the_covariance_over_shared_universes_per_systematic(
     joint = v[:n, :n] + v[n:, n:] - v[:n, n:] - v[n:, :n] + stat
     ignored = v[:n, :n] + v[n:, n:] + stat
     assert_allclose(part.joint_cov, v, rtol=1e-9, atol=1e-12 * np.abs(v).max())
-    assert part.joint.chi2 == pytest.approx(delta @ np.linalg.solve(joint, delta), rel=1e-9)
+    assert part.joint.chi2 == pytest.approx(delta @ np.linalg.solve(joint, delta), rel=1e-9, abs=0)
     assert part.uncorrelated.chi2 == pytest.approx(
-        delta @ np.linalg.solve(ignored, delta), rel=1e-9
+        delta @ np.linalg.solve(ignored, delta), rel=1e-9, abs=0
     )
     assert part.joint.dof == n
 
@@ -253,7 +257,9 @@ def test_cli_json_carries_the_numbers_of_a_model_table(csi: Path, tmp_path: Path
     assert result.exit_code == 0, result.output
     numbers = json.loads(result.output)
     assert numbers["model"] == "linear"
-    assert numbers["nominal"]["predicted"][0] == pytest.approx(1e-40 * PIDAR_MEAN_ENU_MEV, rel=1e-3)
+    assert numbers["nominal"]["predicted"][0] == pytest.approx(
+        1e-40 * PIDAR_MEAN_ENU_MEV, rel=1e-3, abs=0
+    )
 
 
 def test_cli_needs_exactly_one_model(csi: Path) -> None:

@@ -1,4 +1,4 @@
-"""Both flux conventions on an exact synthetic case, and the two chi-square cases of design.md §2.
+"""Both flux conventions on an exact synthetic case, and the two chi-square cases of docs/guide-analysts.md §3.
 
 The case (every number below follows from it by hand):
 
@@ -87,6 +87,29 @@ def _tilt_universes() -> UniverseSet:
     )
 
 
+def _tilt_and_normalisation_universes() -> UniverseSet:
+    """The tilts times a normalisation (1 + n_u), n_u ~ N(0, 0.1²): now Φ_u ≠ Φ̄ as well."""
+    universes = _tilt_universes()
+    norm = 1.0 + 0.1 * np.random.default_rng(2027).standard_normal(N_UNIVERSES)
+    ratio = universes.flux_ratio.copy()
+    ratio[1:, :-1] *= norm[:, None]
+    return UniverseSet(
+        seed=0,
+        names=universes.names,
+        groups=universes.groups,
+        kinds=universes.kinds,
+        systematic_index=universes.systematic_index,
+        flux_ratio=ratio,
+        bootstrap=universes.bootstrap,
+    )
+
+
+UNIVERSE_SETS = {
+    "tilt": _tilt_universes,
+    "tilt_and_normalisation": _tilt_and_normalisation_universes,
+}
+
+
 def _events(background: str) -> dict[str, np.ndarray]:
     """One signal event and one background event per flux line, weighted to expected counts."""
     n = E_NODES_MEV.size
@@ -108,13 +131,13 @@ def _events(background: str) -> dict[str, np.ndarray]:
     }
 
 
-def _spec() -> AccumulationSpec:
+def _spec(bins: FluxBins = BINS) -> AccumulationSpec:
     return AccumulationSpec(
         observable="reco_mev",
         reco_edges=np.array([0.0, 100.0]),
         truth_column=None,
         truth_edges=None,
-        flux_bins=BINS,
+        flux_bins=bins,
         event_universes=np.zeros(0, dtype=np.int64),
         knob_values={},
         bootstrap_replica=np.zeros(0, dtype=np.int64),
@@ -223,14 +246,20 @@ def test_real_flux_extraction_recovers_each_universes_flux_averaged_cross_sectio
     ):
         data_u = hists.reco_expected[u]
         ext = extract(hists, data_u, n_targets=N_TARGETS, phi=hand["phi"], settings=settings)
-        assert ext.xsec_real[u, 0] == pytest.approx(hand["g"][u] / hand["phi"][u], rel=1e-12)
+        assert ext.xsec_real[u, 0] == pytest.approx(hand["g"][u] / hand["phi"][u], rel=1e-12, abs=0)
         # nominal convention: whatever the true flux, universe u returns ∫F̄σ/Φ̄ (the definition)
-        assert ext.xsec_nominal[u, 0] == pytest.approx(hand["g"][0] / hand["phi"][0], rel=1e-12)
+        assert ext.xsec_nominal[u, 0] == pytest.approx(
+            hand["g"][0] / hand["phi"][0], rel=1e-12, abs=0
+        )
 
 
+@pytest.mark.parametrize("universe_set", sorted(UNIVERSE_SETS))
 @pytest.mark.parametrize("method", ["lsq", "dagostini"])
-def test_both_conventions_with_the_data_fixed_are_the_hand_formulas(method: str) -> None:
-    universes = _tilt_universes()
+def test_both_conventions_with_the_data_fixed_are_the_hand_formulas(
+    method: str, universe_set: str
+) -> None:
+    # with normalisation throws Φ_u moves: S_u divides by each universe's Φ_u, S̃_u by Φ̄ only
+    universes = UNIVERSE_SETS[universe_set]()
     hand = _by_hand("inverse", universes)
     hists = _farm_histograms("inverse", universes)
     ext = extract(
@@ -242,7 +271,65 @@ def test_both_conventions_with_the_data_fixed_are_the_hand_formulas(method: str)
     )
     assert_allclose(ext.xsec_real[:, 0], hand["measured_real"], rtol=1e-12)
     assert_allclose(ext.xsec_nominal[:, 0], hand["measured_nominal"], rtol=1e-12)
-    assert ext.xsec_real[0, 0] == pytest.approx(EXCESS * hand["g"][0] / hand["phi"][0], rel=1e-12)
+    assert ext.xsec_real[0, 0] == pytest.approx(
+        EXCESS * hand["g"][0] / hand["phi"][0], rel=1e-12, abs=0
+    )
+
+
+N_STAT_TOYS = 20_000
+
+
+@pytest.mark.parametrize("method", ["lsq", "dagostini"])
+def test_statistical_covariance_is_the_poisson_variance_of_the_data_over_t_phi_squared(
+    method: str,
+) -> None:
+    # The data N are Poisson, Var N = N; with perfect efficiency and smearing the unfolded truth is
+    # N − B̄, so both conventions have Var S = N / (T Φ̄)² at the nominal flux (R₀ = M₀ = 1).
+    universes = _tilt_and_normalisation_universes()
+    hand = _by_hand("inverse", universes)
+    ext = extract(
+        _farm_histograms("inverse", universes),
+        np.atleast_1d(hand["data"]),
+        n_targets=N_TARGETS,
+        phi=hand["phi"],
+        settings=ExtractionSettings(method=method, n_stat_toys=N_STAT_TOYS),
+    )
+    expected = float(hand["data"]) / (N_TARGETS * hand["phi"][0]) ** 2
+    # the toys' sample variance has a relative standard error √(2/(N − 1)) = 1 %: 5 % is 5σ
+    for cov in (ext.cov_stat_real, ext.cov_stat_nominal):
+        assert cov.shape == (1, 1)
+        assert cov[0, 0] / expected == pytest.approx(1.0, rel=0.05, abs=0)
+
+
+def test_statistical_covariance_of_a_nonlinear_extraction_is_the_poisson_variance_by_toys() -> None:
+    # D'Agostini with two truth bins is not linear in the data, so its statistical covariance
+    # comes from Poisson toys. With a diagonal response (efficiency ε_j, no migration) it still
+    # returns (d_j − b_j)/ε_j exactly, so Var S_j = d_j / (ε_j T Φ)² and the bins are independent.
+    efficiency = np.array([0.5, 0.8])
+    truth = np.array([[4.0e4, 2.5e4]])  # (U = 1, J)
+    hists = UniverseHistograms(
+        signal=(truth[:, None, :] * np.diag(efficiency)[None]),
+        background=np.array([[1.0e3, 3.0e3]]),
+        truth=truth,
+        truth_nominal_flux=truth,
+        flux=np.array([[9 * FLUENCE_PER_NODE, 0.0]]),
+        clamped=np.zeros(1, dtype=np.int64),
+    )
+    data = hists.reco_expected[0]
+    phi = np.array([9 * FLUENCE_PER_NODE])
+    ext = extract(
+        hists,
+        data,
+        n_targets=N_TARGETS,
+        phi=phi,
+        settings=ExtractionSettings(method="dagostini", n_stat_toys=N_STAT_TOYS),
+    )
+    assert_allclose(ext.xsec_real[0], truth[0] / (N_TARGETS * phi[0]), rtol=1e-12, atol=0)
+    variance = data / (efficiency * N_TARGETS * phi[0]) ** 2
+    for cov in (ext.cov_stat_real, ext.cov_stat_nominal):
+        # 20 000 toys: relative standard error of a variance 1 %, of a correlation 0.007
+        assert_allclose(np.diag(cov) / variance, 1.0, rtol=0.05, atol=0)
+        assert abs(cov[0, 1]) / np.sqrt(variance[0] * variance[1]) < 0.05
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,19 +337,23 @@ def test_both_conventions_with_the_data_fixed_are_the_hand_formulas(method: str)
 # ---------------------------------------------------------------------------------------------
 
 
-def test_plugged_in_model_prediction_is_the_flux_average_in_each_universe() -> None:
-    universes = _tilt_universes()
+@pytest.mark.parametrize("universe_set", sorted(UNIVERSE_SETS))
+def test_plugged_in_model_prediction_is_the_flux_average_in_each_universe(
+    universe_set: str,
+) -> None:
+    universes = UNIVERSE_SETS[universe_set]()
     hand = _by_hand("inverse", universes)
     g = fold_model(sigma_linear, _rule(), BINS, ["numu"], "total", None, name="linear")
     identity = np.broadcast_to(np.eye(1), (N_UNIVERSES + 1, 1, 1))
     real, nominal = model_predictions(g, universes.flux_ratio, hand["phi"], identity, identity)
     assert_allclose(real[:, 0], hand["predicted_real"], rtol=1e-12)
     assert_allclose(nominal[:, 0], hand["predicted_nominal"], rtol=1e-12)
-    assert real[0, 0] == pytest.approx(SIGMA_CM2_PER_MEV * 25.0, rel=1e-14)  # σ(⟨E⟩) with σ ∝ E
+    # σ(⟨E⟩) with σ ∝ E
+    assert real[0, 0] == pytest.approx(SIGMA_CM2_PER_MEV * 25.0, rel=1e-14, abs=0)
 
 
 # ---------------------------------------------------------------------------------------------
-# the two cases of design.md §2, through finish() and its dataset
+# the two cases of docs/guide-analysts.md §3, through finish() and its dataset
 # ---------------------------------------------------------------------------------------------
 
 
@@ -275,14 +366,26 @@ def linear_model_module(monkeypatch: pytest.MonkeyPatch) -> str:
     return f"{module.__name__}:sigma_linear"
 
 
-def _case_dataset(background: str, model_callable: str) -> xr.Dataset:
+def _case_dataset(
+    background: str,
+    model_callable: str,
+    *,
+    universes: UniverseSet | None = None,
+    flux_edges: dict[str, list[float]] | None = None,
+    rule: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    signal_flavors: list[str] | None = None,
+) -> xr.Dataset:
+    flux_edges = flux_edges or {"numu": FLUX_EDGES_MEV}
+    bins = FluxBins.from_mapping(flux_edges)
     data = tomllib.loads((examples_dir() / "sns-csi.toml").read_text())
     data["binning"] = {
         "observable": "reco_mev",
         "reco_edges": [0.0, 100.0],
         "truth": "total",
-        "flux_edges_mev": {"numu": FLUX_EDGES_MEV},
+        "flux_edges_mev": flux_edges,
     }
+    if signal_flavors is not None:
+        data["binning"]["signal_flavors"] = signal_flavors
     data["systematics"] = []
     data["models"] = [{"name": "linear", "callable": model_callable}]
     data["analysis"] = {
@@ -299,8 +402,8 @@ def _case_dataset(background: str, model_callable: str) -> xr.Dataset:
         "seed": 7,
     }
     cfg = parse_config(data, source="two-cases")
-    universes = _tilt_universes()
-    spec = _spec()
+    universes = universes or _tilt_universes()
+    spec = _spec(bins)
     prep = Prepared(
         cfg=cfg,
         store_path=Path("synthetic"),
@@ -309,8 +412,8 @@ def _case_dataset(background: str, model_callable: str) -> xr.Dataset:
         n_events=18,
         spec=spec,
         universes=universes,
-        flux_bins=BINS,
-        rule=_rule(),
+        flux_bins=bins,
+        rule=rule or _rule(),
         n_targets=N_TARGETS,
     )
     return finish(prep, block_partial_sums(_events(background), spec))
@@ -327,10 +430,10 @@ def test_two_cases_chi2_with_and_without_the_measured_predicted_correlation(
     # σ ∝ E and a 10% excess. B ∝ 1/E: a harder flux lowers B (raises the measurement) and raises
     # the prediction, so both move together (V_SP > 0): ignoring that gives a smaller χ².
     # B ∝ E: a harder flux lowers the measurement and raises the prediction (V_SP < 0): ignoring
-    # it gives a larger χ² (design.md §2).
+    # it gives a larger χ² (docs/guide-analysts.md §3).
     ds = _case_dataset(background, linear_model_module)
     hand = _by_hand(background, _tilt_universes())
-    assert ds["data_counts"].values[0] == pytest.approx(float(hand["data"]), rel=1e-12)
+    assert ds["data_counts"].values[0] == pytest.approx(float(hand["data"]), rel=1e-12, abs=0)
     assert_allclose(ds["xsec_real"].values[:, 0], hand["measured_real"], rtol=1e-12)
     assert_allclose(ds["xsec_nominal"].values[:, 0], hand["measured_nominal"], rtol=1e-12)
     assert_allclose(ds["pred_real"].values[:, 0], hand["predicted_real"], rtol=1e-12)
@@ -340,7 +443,7 @@ def test_two_cases_chi2_with_and_without_the_measured_predicted_correlation(
     )
 
     m, p = hand["measured_real"], hand["predicted_real"]
-    assert ds["cov_real"].values[0, 0] == pytest.approx(_cov(m, m), rel=1e-9)
+    assert ds["cov_real"].values[0, 0] == pytest.approx(_cov(m, m), rel=1e-9, abs=0)
     expected_joint = [[_cov(m, m), _cov(m, p)], [_cov(p, m), _cov(p, p)]]
     assert_allclose(ds["joint_cov_real"].sel(model="generator").values, expected_joint, rtol=1e-9)
     assert (_cov(m, p) > 0) == correlation_raises_chi2
@@ -348,13 +451,15 @@ def test_two_cases_chi2_with_and_without_the_measured_predicted_correlation(
     # statistics: Poisson toys of the data, so ≈ N/(TΦ)² (200 toys: ±10% per 1σ)
     stat_real = float(ds["cov_stat_real"].values[0, 0])
     assert stat_real == pytest.approx(
-        float(hand["data"]) / (N_TARGETS * hand["phi"][0]) ** 2, rel=0.5
+        float(hand["data"]) / (N_TARGETS * hand["phi"][0]) ** 2, rel=0.5, abs=0
     )
     joint, uncorrelated = _chi2_by_hand(m, p, stat_real)
     for model in ("generator", "linear"):
-        assert ds["chi2_real_joint"].sel(model=model).item() == pytest.approx(joint, rel=1e-9)
+        assert ds["chi2_real_joint"].sel(model=model).item() == pytest.approx(
+            joint, rel=1e-9, abs=0
+        )
         assert ds["chi2_real_uncorrelated"].sel(model=model).item() == pytest.approx(
-            uncorrelated, rel=1e-9
+            uncorrelated, rel=1e-9, abs=0
         )
     if correlation_raises_chi2:
         assert uncorrelated < joint / 1.5
@@ -366,10 +471,59 @@ def test_two_cases_chi2_with_and_without_the_measured_predicted_correlation(
     joint_n, uncorrelated_n = _chi2_by_hand(
         hand["measured_nominal"], hand["predicted_nominal"], stat_nominal
     )
-    assert joint_n == pytest.approx(uncorrelated_n, rel=1e-12)
+    assert joint_n == pytest.approx(uncorrelated_n, rel=1e-12, abs=0)
     assert ds["chi2_nominal_joint"].sel(model="generator").item() == pytest.approx(
-        joint_n, rel=1e-9
+        joint_n, rel=1e-9, abs=0
     )
     assert ds["chi2_nominal_uncorrelated"].sel(model="linear").item() == pytest.approx(
-        joint_n, rel=1e-9
+        joint_n, rel=1e-9, abs=0
+    )
+
+
+def test_phi_integrates_only_the_signal_flavours_and_other_flavours_throws_do_not_move_it(
+    linear_model_module: str,
+) -> None:
+    # [binning] signal_flavors = ["numu"]: the beam's ν_e flux (with throws of its own, and no ν_e
+    # events here) must stay out of Φ, so every number is the ν_μ-only case's. The ν_μ throws
+    # move Φ too (tilt and normalisation): finish() must divide the real-flux quantities by Φ_u
+    # and the nominal-flux ones by Φ̄.
+    flux_edges = {"numu": FLUX_EDGES_MEV, "nue": [10.0, 40.0]}
+    bins = FluxBins.from_mapping(flux_edges)
+    assert bins.flavors == ("nue", "numu")  # flux bins: nue 0, numu 1–3, untouched 4
+    tilt = _tilt_and_normalisation_universes()
+    ratio = np.ones((N_UNIVERSES + 1, bins.n_bins))
+    ratio[:, 1:4] = tilt.flux_ratio[:, :3]
+    ratio[1:, 0] = 1.0 + 0.2 * np.random.default_rng(2028).standard_normal(N_UNIVERSES)
+    universes = UniverseSet(
+        seed=0,
+        names=tilt.names,
+        groups=tilt.groups,
+        kinds=tilt.kinds,
+        systematic_index=tilt.systematic_index,
+        flux_ratio=ratio,
+        bootstrap=tilt.bootstrap,
+    )
+    rule = _rule() | {"nue": (E_NODES_MEV, np.full(E_NODES_MEV.size, 0.5 * FLUENCE_PER_NODE))}
+    ds = _case_dataset(
+        "inverse",
+        linear_model_module,
+        universes=universes,
+        flux_edges=flux_edges,
+        rule=rule,
+        signal_flavors=["numu"],
+    )
+    hand = _by_hand("inverse", tilt)
+    assert_allclose(ds["integrated_flux"].values, hand["phi"], rtol=1e-14, atol=0)
+    for name, key in (
+        ("xsec_real", "measured_real"),
+        ("xsec_nominal", "measured_nominal"),
+        ("pred_real", "predicted_real"),
+        ("pred_nominal", "predicted_nominal"),
+    ):
+        assert_allclose(ds[name].values[:, 0], hand[key], rtol=1e-12, atol=0, err_msg=name)
+    assert_allclose(
+        ds["model_pred_real"].sel(model="linear").values[:, 0],
+        hand["predicted_real"],
+        rtol=1e-12,
+        atol=0,
     )

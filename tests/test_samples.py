@@ -23,6 +23,7 @@ import zarr
 from numpy.typing import NDArray
 from scipy import integrate, stats
 
+from farm.analysis.nominal_flux import flux_rule
 from farm.config import FarmConfig, load_config
 from farm.physics import cevns, detector, flux, ibd, lead, nuclei, reactor
 from farm.physics.constants import (
@@ -298,7 +299,7 @@ def test_reference_fold_of_the_prompt_line_reproduces_total_xsec(sns_csi) -> Non
         for nucleus, count in target_nuclei(cfg).items()
     )
     assert sns_expected(cfg, "numu", 0.0, np.inf) == pytest.approx(
-        sns_fluence(cfg) * prompt_xsec, rel=1e-9
+        sns_fluence(cfg) * prompt_xsec, rel=1e-9, abs=0
     )
 
 
@@ -309,7 +310,7 @@ def test_sns_csi_flux_averaged_cevns_cross_section_is_the_standard_model_value(s
     cfg, rows = sns_csi
     produced = rows["w_nominal"][rows["channel"] == Channel.CEVNS].sum()
     averaged = produced / (3 * sns_fluence(cfg) * sum(target_nuclei(cfg).values()))
-    assert averaged == pytest.approx(189e-40, rel=0.05)
+    assert averaged == pytest.approx(189e-40, rel=0.05, abs=0)
 
 
 @pytest.mark.parametrize("flavor", PIDAR_FLAVORS)
@@ -408,7 +409,31 @@ def test_backgrounds_of_fixed_size_sum_to_the_configured_expectation(
     sample: str, channel: Channel, expected: float, request: pytest.FixtureRequest
 ) -> None:
     _, rows = request.getfixturevalue(sample)
-    assert rows["w_nominal"][rows["channel"] == channel].sum() == pytest.approx(expected, rel=1e-12)
+    assert rows["w_nominal"][rows["channel"] == channel].sum() == pytest.approx(
+        expected, rel=1e-12, abs=0
+    )
+
+
+@pytest.mark.parametrize("sample", ["sns-csi", "sns-lar", "reactor-ge", "reactor-ibd"])
+def test_the_analysis_flux_rule_carries_the_fluence_the_events_were_generated_with(
+    sample: str,
+) -> None:
+    # The cross section is normalised by Φ from the analysis' nominal flux rule: per flavour it
+    # must be POT · Y / (4π L²) (π-DAR) or fissions · ∫S dE / (4π L²) (reactor), here computed
+    # with this file's own fluences and quadrature.
+    cfg = load_config(sample)
+    if sample.startswith("sns"):
+        expected = dict.fromkeys(PIDAR_FLAVORS, sns_fluence(cfg))
+    else:
+        lo, hi = cfg.source.enu_min_mev, cfg.source.enu_max_mev
+        knots = sorted({lo, hi, *(k for k in REACTOR_PIECES_MEV if lo < k < hi)})
+        e, w = gauss_legendre(np.array(knots[:-1]), np.array(knots[1:]))
+        per_fission = float(np.sum(w * flux.reactor_spectrum(e, cfg.source.fission_fractions)))
+        expected = {"nuebar": reactor_fluence(cfg) * per_fission}
+    rule = flux_rule(cfg)
+    assert sorted(rule) == sorted(expected)
+    for flavor, (_, fluence) in rule.items():
+        assert fluence.sum() / expected[flavor] == pytest.approx(1.0, rel=1e-9, abs=0), flavor
 
 
 # --- reactor -------------------------------------------------------------------------------------
@@ -424,7 +449,8 @@ def test_reactor_ge_cevns_sum_of_weights_equals_fission_flux_integral(reactor_ge
         n * float(np.sum(w * spectrum * cevns.total_xsec(e, nucleus)))
         for nucleus, n in target_nuclei(cfg).items()
     )
-    assert expected == pytest.approx(by_energy, rel=1e-6)  # recoil-first and energy-first agree
+    # recoil-first and energy-first agree
+    assert expected == pytest.approx(by_energy, rel=1e-6, abs=0)
     total, error = sum_and_error(rows["w_nominal"][rows["channel"] == Channel.CEVNS])
     assert error < 0.01 * expected
     assert abs(total - expected) < N_SIGMA * error, (total, expected, error)
@@ -457,7 +483,7 @@ def test_reactor_ibd_sum_of_weights_equals_fissions_times_ibd_yield_times_proton
         np.sum(w * flux.reactor_spectrum(e, src.fission_fractions) * ibd.total_xsec(e))
     )
     assert yield_per_fission == pytest.approx(
-        reactor.ibd_yield_per_fission(src.fission_fractions), rel=1e-5
+        reactor.ibd_yield_per_fission(src.fission_fractions), rel=1e-5, abs=0
     )
     expected = reactor_fluence(cfg) * yield_per_fission * det.mass_kg * det.free_protons_per_kg
     total, error = sum_and_error(rows["w_nominal"][rows["channel"] == Channel.IBD])
@@ -564,7 +590,7 @@ def test_store_sum_of_weights_equals_the_generated_rows(stores) -> None:
     cfg = load_config("sns-csi", **{"generation.events": 150_000, "generation.seed": 11})
     rows = generate_rows(cfg, 0, 150_000)
     stored = sum(float(cols["w_nominal"].sum()) for _, cols in store.iter_shards(["w_nominal"]))
-    assert stored == pytest.approx(float(rows["w_nominal"].sum()), rel=1e-12)
+    assert stored == pytest.approx(float(rows["w_nominal"].sum()), rel=1e-12, abs=0)
 
 
 def test_every_store_column_has_the_schema_dtype(stores) -> None:
@@ -609,7 +635,7 @@ def test_sum_of_weights_per_component_is_stable_across_seeds_and_event_shares(sn
     )
     base, other = component_sums(rows), component_sums(reshared)
     for name in ("BRN", "SSB"):  # fixed expectations: exact whatever the events
-        assert other[name][0] == pytest.approx(base[name][0], rel=1e-12)
+        assert other[name][0] == pytest.approx(base[name][0], rel=1e-12, abs=0)
     for name in (*PIDAR_FLAVORS, "NIN"):
         (s1, e1), (s2, e2) = base[name], other[name]
         assert abs(s1 - s2) < N_SIGMA * np.hypot(e1, e2), (name, s1, s2)
