@@ -44,6 +44,18 @@ class CheckpointStore:
         # not the hidden temporary files of a save that was interrupted
         return {p.stem for p in self.root.glob("*.npz") if not p.name.startswith(".")}
 
+    def prefix_of(self, family: str, first: int, end: int) -> tuple[int, str] | None:
+        """The longest checkpointed prefix ``family-first-t`` (first < t < end) of a bootstrap
+        item ``family-first-end``: (t, its key), or None (see :mod:`farm.plan`)."""
+        if not family or not self.root.is_dir():
+            return None
+        best: tuple[int, str] | None = None
+        for path in self.root.glob(f"{family}-{first}-*.npz"):
+            tail = path.stem.rsplit("-", 1)[-1]
+            if tail.isdigit() and first < int(tail) < end and (best is None or int(tail) > best[0]):
+                best = (int(tail), path.stem)
+        return best
+
     def save(self, key: str, sums: PartialSums) -> Path:
         """Write ``sums`` under ``key`` (temporary file, fsync, rename).
 

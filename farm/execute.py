@@ -30,6 +30,15 @@ class ExecutionStats:
     items: int
     computed: int
     from_checkpoint: int
+    extended: int = 0
+    """Computed items that only added replicas to a checkpointed prefix (bootstrap, farm.plan)."""
+
+
+def _extends(checkpoints: CheckpointStore | None, item: WorkItem) -> bool:
+    """Whether the item will be computed from a checkpointed prefix of its replicas."""
+    if checkpoints is None or not item.prefix_family:
+        return False
+    return checkpoints.prefix_of(item.prefix_family, *item.throws) is not None
 
 
 def combine_chunks(chunks: Sequence[PartialSums]) -> PartialSums:
@@ -71,7 +80,7 @@ def execute_inprocess(
     checkpoints: CheckpointStore | None = None,
     progress: Progress | None = None,
 ) -> tuple[PartialSums, ExecutionStats]:
-    done = computed = 0
+    done = computed = extended = 0
     reduced: list[PartialSums] = []
     for chunk in range(len(plan.chunks)):
         items = plan.items_of_chunk(chunk)
@@ -79,6 +88,7 @@ def execute_inprocess(
         for item in items:
             sums = checkpoints.load(item.key) if checkpoints is not None else None
             if sums is None:
+                extended += _extends(checkpoints, item)
                 sums = compute_item(
                     str(prep.store_path),
                     prep.spec,
@@ -93,7 +103,10 @@ def execute_inprocess(
                 progress(done, len(plan.items))
         reduced.append(reduce_chunk(*results, full=_full_items(plan, items)))
     stats = ExecutionStats(
-        items=len(plan.items), computed=computed, from_checkpoint=done - computed
+        items=len(plan.items),
+        computed=computed,
+        from_checkpoint=done - computed,
+        extended=extended,
     )
     return combine_chunks(reduced), stats
 
@@ -123,6 +136,7 @@ def execute_dask(
     futures: dict[int, Any] = {}
     loaded: dict[int, Any] = {}
     pending = []
+    extended = 0
     for item in plan.items:
         if checkpoints is not None and checkpoints.load(item.key) is not None:
             # loaded by a task, so that a worker lost with the result can load it again
@@ -153,6 +167,7 @@ def execute_dask(
         )
         futures[item.index] = future
         pending.append(future)
+        extended += _extends(checkpoints, item)
     done = len(loaded)
     if progress is not None:
         progress(done, len(plan.items))
@@ -171,6 +186,9 @@ def execute_dask(
         )
     combined = client.submit(combine_chunks, chunk_results, pure=False).result()
     stats = ExecutionStats(
-        items=len(plan.items), computed=len(futures), from_checkpoint=len(loaded)
+        items=len(plan.items),
+        computed=len(futures),
+        from_checkpoint=len(loaded),
+        extended=extended,
     )
     return combined, stats

@@ -10,6 +10,14 @@ so changing one systematic changes only its own chunks' keys.
 Every item has a key hashed from what it computes: the content checksums of the shards its rows
 lie in, the parts of the analysis it depends on, its universes' throws, and the kernel version.
 A checkpoint under that key is valid for any later run that asks for the same item.
+
+Prefix-stable bootstrap items: a bootstrap replica's histograms do not depend on the other
+replicas of its item (each bin sums its events in event order), and the replicas of a
+systematic are its throw indices. The key of an item that holds only consecutive throws
+``[t0, t1)`` of one bootstrap systematic is ``FAMILY-t0-t1``, FAMILY hashing everything but the
+range; a later run that throws more replicas finds the checkpoint of ``FAMILY-t0-t`` (t < t1) and
+computes only ``[t, t1)`` (:func:`workers.tasks.compute_item`), with the same bits. Knob items are
+not prefix-stable: their fast paths set the expansion range from the item's own thrown values.
 """
 
 from __future__ import annotations
@@ -46,6 +54,11 @@ class WorkItem:
     universes: tuple[int, int]
     """[lo, hi) into the prepared spec's per-event universes (empty for the flux chunk)."""
     key: str
+    prefix_family: str = ""
+    """Bootstrap items: the key without the throw range (``key = f"{family}-{t0}-{t1}"``), so a
+    checkpoint of the first throws of the same item can be extended; "" for other items."""
+    throws: tuple[int, int] = (0, 0)
+    """Bootstrap items: the throw indices [t0, t1) of the systematic that the item holds."""
 
     @property
     def with_flux(self) -> bool:
@@ -167,6 +180,24 @@ def _rows_checksums(
     ]
 
 
+def _bootstrap_throws(prep: Prepared, lo: int, hi: int) -> tuple[int, int, int] | None:
+    """(replica base, first throw, end throw) when per-event universes [lo, hi) are consecutive
+    throws of one bootstrap systematic and nothing else varies in them; else None."""
+    spec = prep.spec
+    replicas = spec.bootstrap_replica[lo:hi]
+    if hi <= lo or (replicas < 0).any():
+        return None
+    if any(values[lo:hi].any() for values in spec.knob_values.values()):
+        return None
+    if spec.event_flux_ratio is not None and (spec.event_flux_ratio[lo:hi] != 1.0).any():
+        return None
+    throws = prep.universes.throw_index[spec.event_universes[lo:hi]].astype(np.int64)
+    base = replicas.astype(np.int64) - throws
+    if (base != base[0]).any() or (np.diff(throws) != 1).any():
+        return None
+    return int(base[0]), int(throws[0]), int(throws[-1]) + 1
+
+
 def make_plan(
     prep: Prepared,
     shard_ranges: list[tuple[int, int]],
@@ -185,11 +216,23 @@ def make_plan(
     items: list[WorkItem] = []
     for chunk, (lo, hi) in enumerate(chunks):
         chunk_spec = spec.for_chunk(lo, hi, with_flux=chunk == 0)
+        bootstrap = None if chunk == 0 else _bootstrap_throws(prep, lo, hi)
+        throws = (0, 0)
         if chunk == 0:
             chunk_part: dict[str, Any] = {"flux": True, "fake": spec.fake_data_model}
+        elif bootstrap is not None:
+            base, first, end = bootstrap
+            throws = (first, end)
+            chunk_part = {
+                "bootstrap_family": base,
+                "knob_names": sorted(chunk_spec.knob_values),
+                "bootstrap_key": spec.bootstrap_key,
+                "universes_per_block": spec.universes_per_block,
+            }
         else:
             chunk_part = {
                 "knobs": dict(chunk_spec.knob_values),
+                "knob_span": chunk_spec.knob_span,
                 "bootstrap": chunk_spec.bootstrap_replica,
                 "bootstrap_key": spec.bootstrap_key,
                 "flux_ratio": chunk_spec.event_flux_ratio,
@@ -202,6 +245,9 @@ def make_plan(
             key = _digest(
                 [common, chunk_part, start, stop, _rows_checksums(prep, shard_ranges, start, stop)]
             )
+            family = ""
+            if bootstrap is not None:
+                family, key = key, f"{key}-{throws[0]}-{throws[1]}"
             items.append(
                 WorkItem(
                     index=len(items),
@@ -212,6 +258,8 @@ def make_plan(
                     stop=stop,
                     universes=(lo, hi),
                     key=key,
+                    prefix_family=family,
+                    throws=throws,
                 )
             )
     names = columns_needed(spec)

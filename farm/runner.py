@@ -7,11 +7,16 @@ items here, in order; any dask cluster computes them on workers. Both reduce in 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import xarray as xr
 
+from farm.analysis.convergence import next_throws
 from farm.analysis.pipeline import check_before_running, finish, prepare
 from farm.checkpoint import CheckpointStore
 from farm.cluster import ClusterOptions, connect
@@ -21,7 +26,16 @@ from farm.plan import Plan, make_plan
 from farm.samples.generate import generate_store
 from farm.store.reader import EventStore
 
-__all__ = ["checkpoint_dir_for", "ensure_store", "plan_for", "run", "run_inprocess"]
+__all__ = [
+    "ConvergedRun",
+    "checkpoint_dir_for",
+    "ensure_store",
+    "plan_for",
+    "run",
+    "run_inprocess",
+    "run_until_converged",
+    "with_throws",
+]
 
 Log = Callable[[str], None]
 Progress = Callable[[int, int], None]
@@ -60,6 +74,36 @@ def plan_for(
     return prep, plan
 
 
+@contextlib.contextmanager
+def _client(options: ClusterOptions, log: Log) -> Iterator[Any]:
+    """None for in-process execution, else a dask client for the whole session."""
+    if options.kind == "inprocess" and not (options.scheduler_address or options.scheduler_file):
+        yield None
+        return
+    with connect(options) as client:
+        link = getattr(client, "dashboard_link", None) if options.dashboard else None
+        if link:
+            log(f"dask dashboard: {link}")
+        yield client
+
+
+def _run_once(
+    cfg: FarmConfig,
+    store: EventStore,
+    client: Any,
+    *,
+    universes: int | None,
+    checkpoints: CheckpointStore | None,
+    progress: Progress | None,
+) -> tuple[xr.Dataset, ExecutionStats]:
+    prep, plan = plan_for(cfg, store, universes=universes)
+    if client is None:
+        sums, stats = execute_inprocess(prep, plan, checkpoints=checkpoints, progress=progress)  # type: ignore[arg-type]
+        return finish(prep, sums), stats  # type: ignore[arg-type]
+    sums, stats = execute_dask(prep, plan, client, checkpoints=checkpoints, progress=progress)  # type: ignore[arg-type]
+    return client.submit(finish, prep, sums, pure=False).result(), stats
+
+
 def run(
     cfg: FarmConfig,
     options: ClusterOptions,
@@ -76,18 +120,110 @@ def run(
     """
     check_before_running(cfg, universes=universes)
     store = ensure_store(cfg, log=log)
-    prep, plan = plan_for(cfg, store, universes=universes)
     checkpoints = CheckpointStore(checkpoint_dir) if checkpoint_dir is not None else None
-    if options.kind == "inprocess" and not (options.scheduler_address or options.scheduler_file):
-        sums, stats = execute_inprocess(prep, plan, checkpoints=checkpoints, progress=progress)  # type: ignore[arg-type]
-        return finish(prep, sums), stats  # type: ignore[arg-type]
-    with connect(options) as client:
-        link = getattr(client, "dashboard_link", None) if options.dashboard else None
-        if link:
-            log(f"dask dashboard: {link}")
-        sums, stats = execute_dask(prep, plan, client, checkpoints=checkpoints, progress=progress)  # type: ignore[arg-type]
-        ds = client.submit(finish, prep, sums, pure=False).result()
-    return ds, stats
+    with _client(options, log) as client:
+        return _run_once(
+            cfg, store, client, universes=universes, checkpoints=checkpoints, progress=progress
+        )
+
+
+def with_throws(cfg: FarmConfig, throws: dict[str, int], precision: float) -> FarmConfig:
+    """``cfg`` with the given throws per multisim systematic and the given universe precision."""
+    systematics = [
+        s.model_copy(update={"throws": throws[s.name]}) if s.name in throws else s
+        for s in cfg.systematics
+    ]
+    analysis = cfg.analysis.model_copy(update={"universe_precision": precision})
+    return cfg.model_copy(update={"systematics": systematics, "analysis": analysis})
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConvergedRun:
+    """The last iteration's dataset, and the throws and execution of every iteration."""
+
+    ds: xr.Dataset
+    steps: tuple[tuple[dict[str, int], ExecutionStats], ...]
+    converged: bool
+
+    @property
+    def throws(self) -> dict[str, int]:
+        return self.steps[-1][0]
+
+
+def run_until_converged(
+    cfg: FarmConfig,
+    options: ClusterOptions,
+    *,
+    precision: float | None = None,
+    max_universes: int = 10_000,
+    universes: int | None = None,
+    checkpoint_dir: Path,
+    log: Log = print,
+    progress: Progress | None = None,
+) -> ConvergedRun:
+    """Run, then throw more universes of each multisim systematic that is short, until all converge.
+
+    Starts from ``universes`` per multisim systematic (default: the configured throws). After
+    each run, every systematic whose covariance's relative MC error is above ``precision``
+    (default ``[analysis] universe_precision``), or whose rank is limited by its universes, goes
+    to the universes it needs (at least twice as many, at most ``max_universes``;
+    :func:`farm.analysis.convergence.next_throws`), and the run is repeated. Throws depend only
+    on (seed, systematic, index), so the earlier universes are the first ones of the new run:
+    its work items come from the checkpoints in ``checkpoint_dir`` (flux systematics need no
+    item at all, bootstrap items extend their checkpointed replicas; a knob item whose
+    systematic grows is recomputed, at the cost of a fixed number of exact evaluations per
+    event). The result equals, bit for bit, a plain run with the final throws; its
+    ``until_converged`` attribute records the throws of every iteration and whether all
+    converged.
+    """
+    target = cfg.analysis.universe_precision if precision is None else precision
+    if not 0 < target < 1:
+        msg = f"--precision must be a fraction in (0, 1), e.g. 0.05; got {target}"
+        raise ValueError(msg)
+    throws = {s.name: universes or s.throws for s in cfg.systematics if s.mode == "multisim"}
+    if max_universes < max(throws.values(), default=1):
+        msg = (
+            f"--max-universes {max_universes} is below the {max(throws.values())} universes a "
+            "systematic starts with; raise it or start lower with --universes"
+        )
+        raise ValueError(msg)
+    first = with_throws(cfg, throws, target)
+    check_before_running(first)
+    store = ensure_store(first, log=log)
+    checkpoints = CheckpointStore(checkpoint_dir)
+    steps: list[tuple[dict[str, int], ExecutionStats]] = []
+    with _client(options, log) as client:
+        while True:
+            ds, stats = _run_once(
+                with_throws(cfg, throws, target),
+                store,
+                client,
+                universes=None,
+                checkpoints=checkpoints,
+                progress=progress,
+            )
+            steps.append((dict(throws), stats))
+            grown = next_throws(ds, throws, max_universes)
+            if grown is None:
+                break
+            more = ", ".join(f"{k} {throws[k]} → {v}" for k, v in grown.items() if v != throws[k])
+            log(f"until converged: iteration {len(steps)} short of {100 * target:g} %: {more}")
+            throws = grown
+    names = [str(v) for v in ds["systematic"].values]
+    flags = dict(zip(names, ds["universes_converged"].values, strict=True))
+    converged = all(bool(flags[name]) for name in throws)
+    ds.attrs["until_converged"] = json.dumps(
+        {
+            "precision": target,
+            "max_universes": max_universes,
+            "converged": converged,
+            "iterations": len(steps),
+            "throws": throws,
+            "history": [step for step, _ in steps],
+        },
+        sort_keys=True,
+    )
+    return ConvergedRun(ds=ds, steps=tuple(steps), converged=converged)
 
 
 def run_inprocess(

@@ -196,7 +196,7 @@ def test_per_group_total_and_joint_covariances_over_a_universe_set_are_symmetric
     )
     measured = 1.0 + 0.1 * rng.standard_normal((index.size, n_bin))
     predicted = measured * 0.9 + 0.05 * rng.standard_normal((index.size, n_bin))
-    cov = covariances(measured, universes, center="cv", normalization="n", n_bootstrap=5)
+    cov = covariances(measured, universes, center="cv", normalization="n")
     for matrix in (*cov.per_group, cov.total):
         _assert_symmetric_psd(matrix)
     assert_allclose(cov.per_group.sum(axis=0), cov.total, rtol=1e-12, atol=1e-15)

@@ -174,8 +174,11 @@ def test_page_states_diagnostics_verdict_and_provenance(
         condition = float(ds[f"condition_number_{convention}"].values)
         assert f'data-value="{condition!r}"' in html
     assert "positive definite" in html
-    # 20 universes give a bootstrap error of a variance near √(2/20) ≈ 32 %, above 10 %
-    assert re.search(r'<div class="verdict bad">No: the bootstrap error exceeds 10 %', html)
+    # 20 universes give a Monte-Carlo error of a variance of at least √(2/20) ≈ 32 %, above 10 %
+    pattern = r'<div class="verdict bad">No: the Monte-Carlo error of the covariance exceeds 10 %'
+    assert re.search(pattern, html)
+    # and the page says so at the top, under the headline
+    assert html.index('<div class="verdict bad">Too few universes.') < html.index("<nav>")
     for key in ("config_hash", "input_checksums", "software_version", "universe_set_checksum"):
         assert str(ds.attrs[key]) in html
     assert "about the central value (universe 0), normalised 1/N" in html

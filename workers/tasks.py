@@ -9,6 +9,8 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+
 from farm.accumulate import (
     AccumulationSpec,
     PartialSums,
@@ -40,6 +42,38 @@ def _open_store_version(path: str, inode: int, mtime_ns: int) -> EventStore:
     return EventStore.open(path, verify_checksums=True)
 
 
+def _checkpointed_prefix(
+    item: WorkItem, checkpoint_dir: str | None
+) -> tuple[int, PartialSums] | None:
+    """(universes covered, partial sums) of the longest checkpointed prefix of a bootstrap item."""
+    if checkpoint_dir is None or not item.prefix_family:
+        return None
+    store = CheckpointStore(checkpoint_dir)
+    found = store.prefix_of(item.prefix_family, *item.throws)
+    if found is None:
+        return None
+    end, key = found
+    sums = store.load(key)
+    n = end - item.throws[0]
+    if sums is None or sums.signal.shape[0] != n or sums.n_events != item.stop - item.start:
+        return None
+    return n, sums
+
+
+def _join_universes(head: PartialSums, tail: PartialSums) -> PartialSums:
+    """The per-event universes of ``head`` then those of ``tail`` (same rows, no flux tensors)."""
+    return PartialSums(
+        flux=None,
+        signal=np.concatenate([head.signal, tail.signal]),
+        background=np.concatenate([head.background, tail.background]),
+        truth=np.concatenate([head.truth, tail.truth]),
+        truth_nominal=np.concatenate([head.truth_nominal, tail.truth_nominal]),
+        clamped=np.concatenate([head.clamped, tail.clamped]),
+        n_events=tail.n_events,
+        fake_signal=None,
+    )
+
+
 def compute_item(
     store_path: str,
     spec: AccumulationSpec,
@@ -47,8 +81,17 @@ def compute_item(
     block_rows: int,
     checkpoint_dir: str | None = None,
 ) -> PartialSums:
-    """Partial sums of one work item: its blocks reduced in the fixed tree, checkpointed."""
-    chunk_spec = spec.for_chunk(*item.universes, with_flux=item.with_flux)
+    """Partial sums of one work item: its blocks reduced in the fixed tree, checkpointed.
+
+    A bootstrap item whose first throws are checkpointed (an earlier run with fewer replicas)
+    computes only the rest and joins them: each replica's sums do not depend on the others, so
+    the result has the bits of computing the whole item (:mod:`farm.plan`).
+    """
+    lo, hi = item.universes
+    prefix = _checkpointed_prefix(item, checkpoint_dir)
+    if prefix is not None:
+        lo += prefix[0]
+    chunk_spec = spec.for_chunk(lo, hi, with_flux=item.with_flux)
     store = _open_store(store_path)
     try:
         parts = (
@@ -66,6 +109,8 @@ def compute_item(
             f"universes {item.universes[0]}-{item.universes[1]}) failed: {type(err).__name__}: {err}"
         )
         raise RuntimeError(msg) from err
+    if prefix is not None:
+        result = _join_universes(prefix[1], result)
     if checkpoint_dir is not None:
         CheckpointStore(checkpoint_dir).save(item.key, result)
     return result

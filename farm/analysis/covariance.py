@@ -7,7 +7,7 @@ is MicroBooNE's: deviations about the central value, normalised by ``1/N``
     V_ab = (1/N) Σ_u (x_ua − c_a)(x_ub − c_b);
 
 deviations about the sample mean and ``1/(N − 1)`` are options, and the caller records the
-choice (design.md §4).
+choice in the dataset attributes.
 """
 
 from __future__ import annotations
@@ -163,7 +163,7 @@ def joint_covariance(
 
     Universe ``u`` of ``measured`` and of ``predicted`` must come from the same systematic
     throw (e.g. the same flux universe): the off-diagonal blocks are then the
-    measured-predicted covariance that a chi-square must use (design.md §2).
+    measured-predicted covariance that a chi-square must use (docs/guide-analysts.md §3).
 
     Parameters
     ----------
@@ -222,6 +222,10 @@ class CovarianceDiagnostics:
     condition_number : float
         ``max |λ| / min |λ|``; ``inf`` when the matrix is singular (smallest ``|λ|`` at most
         ``n · machine-epsilon · max |λ|``).
+    rank : int
+        Eigenvalues above ``n · machine-epsilon · max |λ|``. Positive definiteness of a total
+        covariance says nothing about the universes: the statistical covariance makes it
+        definite even when the systematics, from N universes, have rank ≤ N below ``n``.
     """
 
     is_positive_definite: bool
@@ -229,6 +233,7 @@ class CovarianceDiagnostics:
     min_eigenvalue: float
     max_eigenvalue: float
     condition_number: float
+    rank: int = 0
 
 
 def diagnostics(cov: ArrayLike, *, tolerance: float = 1e-10) -> CovarianceDiagnostics:
@@ -264,13 +269,15 @@ def diagnostics(cov: ArrayLike, *, tolerance: float = 1e-10) -> CovarianceDiagno
     largest = float(magnitudes.max())
     smallest = float(magnitudes.min())
     # Below n·eps·|λ|max an eigenvalue is rounding noise: the matrix is numerically singular.
-    singular = smallest <= matrix.shape[0] * np.finfo(np.float64).eps * largest
+    cut = matrix.shape[0] * np.finfo(np.float64).eps * largest
+    singular = smallest <= cut
     return CovarianceDiagnostics(
         is_positive_definite=positive_definite,
         is_positive_semidefinite=bool(eigenvalues.min() >= -tolerance * largest),
         min_eigenvalue=float(eigenvalues.min()),
         max_eigenvalue=float(eigenvalues.max()),
         condition_number=float("inf") if singular else largest / smallest,
+        rank=int(np.sum(eigenvalues > cut)) if largest > 0 else 0,
     )
 
 
@@ -288,8 +295,11 @@ def bootstrap_covariance_error(
     Each replica draws ``N`` universes with replacement (``numpy.random.Generator`` seeded
     with ``seed``), recomputes :func:`universe_covariance` with the same options (for
     ``center="mean"`` the mean of the replica), and the error is the standard deviation of
-    the replicas (``ddof=1``). It falls like ``1/sqrt(N)``: use it to judge whether enough
-    universes were thrown (for Gaussian bins the error of a variance is ``≈ sqrt(2/N) σ²``).
+    the replicas (``ddof=1``). It falls like ``1/sqrt(N)``, but it is biased low at small N
+    (resampling N universes cannot show more spread than they have: at N = 2 it gives ≈ 0.45 of
+    a variance where the truth for Gaussian throws is 1). To judge whether enough universes were
+    thrown use :func:`farm.analysis.mc_error.covariance_mc_error`, exact for Gaussian throws at
+    any N.
 
     Parameters
     ----------

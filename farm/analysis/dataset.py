@@ -1,4 +1,4 @@
-"""The result dataset (design.md §4): every per-universe vector kept raw, covariances, chi-square.
+"""The result dataset: every per-universe vector kept raw, covariances, chi-square.
 
 Names tools may rely on: dims ``universe`` (0 = central value), ``reco_bin``, ``truth_bin``;
 ``xsec_real``, ``xsec_nominal``, ``pred_real``, ``pred_nominal`` over (universe, truth_bin);
@@ -6,20 +6,25 @@ Names tools may rely on: dims ``universe`` (0 = central value), ``reco_bin``, ``
 per-group covariances on ``group``; ``chi2_*`` results per ``model``. What a later comparison
 needs to fold a new model exactly as the run did (``farm.compare``): the nominal flux rule of the
 signal flavours node by node (``flux_rule_*``), the flux bins' flavour and edges, every
-universe's additional smearing, and each systematic's kind.
+universe's additional smearing, and each systematic's kind. Whether enough universes were
+thrown: ``mc_rel_error_*``, ``cov_rank_*``, ``rank_limited_*`` per systematic, ``universes_needed``
+and ``universes_converged`` against ``[analysis] universe_precision``, and the jackknife MC error
+of every chi-square (``chi2_*_mc_error``, ``chi2_*_mc_bias``); the ``universes_warning`` attribute
+says in one sentence what is short.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
+from farm.analysis.convergence import universe_vars, universes_warning
 from farm.analysis.covariance import correlation, diagnostics
-from farm.analysis.covariances import CovarianceSet, chi2_table
+from farm.analysis.covariances import CovarianceSet, chi2_mc_errors, chi2_table, random_strata
 from farm.analysis.extract import Extraction
 from farm.analysis.histograms import UniverseHistograms
 from farm.analysis.nominal_flux import FluxRule
@@ -56,10 +61,48 @@ def _cov_vars(prefix: str, cov: CovarianceSet, stat: np.ndarray) -> dict[str, An
         f"cov_systematic_{prefix}": (("systematic", "truth_bin", T2), cov.per_systematic),
         f"cov_total_{prefix}": (("truth_bin", T2), total),
         f"corr_{prefix}": (("truth_bin", T2), correlation(total)),
-        f"bootstrap_rel_error_{prefix}": (("systematic",), cov.bootstrap_error),
+        f"cov_mc_error_{prefix}": (("truth_bin", T2), cov.total_mc_error),
+        f"mc_rel_error_{prefix}": (("systematic",), cov.mc_rel_error),
+        f"cov_rank_{prefix}": (("systematic",), cov.rank),
+        f"rank_limited_{prefix}": (("systematic",), cov.rank_limited),
         f"positive_definite_{prefix}": ((), bool(diag.is_positive_definite)),
         f"condition_number_{prefix}": ((), float(diag.condition_number)),
     }
+
+
+_DESCRIPTIONS = {
+    "positive_definite": "cov_total_{c} (systematics + data statistics) has a Cholesky factor. "
+    "The statistical covariance makes it definite whatever the universes: it says nothing about "
+    "whether enough were thrown (see rank_limited_{c}, mc_rel_error_{c}, universes_converged)",
+    "mc_rel_error": "largest relative Monte-Carlo standard error of a variance of the "
+    "systematic's covariance from its universes (sqrt(2/N) for N Gaussian throws, more for "
+    "heavier tails; 0 for an exact ±1 sigma unisim)",
+    "cov_mc_error": "Monte-Carlo standard error of each element of cov_{c} from the finite "
+    "universes (multisim systematics, added in quadrature)",
+    "cov_rank": "numerical rank of each systematic's covariance; one from N universes has rank "
+    "<= N (N - 1 about the mean)",
+    "rank_limited": "the rank reached the number of universes below the number of truth bins: "
+    "the covariance lacks directions because too few universes were thrown",
+}
+
+
+def _describe(ds: xr.Dataset) -> None:
+    for convention in ("real", "nominal"):
+        for name, text in _DESCRIPTIONS.items():
+            ds[f"{name}_{convention}"].attrs["description"] = text.format(c=convention)
+        for test in ("joint", "uncorrelated"):
+            ds[f"chi2_{convention}_{test}_mc_error"].attrs["description"] = (
+                "root-mean-square Monte-Carlo error of the chi-square from the finite universes: "
+                "sqrt(jackknife variance + bias^2), delete-one-universe jackknife stratified by "
+                "multisim systematic (unisim are exact), at least the Gaussian delta-method "
+                "error; inf when a systematic's covariance has the rank its universes allow "
+                "below the number of bins (the chi-square then depends on directions no "
+                "universe reached)"
+            )
+            ds[f"chi2_{convention}_{test}_mc_bias"].attrs["description"] = (
+                "jackknife estimate of the shift of the chi-square due to the finite universes "
+                "(too few universes leave directions of the covariance empty: a positive bias)"
+            )
 
 
 def _flux_rule_vars(rule: FluxRule, flavors: Sequence[str]) -> dict[str, Any]:
@@ -104,8 +147,15 @@ def build_dataset(
     cov_nominal: CovarianceSet,
     models: list[ModelPrediction],
     attrs: dict[str, Any],
+    exact: Collection[str] = (),
+    precision: float = 0.10,
 ) -> xr.Dataset:
+    """The result dataset. ``exact`` names the unisim systematics; ``precision`` is the target
+    relative MC error of a systematic's covariance (``[analysis] universe_precision``)."""
     n_truth = extraction.xsec_real.shape[1]
+    center = str(attrs.get("covariance_center", "cv"))
+    normalization = str(attrs.get("covariance_normalization", "n"))
+    strata = random_strata(universes, exact)
     labels = np.array(["cv", *universes.names])[universes.systematic_index + 1]
     groups_per_universe = np.array(["cv", *universes.groups])[universes.systematic_index + 1]
     data_vars: dict[str, Any] = {
@@ -148,6 +198,7 @@ def build_dataset(
         data_vars[f"knob_{knob}"] = (("universe",), values)
     data_vars |= _cov_vars("real", cov_real, extraction.cov_stat_real)
     data_vars |= _cov_vars("nominal", cov_nominal, extraction.cov_stat_nominal)
+    data_vars |= universe_vars(universes, (cov_real, cov_nominal), precision, center)
 
     generator = models[0]
     data_vars["pred_real"] = (("universe", "truth_bin"), generator.real)
@@ -189,6 +240,27 @@ def build_dataset(
             ("model",),
             [r[1].pvalue for r in results],
         )
+        errors = [
+            chi2_mc_errors(
+                extraction.xsec_real if convention == "real" else extraction.xsec_nominal,
+                m.real if convention == "real" else m.nominal,
+                m.joint_real if convention == "real" else m.joint_nominal,
+                stat,
+                strata,
+                center=center,
+                normalization=normalization,
+            )
+            for m in models
+        ]
+        for k, test in enumerate(("joint", "uncorrelated")):
+            data_vars[f"chi2_{convention}_{test}_mc_error"] = (
+                ("model",),
+                [e[k].error for e in errors],
+            )
+            data_vars[f"chi2_{convention}_{test}_mc_bias"] = (
+                ("model",),
+                [e[k].bias for e in errors],
+            )
     data_vars["chi2_dof"] = ((), n_truth)
 
     coords = {
@@ -209,7 +281,11 @@ def build_dataset(
         JOINT: np.arange(2 * n_truth),
         JOINT2: np.arange(2 * n_truth),
     }
+    attrs = attrs | _statistics_attrs(extraction)
+    attrs["universe_precision"] = precision
     ds = xr.Dataset(data_vars, coords=coords, attrs=attrs)
+    ds.attrs["universes_warning"] = universes_warning(ds)
+    _describe(ds)
     units = {
         "xsec_real": "cm2 per target",
         "xsec_nominal": "cm2 per target",
@@ -235,3 +311,20 @@ def build_dataset(
         "nominal-flux-averaged: unfold(d - B_u; M_u) / (T Phi_nominal)"
     )
     return ds
+
+
+def _statistics_attrs(extraction: Extraction) -> dict[str, Any]:
+    """How ``cov_stat_*`` was obtained, and the covariance every chi-square uses."""
+    stats = {"real": extraction.stat_real, "nominal": extraction.stat_nominal}
+    attrs: dict[str, Any] = {f"stat_covariance_{c}": stat.describe() for c, stat in stats.items()}
+    attrs["stat_toys"] = max(stat.toys for stat in stats.values())
+    attrs["stat_covariance_rel_error"] = max(stat.rel_error for stat in stats.values())
+    attrs["chi2_covariance"] = (
+        "chi2_<c>_joint = D^T (V_mm + V_pp - V_mp - V_pm + cov_stat_<c>)^-1 D with D = measured - "
+        "predicted of universe 0 and V the blocks of joint_cov_<c>; chi2_<c>_uncorrelated drops "
+        "V_mp and V_pm. cov_stat_real: "
+        + stats["real"].describe()
+        + "; cov_stat_nominal: "
+        + stats["nominal"].describe()
+    )
+    return attrs

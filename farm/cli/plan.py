@@ -57,7 +57,10 @@ def plan(
                 str(item.chunk),
                 f"{item.start:,}–{item.stop:,}",
                 f"{item.universes[0]}–{item.universes[1]}",
-                item.key[:12],
+                # a bootstrap item's key ends with its throw range (prefix-stable, farm.plan)
+                f"{item.key[:12]}…-{item.throws[0]}-{item.throws[1]}"
+                if item.prefix_family
+                else item.key[:12],
             )
         console.print(table)
 

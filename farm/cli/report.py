@@ -27,12 +27,13 @@ def report(
         ),
     ] = False,
     threshold: Annotated[
-        float,
+        float | None,
         typer.Option(
             "--threshold",
-            help="Largest acceptable relative bootstrap error of a systematic's variance.",
+            help="Largest acceptable relative Monte-Carlo error of a systematic's variance "
+            "(default: the run's analysis.universe_precision, 0.10 for older results).",
         ),
-    ] = 0.10,
+    ] = None,
 ) -> None:
     """Write plots and one HTML page: flux bands, cross section with its error budget in both
     conventions, correlations, uncertainty breakdown, chi-square table, diagnostics, provenance.
@@ -41,11 +42,13 @@ def report(
 
     Example: farm report results/sns-csi.zarr --out results/sns-csi-report
     """
+    from farm.finite import require_finite
     from farm.publish import open_published
     from farm.report import write_report
 
     with user_errors():
         ds = open_published(result)
+        require_finite(ds, source=result, action="reported")
         written = write_report(ds, out, result=str(result), embed=embed, threshold=threshold)
     page = written[-1]
     console.print(f"wrote {len(written) - 1} plots and [bold]{page}[/]")

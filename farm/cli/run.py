@@ -42,6 +42,26 @@ WaitFlag = Annotated[
         help="If another run is publishing OUT, wait up to this many seconds for it (default: refuse at once).",
     ),
 ]
+UntilConvergedFlag = Annotated[
+    bool,
+    typer.Option(
+        "--until-converged",
+        help="Keep throwing more universes of each multisim systematic whose covariance is not "
+        "known to --precision, reusing the earlier work items, until all are.",
+    ),
+]
+PrecisionFlag = Annotated[
+    float | None,
+    typer.Option(
+        "--precision",
+        help="Target relative Monte-Carlo error of each systematic's covariance "
+        "(default: the configuration's analysis.universe_precision, 0.10).",
+    ),
+]
+MaxUniversesFlag = Annotated[
+    int,
+    typer.Option("--max-universes", help="With --until-converged: most universes per systematic."),
+]
 CheckpointFlag = Annotated[
     bool,
     typer.Option(
@@ -61,12 +81,15 @@ def _execute(
     *,
     refresh: bool,
     wait: float = 0.0,
+    until_converged: bool = False,
+    precision: float | None = None,
+    max_universes: int = 10_000,
 ) -> None:
+    from farm.analysis.convergence import summary_lines
     from farm.config import load_config
     from farm.lock import output_lock
     from farm.publish import current_version, publish_dataset
     from farm.runner import checkpoint_dir_for
-    from farm.runner import run as run_analysis
 
     overrides = {"generation.events": events} if events is not None else {}
     t0 = time.perf_counter()
@@ -76,6 +99,12 @@ def _execute(
         if wait < 0:
             msg = f"--wait must be >= 0 seconds (got {wait:g}); 0 refuses at once while another run publishes OUT"
             raise ValueError(msg)
+        if until_converged and not checkpoints:
+            msg = "--until-converged reuses the earlier work items through checkpoints; drop --no-checkpoints"
+            raise ValueError(msg)
+        if not until_converged and (precision is not None or max_universes != 10_000):
+            msg = "--precision and --max-universes apply to --until-converged; add it"
+            raise ValueError(msg)
         # one publisher per output: the checkpoints, the comparison and the swap are its alone
         with output_lock(out, wait_s=wait, log=lambda m: console.print(m)):
             if refresh and current_version(out) is None:
@@ -83,13 +112,15 @@ def _execute(
                 raise ValueError(msg)
             with progress_bar() as bar:
                 task = bar.add_task("work items", total=None)
-                ds, stats = run_analysis(
+                ds, stats = _analyse(
                     cfg,
                     options,
                     universes=universes,
                     checkpoint_dir=checkpoint_dir_for(out) if checkpoints else None,
-                    log=lambda m: console.print(m),
                     progress=lambda done, total: bar.update(task, completed=done, total=total),
+                    until_converged=until_converged,
+                    precision=precision,
+                    max_universes=max_universes,
                 )
             if refresh and _unchanged(out, ds):
                 console.print(
@@ -98,17 +129,66 @@ def _execute(
                 return
             version = publish_dataset(ds, out)
     dt = time.perf_counter() - t0
+    extended = f", {stats.extended} extending checkpointed replicas" if stats.extended else ""
     console.print(
         f"published {out} ({version.name}): {ds.sizes['universe']} universes, {len(ds.systematic)} systematics, "
         f"{ds.sizes['truth_bin']} truth bin(s), in {dt:.1f} s; computed {stats.computed} of {stats.items} "
-        f"work items ({stats.from_checkpoint} from checkpoints)"
+        f"work items ({stats.from_checkpoint} from checkpoints{extended})"
     )
-    for model in ds.model.values:
-        sel = ds.sel(model=model)
-        console.print(
-            f"  {model}: chi2/dof real {float(sel.chi2_real_joint):.2f}/{int(ds.chi2_dof)} "
-            f"(uncorrelated {float(sel.chi2_real_uncorrelated):.2f}), nominal {float(sel.chi2_nominal_joint):.2f}"
+    for line in summary_lines(ds):
+        warn = line.startswith("warning")
+        console.print(line, style="bold yellow" if warn else None, markup=False)
+
+
+def _analyse(
+    cfg: object,
+    options: object,
+    *,
+    universes: int | None,
+    checkpoint_dir: Path | None,
+    progress: object,
+    until_converged: bool,
+    precision: float | None,
+    max_universes: int,
+) -> tuple[object, object]:
+    """One run, or runs until every systematic converges (then the stats sum every iteration)."""
+    from farm.execute import ExecutionStats
+    from farm.runner import run as run_analysis
+    from farm.runner import run_until_converged
+
+    def log(message: str) -> None:
+        console.print(message, markup=False)
+
+    if not until_converged:
+        return run_analysis(
+            cfg,  # type: ignore[arg-type]
+            options,  # type: ignore[arg-type]
+            universes=universes,
+            checkpoint_dir=checkpoint_dir,
+            log=log,
+            progress=progress,  # type: ignore[arg-type]
         )
+    result = run_until_converged(
+        cfg,  # type: ignore[arg-type]
+        options,  # type: ignore[arg-type]
+        precision=precision,
+        max_universes=max_universes,
+        universes=universes,
+        checkpoint_dir=checkpoint_dir,  # type: ignore[arg-type]
+        log=log,
+        progress=progress,  # type: ignore[arg-type]
+    )
+    state = "converged" if result.converged else f"NOT converged (cap {max_universes})"
+    throws = ", ".join(f"{k} {v}" for k, v in result.throws.items())
+    log(f"until converged: {state} after {len(result.steps)} iteration(s): {throws}")
+    runs = [stats for _, stats in result.steps]
+    total = ExecutionStats(
+        items=sum(s.items for s in runs),
+        computed=sum(s.computed for s in runs),
+        from_checkpoint=sum(s.from_checkpoint for s in runs),
+        extended=sum(s.extended for s in runs),
+    )
+    return result.ds, total
 
 
 def _check_config(config: str, cfg: object, universes: int | None) -> None:
@@ -148,20 +228,37 @@ def run(
     universes: UniversesFlag = None,
     checkpoints: CheckpointFlag = True,
     wait: WaitFlag = 0.0,
+    until_converged: UntilConvergedFlag = False,
+    precision: PrecisionFlag = None,
+    max_universes: MaxUniversesFlag = 10_000,
 ) -> None:
     """Generate the sample if needed, throw the universes, extract, and publish the covariance dataset.
 
     Without --cluster it starts an embedded LocalCluster (one worker per core) and prints the
     dashboard address; --cluster inprocess runs without dask. A rerun resumes from the work-item
-    checkpoints beside OUT.
+    checkpoints beside OUT. The summary warns when a systematic has too few universes for
+    analysis.universe_precision; --until-converged throws more until none has.
 
     Example: farm run sns-csi --out results/sns-csi.zarr --workers 2 --events 200000
+    Example: farm run sns-csi --out r.zarr --universes 20 --until-converged --precision 0.1
     """
     with user_errors():
         options = cluster_options(
             cluster, workers, threads, scheduler, scheduler_file, tls_dir, cluster_settings
         )
-    _execute(config, out, events, universes, checkpoints, options, refresh=False, wait=wait)
+    _execute(
+        config,
+        out,
+        events,
+        universes,
+        checkpoints,
+        options,
+        refresh=False,
+        wait=wait,
+        until_converged=until_converged,
+        precision=precision,
+        max_universes=max_universes,
+    )
 
 
 def refresh(

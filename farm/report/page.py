@@ -8,27 +8,31 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from html import escape
 
 import numpy as np
 import xarray as xr
 
 import farm
+from farm.report._html import cell as _cell
+from farm.report._html import difference as _difference
+from farm.report._html import format_chi2
+from farm.report._html import pvalue as _pvalue
+from farm.report._html import sci as _sci
+from farm.report._html import table as _table
+from farm.report.page_diagnostics import diagnostics_section, universes_banner
 from farm.report.quantities import (
     CONVENTIONS,
     Breakdown,
-    UniverseCheck,
     breakdown,
     chi2_rows,
     config_of,
-    covariance_checks,
     provenance,
     truth_bins,
-    universe_checks,
-    universes_verdict,
 )
 from farm.report.style import CONVENTION_TITLES
+from farm.report.universes import default_threshold
 
 __all__ = ["FIGURES", "format_chi2", "render_page"]
 
@@ -73,60 +77,6 @@ code, pre { font-family: "DejaVu Sans Mono", monospace; font-size: 12.5px; }
 pre { background: #f6f8fa; padding: 10px; overflow-x: auto; max-height: 420px; }
 .note { font-size: 13px; color: #555; }
 """
-
-_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
-
-
-def _sci(value: float, digits: int = 4) -> str:
-    """``1.986 × 10⁻³⁸`` (plain text, so it can be searched and copied)."""
-    if not math.isfinite(value) or value == 0:
-        return f"{value:g}"
-    exponent = math.floor(math.log10(abs(value)))
-    mantissa = value / 10.0**exponent
-    return f"{mantissa:.{digits - 1}f} × 10{str(exponent).translate(_SUPERSCRIPT)}"
-
-
-def format_chi2(value: float) -> str:
-    """How the page prints a chi-square: four significant figures."""
-    return f"{value:.4g}"
-
-
-def _pvalue(value: float) -> str:
-    if value > 0.999:
-        return "&gt; 0.999"
-    if value < 1e-3:
-        return f"{value:.2e}"
-    return f"{value:.3f}"
-
-
-def _difference(value: float) -> str:
-    return "0" if abs(value) < 5e-7 else f"{value:+.3g}"
-
-
-def _percent(fraction: float) -> str:
-    return "∞" if not math.isfinite(fraction) else f"{100 * fraction:.1f} %"
-
-
-def _share(check: UniverseCheck) -> str:
-    if check.crosscheck:
-        return "— (not in the total)"
-    return "&lt; 0.01 %" if check.share < 1e-4 else f"{100 * check.share:.2g} %"
-
-
-def _cell(text: str, *, value: float | None = None, cls: str = "num") -> str:
-    data = f' data-value="{value!r}"' if value is not None else ""
-    return f'<td class="{cls}"{data}>{text}</td>'
-
-
-def _table(
-    head: Sequence[str], rows: Sequence[Sequence[str]], *, text_cols: Sequence[int] = (0,)
-) -> str:
-    """An HTML table; the columns in ``text_cols`` are left-aligned text, the others numbers."""
-    ths = "".join(
-        f'<th class="{"text" if k in text_cols else ""}">{h}</th>' for k, h in enumerate(head)
-    )
-    body = "\n".join(f"<tr>{''.join(r)}</tr>" for r in rows)
-    return f"<table>\n<thead><tr>{ths}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
 
 
 def _collapsed(body: str, summary: str, *, open_: bool) -> str:
@@ -183,11 +133,25 @@ def _uncertainty_table(ds: xr.Dataset) -> str:
     return _table(head, rows, text_cols=(0, 1))
 
 
+def _mc_error(ds: xr.Dataset, model: str, convention: str) -> str:
+    """± the Monte-Carlo error of the joint chi-square from the finite universes ("—" if none)."""
+    name = f"chi2_{convention}_joint_mc_error"
+    if name not in ds:
+        return _cell("—")
+    k = [str(v) for v in ds["model"].values].index(model)
+    error = float(ds[name].values[k])
+    text = f"± {error:.2g}" if math.isfinite(error) else "± ∞"
+    chi2 = float(ds[f"chi2_{convention}_joint"].values[k])
+    big = not math.isfinite(error) or error > max(1.0, 0.1 * abs(chi2))
+    return f'<td class="{"bad" if big else "ok"}" data-value="{error!r}">{text}</td>'
+
+
 def _chi2_section(ds: xr.Dataset) -> str:
     head = [
         "model",
         "convention",
         "χ² with correlation",
+        "MC error",
         "p-value",
         "χ² ignoring it",
         "p-value",
@@ -201,6 +165,7 @@ def _chi2_section(ds: xr.Dataset) -> str:
                 f'<td class="text">{escape(r.model)}</td>',
                 f'<td class="text">{CONVENTION_TITLES[r.convention]}</td>',
                 _cell(format_chi2(r.chi2_joint), value=r.chi2_joint),
+                _mc_error(ds, r.model, r.convention),
                 _cell(_pvalue(r.pvalue_joint), value=r.pvalue_joint),
                 _cell(format_chi2(r.chi2_uncorrelated), value=r.chi2_uncorrelated),
                 _cell(_pvalue(r.pvalue_uncorrelated), value=r.pvalue_uncorrelated),
@@ -213,70 +178,11 @@ def _chi2_section(ds: xr.Dataset) -> str:
         + '<p class="note">χ² = Δᵀ V⁻¹ Δ with Δ = measured − predicted and '
         "V = V<sub>mm</sub> + V<sub>pp</sub> − V<sub>mp</sub> − V<sub>pm</sub> + V<sub>stat</sub> "
         "over the shared universes; “ignoring it” sets V<sub>mp</sub> = 0. Δχ² is the first minus "
-        "the second. The generator is the model the events were produced with.</p>"
+        "the second. The generator is the model the events were produced with. MC error: how far "
+        "the finite universes may move the χ² (delete-one-universe jackknife, its variance and "
+        "bias; red when above 1 and 10 % of the χ²). V<sub>stat</sub>: "
+        f"{escape(str(ds.attrs.get('stat_covariance_real', 'data statistics')))}.</p>"
     )
-
-
-def _diagnostics_section(ds: xr.Dataset, threshold: float, figure: str) -> str:
-    rows = [
-        [
-            f'<td class="text">{CONVENTION_TITLES[c.convention]}</td>',
-            f'<td class="{"ok" if c.positive_definite else "bad"}">'
-            f"{'yes' if c.positive_definite else 'NO'}</td>",
-            _cell(f"{c.condition_number:.4g}", value=c.condition_number),
-        ]
-        for c in covariance_checks(ds)
-    ]
-    parts = [
-        "<h3>Total covariance (systematics ⊕ stat)</h3>",
-        _table(["convention", "positive definite", "condition number"], rows),
-        '<p class="note">The condition number is λ<sub>max</sub> / λ<sub>min</sub>; above '
-        "≈10¹⁰ a chi-square inverts numerical noise.</p>",
-        "<h3>Enough universes?</h3>",
-    ]
-    checks = universe_checks(ds, threshold)
-    enough, sentence = universes_verdict(checks)
-    parts.append(f'<div class="verdict {"ok" if enough else "bad"}">{escape(sentence)}</div>')
-    parts.append(figure)
-    head = ["systematic", "group", "universes", "bootstrap error real", "nominal"]
-    head += ["share of a bin's variance", "verdict"]
-    table_rows = []
-    for c in checks:
-        if c.unisim:
-            verdict = '<td class="ok text">exact (±1σ unisim)</td>'
-        elif c.enough:
-            verdict = '<td class="ok text">enough</td>'
-        elif c.crosscheck:
-            more = f"≈{c.needed} universes" if c.needed else "more universes"
-            verdict = f'<td class="minor text">cross-check: {more}</td>'
-        elif not c.matters:
-            verdict = '<td class="minor text">above threshold, negligible</td>'
-        elif c.needed is None:
-            verdict = '<td class="bad text">one universe: no error estimate</td>'
-        else:
-            verdict = f'<td class="bad text">more: ≈{c.needed} universes</td>'
-        table_rows.append(
-            [
-                f'<td class="text">{escape(c.systematic)}</td>',
-                f'<td class="text">{escape(c.group)}</td>',
-                _cell(str(c.n_universes)),
-                *[
-                    _cell("—" if c.unisim else _percent(c.rel_error[k]), value=c.rel_error[k])
-                    for k in CONVENTIONS
-                ],
-                _cell(_share(c)),
-                verdict,
-            ]
-        )
-    parts.append(_table(head, table_rows, text_cols=(0, 1, len(head) - 1)))
-    parts.append(
-        '<p class="note">Bootstrap error: the spread of the systematic’s variance when its '
-        "universes are resampled with replacement, relative to the variance (largest over bins). "
-        f"Threshold {100 * threshold:g} %; for N Gaussian universes it is ≈ √(2/N), and the "
-        "universes needed grow with its square. “Share” is the largest fraction of one bin’s "
-        "total variance that the systematic contributes.</p>"
-    )
-    return "\n".join(parts)
 
 
 def _provenance_section(ds: xr.Dataset, result: str) -> str:
@@ -325,9 +231,12 @@ def render_page(
     images: Mapping[str, str],
     *,
     result: str,
-    threshold: float = 0.10,
+    threshold: float | None = None,
 ) -> str:
-    """The whole report page; ``images`` maps each name in :data:`FIGURES` to its ``src``."""
+    """The whole report page; ``images`` maps each name in :data:`FIGURES` to its ``src``.
+
+    ``threshold`` defaults to the run's ``[analysis] universe_precision``."""
+    threshold = default_threshold(ds) if threshold is None else threshold
     missing = [name for name in FIGURES if name not in images]
     if missing:
         msg = f"images for every figure are needed; missing {missing} (names: {list(FIGURES)})"
@@ -384,6 +293,7 @@ def render_page(
 <h1>farm report — {sample}</h1>
 <p class="lead">{description}</p>
 {_headline(ds)}
+{universes_banner(ds, threshold)}
 <p class="meta">{n_universes} universes · extraction {method} · result <code>{escape(result)}</code></p>
 <nav>{nav}</nav>
 </header>
@@ -417,7 +327,7 @@ def render_page(
 
 <section id="diagnostics">
 <h2>Diagnostics</h2>
-{_diagnostics_section(ds, threshold, fig["universes"])}
+{diagnostics_section(ds, threshold, fig["universes"])}
 </section>
 
 <section id="provenance">

@@ -20,6 +20,7 @@ from farm.report.quantities import (
     universes_verdict,
 )
 from farm.report.style import CONVENTION_TITLES, group_colors, new_figure
+from farm.report.universes import default_threshold
 
 __all__ = ["correlation_figure", "universe_check_figure"]
 
@@ -88,6 +89,8 @@ def _bar_label(check: UniverseCheck) -> str:
     if not math.isfinite(check.worst):
         return " ∞ (one universe)"
     text = f" {100 * check.worst:.1f} %"
+    if check.rank_limited:
+        text += f", rank {check.rank}/{check.n_bins}"
     if check.enough:
         return text + "  ✓"
     if check.crosscheck:
@@ -97,13 +100,15 @@ def _bar_label(check: UniverseCheck) -> str:
     return text + f"  ✗ → ≈{check.needed} universes"
 
 
-def universe_check_figure(ds: xr.Dataset, threshold: float = 0.10) -> Figure:
-    """Relative bootstrap error of each systematic's covariance against the threshold.
+def universe_check_figure(ds: xr.Dataset, threshold: float | None = None) -> Figure:
+    """Relative Monte-Carlo error of each systematic's covariance against the threshold.
 
     Bars show the larger of the two conventions; the error of a variance from N Gaussian
-    universes is ≈ √(2/N), so the universes needed for the threshold scale like its square.
+    universes is √(2/N), so the universes needed for the threshold scale like its square.
+    ``threshold`` defaults to the run's ``[analysis] universe_precision``.
     """
     checks = universe_checks(ds, threshold)
+    threshold = checks[0].threshold if checks else default_threshold(ds)
     colors = group_colors(list(dict.fromkeys(c.group for c in checks)))
     fig = new_figure(11.0, 1.9 + 0.42 * len(checks))
     ax = fig.subplots()
@@ -132,7 +137,7 @@ def universe_check_figure(ds: xr.Dataset, threshold: float = 0.10) -> Figure:
     ax.set_yticks(y, [f"{c.systematic} ({c.n_universes})" for c in checks])
     ax.set_xlim(0, x_max * 1.45)  # room for the labels right of the bars
     ax.set_ylim(-0.6, len(checks) - 0.1)
-    ax.set_xlabel("relative bootstrap error of the systematic's variance (worse convention) [%]")
+    ax.set_xlabel("relative Monte-Carlo error of the systematic's variance (worse convention) [%]")
     ax.grid(axis="y", visible=False)
     enough, _ = universes_verdict(checks)
     short = sum(not c.enough and c.matters for c in checks)

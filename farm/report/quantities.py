@@ -7,16 +7,15 @@ records or arrays. Both flux conventions are handled alike; ``convention`` is ``
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from farm.analysis.covariance import correlation, universe_covariance
+from farm.report._dataset import CONVENTIONS, config_of, labels
+from farm.report.universes import UniverseCheck, universe_checks, universes_verdict
 from farm.systematics.universes import ALL_KNOBS
 
 __all__ = [
@@ -42,26 +41,7 @@ __all__ = [
     "universes_verdict",
 ]
 
-CONVENTIONS: tuple[str, ...] = ("real", "nominal")
-
-NEGLIGIBLE_SHARE = 0.01
-"""A systematic below this fraction of every bin's variance cannot change a conclusion."""
-
 _FLUX_BIN = re.compile(r"^(?P<flavour>[^:]+):(?P<lo>[-+.\deE]+)-(?P<hi>[-+.\deE]+)$")
-
-
-def labels(ds: xr.Dataset, name: str) -> list[str]:
-    """A string coordinate as ``str`` (zarr gives StringDType, memory gives object)."""
-    return [str(v) for v in ds[name].values]
-
-
-def config_of(ds: xr.Dataset) -> dict[str, Any]:
-    """The validated configuration recorded in the ``config`` attribute ({} if absent)."""
-    try:
-        config = json.loads(ds.attrs.get("config", "{}"))
-    except (TypeError, json.JSONDecodeError):
-        return {}
-    return config if isinstance(config, dict) else {}
 
 
 # --- truth binning -----------------------------------------------------------------------------
@@ -345,106 +325,6 @@ def covariance_checks(ds: xr.Dataset) -> list[CovarianceCheck]:
         )
         for c in CONVENTIONS
     ]
-
-
-@dataclass(frozen=True, kw_only=True)
-class UniverseCheck:
-    """Whether one systematic's covariance is known well enough from the universes thrown."""
-
-    systematic: str
-    group: str
-    n_universes: int
-    unisim: bool
-    """±1σ unisim: a fixed pair of universes, exact (more throws would change nothing)."""
-    rel_error: dict[str, float]
-    """Per convention, the largest relative bootstrap error of a diagonal covariance element."""
-    share: float
-    """Largest fraction of a bin's total variance (systematics ⊕ stat) this systematic gives
-    (above 1 for the all-knob cross-check, which is not part of that total)."""
-    threshold: float
-
-    @property
-    def worst(self) -> float:
-        return max(self.rel_error.values())
-
-    @property
-    def enough(self) -> bool:
-        return self.unisim or self.worst <= self.threshold
-
-    @property
-    def crosscheck(self) -> bool:
-        """The all-knob set: compared with the total, never added into it."""
-        return self.systematic == ALL_KNOBS
-
-    @property
-    def matters(self) -> bool:
-        """Whether it can change the total covariance noticeably (cross-checks never do)."""
-        return not self.crosscheck and self.share >= NEGLIGIBLE_SHARE
-
-    @property
-    def needed(self) -> int | None:
-        """Universes for a bootstrap error at the threshold (the error falls like 1/√N)."""
-        if self.enough or not math.isfinite(self.worst):
-            return None
-        return math.ceil(self.n_universes * (self.worst / self.threshold) ** 2)
-
-
-def _unisims(ds: xr.Dataset) -> set[str]:
-    systematics = config_of(ds).get("systematics", [])
-    return {s.get("name") for s in systematics if isinstance(s, dict) and s.get("mode") == "unisim"}
-
-
-def universe_checks(ds: xr.Dataset, threshold: float = 0.10) -> list[UniverseCheck]:
-    """Per systematic: universes thrown, bootstrap error of its covariance, and the verdict.
-
-    The relative bootstrap error of a variance from N Gaussian universes is ≈ √(2/N), so a
-    10 % threshold asks for ≈ 200 universes.
-    """
-    if not 0 < threshold < 1:
-        msg = f"threshold must be a fraction in (0, 1), e.g. 0.10; got {threshold}"
-        raise ValueError(msg)
-    per_universe = labels(ds, "universe_systematic")
-    group_of = dict(zip(per_universe, labels(ds, "universe_group"), strict=True))
-    unisims = _unisims(ds)
-    total = np.stack([np.diagonal(ds[f"cov_total_{c}"].values) for c in CONVENTIONS])
-    checks = []
-    for k, name in enumerate(labels(ds, "systematic")):
-        own = np.stack([np.diagonal(ds[f"cov_systematic_{c}"].values[k]) for c in CONVENTIONS])
-        share = np.divide(own, total, out=np.zeros_like(own), where=total > 0)
-        checks.append(
-            UniverseCheck(
-                systematic=name,
-                group=group_of.get(name, "?"),
-                n_universes=per_universe.count(name),
-                unisim=name in unisims,
-                rel_error={c: float(ds[f"bootstrap_rel_error_{c}"].values[k]) for c in CONVENTIONS},
-                share=float(share.max()) if share.size else 0.0,
-                threshold=threshold,
-            )
-        )
-    return checks
-
-
-def universes_verdict(checks: list[UniverseCheck]) -> tuple[bool, str]:
-    """(enough?, one sentence): short systematics that matter decide; negligible ones are named."""
-    short = [c for c in checks if not c.enough and c.matters]
-    minor = [c for c in checks if not c.enough and not c.matters and not c.crosscheck]
-    crosscheck = [c for c in checks if not c.enough and c.crosscheck]
-    threshold = f"{100 * checks[0].threshold:g} %" if checks else "the threshold"
-    if short:
-        names = ", ".join(f"{c.systematic} (≈{c.needed} universes)" for c in short)
-        text = f"No: the bootstrap error exceeds {threshold} for {names}."
-    else:
-        text = f"Yes: every systematic that matters is known to {threshold} or better."
-    if minor:
-        names = ", ".join(c.systematic for c in minor)
-        text += (
-            f" Above {threshold} but negligible (< {100 * NEGLIGIBLE_SHARE:g} % of every bin's"
-            f" variance): {names}."
-        )
-    for c in crosscheck:
-        text += f" The cross-check set {c.systematic} would need ≈{c.needed} universes."
-    return not short, text
 
 
 # --- provenance --------------------------------------------------------------------------------

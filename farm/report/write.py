@@ -26,7 +26,9 @@ __all__ = ["PAGE", "figure_builders", "write_report"]
 PAGE = "index.html"
 
 
-def figure_builders(threshold: float = 0.10) -> dict[str, Callable[[xr.Dataset], Figure]]:
+def figure_builders(
+    threshold: float | None = None,
+) -> dict[str, Callable[[xr.Dataset], Figure]]:
     """Figure name (as in farm.report.page.FIGURES) → the pure function that draws it."""
     return {
         "cross_section": cross_section_figure,
@@ -61,12 +63,14 @@ def write_report(
     *,
     result: str,
     embed: bool = False,
-    threshold: float = 0.10,
+    threshold: float | None = None,
 ) -> list[Path]:
     """Draw every figure of ``ds``, write NAME.png for each and index.html; returns the paths.
 
     ``result`` is how the page names the result (its path). With ``embed`` the page carries the
     images as base64 ``data:`` URIs and stands alone; otherwise it refers to the PNGs beside it.
+    ``threshold`` (the largest acceptable relative MC error of a systematic's covariance)
+    defaults to the run's ``[analysis] universe_precision``.
     """
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
