@@ -65,7 +65,7 @@ def test_universe_zero_is_the_central_value_and_each_systematic_owns_a_consecuti
     assert_array_equal(u.universes_of("mc_statistics"), np.arange(58, 70))
     index = np.arange(70)
     assert_array_equal(u.is_flux(), (index >= 1) & (index < 31))
-    assert u.groups == ("flux", "xsec", "xsec", "mcstat")
+    assert u.groups == ("flux", "xsec", "background", "mcstat")
 
 
 def test_non_flux_universes_keep_the_nominal_flux_and_bootstrap_replicas_are_consecutive() -> None:
@@ -299,7 +299,7 @@ def test_checksum_changes_when_anything_that_defines_a_number_changes() -> None:
             [FLUX_NORM, RADIUS, BRN.model_copy(update={"name": "brn"}), BOOT], BINS, seed=SEED
         ),
         "group": build_universe_set(
-            [FLUX_NORM, RADIUS, BRN.model_copy(update={"group": "background"}), BOOT],
+            [FLUX_NORM, RADIUS, BRN.model_copy(update={"group": "beam"}), BOOT],
             BINS,
             seed=SEED,
         ),

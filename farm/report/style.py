@@ -67,7 +67,7 @@ GROUP_COLORS: dict[str, str] = {
     "mcstat": "#CC79A7",
     "background": "#56B4E9",
 }
-"""The farm's default systematic groups (farm.config: flux, xsec, detector, mcstat)."""
+"""The farm's default systematic groups (farm.config: flux, xsec, detector, background, mcstat)."""
 
 STAT_COLOR = "#9a9a9a"
 TOTAL_COLOR = "#000000"

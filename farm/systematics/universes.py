@@ -24,6 +24,7 @@ __all__ = [
     "UniverseSet",
     "build_universe_set",
     "flux_fractional_covariance",
+    "integral_preserving_projector",
     "throw_rng",
     "touched_flavors",
 ]
@@ -97,6 +98,47 @@ def flux_fractional_covariance(
             raise ValueError(msg)
         cov[np.ix_(touched, touched)] += external
     return cov
+
+
+def integral_preserving_projector(
+    syst: SystematicSection, bins: FluxBins, signal_flux: np.ndarray
+) -> np.ndarray:
+    """The projection that removes the part of a flux throw which moves Φ (``preserve_integral``).
+
+    A throw is a fractional change δ_b of each flux bin b (ratio r_b = 1 + δ_b). With w_b = F̄_b
+    the nominal fluence of the signal flavours in bin b (``signal_flux``, zero for other
+    flavours) and u_b = 1 on the bins the systematic touches (0 elsewhere), the projected throw
+
+        δ' = Π δ,    Π = I − u wᵀ / (wᵀ u),
+
+    is δ minus one uniform fractional shift c = wᵀδ / wᵀu over the touched bins: its
+    normalisation part, measured on the signal flavours. Then wᵀδ' = 0, so every universe keeps
+    Φ_u = Σ_b F̄_b r_b = Φ̄ while the shape varies with covariance Π V Πᵀ (V the declared one).
+    Π is idempotent and leaves a throw that already keeps Φ unchanged.
+
+    Raises
+    ------
+    ValueError
+        If the systematic touches no bin of a signal flavour with nominal flux (it never moves Φ).
+    """
+    n = bins.n_bins - 1
+    touched = np.zeros(n)
+    for f in touched_flavors(syst, bins):
+        touched[bins.flavor_slice(f)] = 1.0
+    if np.shape(signal_flux) != (n + 1,):
+        msg = f"signal_flux has shape {np.shape(signal_flux)}; give one value per flux bin ({n + 1}, the last the untouched bin)"
+        raise ValueError(msg)
+    weights = np.asarray(signal_flux, dtype=np.float64)[:n]
+    overlap = float(weights @ touched)
+    if not overlap > 0:
+        msg = (
+            f"systematic {syst.name!r}: preserve_integral keeps the integrated flux Φ of the signal "
+            "flavours fixed, but the systematic touches no flux bin of a signal flavour with "
+            "nominal flux, so it never moves Φ; remove preserve_integral, or give it flavors "
+            "among [binning] signal_flavors"
+        )
+        raise ValueError(msg)
+    return np.eye(n) - np.outer(touched, weights) / overlap
 
 
 def _cholesky_like(cov: np.ndarray) -> np.ndarray:
@@ -173,14 +215,31 @@ def _flux_factor(
     bins: FluxBins,
     jacobian: np.ndarray | None,
     external: np.ndarray | None = None,
+    signal_flux: np.ndarray | None = None,
 ) -> np.ndarray:
+    """A factor L of the systematic's fractional covariance (throws L z), projected by
+    :func:`integral_preserving_projector` when it declares ``preserve_integral``."""
     if syst.mode == "unisim":
         msg = f"systematic {syst.name!r}: flux systematics are covariances; use mode = 'multisim'"
         raise ValueError(msg)
     if syst.covariance_file is not None and external is None:
         msg = f"systematic {syst.name!r}: covariance_file {syst.covariance_file} was not read; pass its matrix in flux_covariances"
         raise ValueError(msg)
-    return _cholesky_like(flux_fractional_covariance(syst, bins, jacobian, external))
+    factor = _cholesky_like(flux_fractional_covariance(syst, bins, jacobian, external))
+    if not syst.preserve_integral:
+        return factor
+    if signal_flux is None:
+        msg = f"systematic {syst.name!r}: preserve_integral needs the nominal flux of the signal flavours per flux bin; pass signal_flux"
+        raise ValueError(msg)
+    projected = integral_preserving_projector(syst, bins, signal_flux) @ factor
+    if not np.abs(projected).max(initial=0.0) > 1e-9 * np.abs(factor).max(initial=0.0):
+        msg = (
+            f"systematic {syst.name!r}: with preserve_integral nothing of its covariance is left: "
+            "it only moves the integrated flux Φ; declare a shape (shape, fission_fraction_sigma "
+            "or a covariance_file with a shape part), or set preserve_integral = false"
+        )
+        raise ValueError(msg)
+    return projected
 
 
 def _flux_shift(syst: SystematicSection, factor: np.ndarray, seed: int, index: int) -> np.ndarray:
@@ -201,6 +260,7 @@ def build_universe_set(
     universes: int | None = None,
     all_knob_universes: int = 0,
     flux_covariances: Mapping[str, np.ndarray] | None = None,
+    signal_flux: np.ndarray | None = None,
 ) -> UniverseSet:
     """Throw every systematic.
 
@@ -208,7 +268,9 @@ def build_universe_set(
     a joint set (systematic ``"all_knobs"``) whose universe i throws every flux systematic and
     knob at once with exactly the values of universe i of its per-knob set. ``flux_covariances``
     gives, per flux systematic with a ``covariance_file``, the matrix read from it
-    (``farm.analysis.pipeline.read_flux_covariance``).
+    (``farm.analysis.pipeline.read_flux_covariance``). ``signal_flux`` is the nominal fluence of
+    the signal flavours per flux bin (n_bins values, ``farm.analysis.predict.binned_flux``), whose
+    sum Φ̄ the flux systematics with ``preserve_integral`` keep in every universe.
     """
     if universes is not None and universes < 1:
         msg = f"the number of universes per multisim systematic must be at least 1 (got {universes}); give --universes N with N >= 1"
@@ -228,7 +290,7 @@ def build_universe_set(
     bootstrap = np.full(total, -1, dtype=np.int64)
     knobs: dict[str, np.ndarray] = {}
     factors = {
-        s.name: _flux_factor(s, bins, fission_jacobian, external.get(s.name))
+        s.name: _flux_factor(s, bins, fission_jacobian, external.get(s.name), signal_flux)
         for s in systematics
         if s.kind == "flux"
     }
