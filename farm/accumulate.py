@@ -14,14 +14,10 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from farm.reweight.bootstrap import poisson_weights
 from farm.reweight.flux import FluxTensors, flux_tensors
-from farm.reweight.knobs import (
-    DETECTION_KNOBS,
-    KnobContext,
-    knob_effect,
-    required_columns,
-)
+from farm.reweight.knobs import KnobContext, required_columns
+from farm.reweight.per_event import bin_values as _bin
+from farm.reweight.per_event import event_universes
 from farm.reweight.shortcuts import fast_histograms as _fast_histograms
 from farm.systematics.fluxbins import FluxBins
 
@@ -60,6 +56,12 @@ class AccumulationSpec:
     """(K, F) flux ratio of each per-event universe (the joint all-knob set varies the flux too)."""
     fake_data_model: str | None = None
     """module:callable r(enu_mev, flavor): per-event weight ratio of the fake-data model (signal only)."""
+    event_systematic: np.ndarray | None = None
+    """Per entry of ``event_universes``, the index of the systematic that owns it."""
+    knob_span: Mapping[str, tuple[float, float, float, int]] | None = None
+    """Per knob varied in a chunk, (min, max, median, count) of the values of *all* universes of
+    the systematic that owns the chunk: the shortcuts take their expansion range and path from
+    it, so a universe gets the same bits in whichever chunk it is computed."""
 
     @property
     def n_reco(self) -> int:
@@ -76,7 +78,30 @@ class AccumulationSpec:
             if self.event_flux_ratio is None
             else self.event_flux_ratio[lo:hi],
             with_flux=with_flux,
+            event_systematic=None
+            if self.event_systematic is None
+            else self.event_systematic[lo:hi],
+            knob_span=self._span(lo, hi),
         )
+
+    def _span(self, lo: int, hi: int) -> dict[str, tuple[float, float, float, int]] | None:
+        if self.event_systematic is None or hi <= lo:
+            return None
+        owners = np.unique(self.event_systematic[lo:hi])
+        if owners.size != 1:
+            return None
+        rows = self.event_systematic == owners[0]
+        span = {}
+        for name, values in self.knob_values.items():
+            if values[lo:hi].any():
+                own = values[rows]
+                span[name] = (
+                    float(own.min()),
+                    float(own.max()),
+                    float(np.median(own)),
+                    int(own.size),
+                )
+        return span
 
     @property
     def n_truth(self) -> int:
@@ -97,7 +122,7 @@ def columns_needed(spec: AccumulationSpec) -> tuple[str, ...]:
     if spec.truth_column is not None:
         names.add(spec.truth_column)
     for parameter in spec.knob_values:
-        names.update(required_columns(parameter))
+        names.update(required_columns(parameter, spec.knob_context))
     return tuple(sorted(names))
 
 
@@ -132,13 +157,6 @@ class PartialSums:
         )
 
 
-def _bin(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Bin index per value, −1 outside [edges[0], edges[-1])."""
-    b = np.searchsorted(edges, values, side="right") - 1
-    b[(b < 0) | (b >= edges.size - 1)] = -1
-    return b.astype(np.int64)
-
-
 def _event_universe_histograms(
     cols: Mapping[str, np.ndarray],
     spec: AccumulationSpec,
@@ -148,80 +166,32 @@ def _event_universe_histograms(
     signal: np.ndarray,
     flux_bin: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    n_u = rows.stop - rows.start
-    n = signal.size
+    ev = event_universes(cols, spec, rows, reco_bin, flux_bin)
+    n_u, n = ev.weight.shape
     n_reco, n_truth = spec.n_reco, spec.n_truth
-    weight = np.ones((n_u, n))
-    detection: np.ndarray | None = None  # selection-only factors: never applied to the truth counts
-    scale: np.ndarray | None = None
-    for parameter, values in spec.knob_values.items():
-        block_values = values[rows]
-        if not block_values.any():
-            continue
-        w, s = knob_effect(parameter, block_values, cols, spec.knob_context)
-        if w is not None:
-            if parameter in DETECTION_KNOBS:
-                detection = w if detection is None else detection * w
-            else:
-                weight *= w
-        if s is not None:
-            scale = s if scale is None else scale * s
-    replicas = spec.bootstrap_replica[rows]
-    boot = replicas >= 0
-    if boot.any():
-        weight[boot] *= poisson_weights(cols["event_id"], replicas[boot], spec.bootstrap_key)
-    truth_weight = weight
-    if detection is not None:
-        weight = weight * detection
-    clamped = np.zeros(n_u, dtype=np.int64)
-    if spec.clamp is not None:
-        lo, hi = spec.clamp
-        outside = (weight < lo) | (weight > hi)
-        if truth_weight is not weight:
-            outside |= (truth_weight < lo) | (truth_weight > hi)
-            np.clip(truth_weight, lo, hi, out=truth_weight)
-        clamped = outside.sum(axis=1)
-        np.clip(weight, lo, hi, out=weight)
-    weight *= cols["w_nominal"][None, :]
-    if truth_weight is not weight:
-        truth_weight *= cols["w_nominal"][None, :]
-    truth_nominal_weight = truth_weight  # the denominator of M keeps the nominal flux
-    ratio = spec.event_flux_ratio[rows] if spec.event_flux_ratio is not None else None
-    if ratio is not None and (ratio != 1.0).any():
-        flux_factor = ratio[:, flux_bin]
-        weight = weight * flux_factor
-        truth_weight = truth_weight * flux_factor
-
-    if scale is None:
-        reco = np.broadcast_to(reco_bin, (n_u, n))
-    else:
-        reco = _bin(
-            (cols[spec.observable].astype(np.float64)[None, :] * scale).ravel(), spec.reco_edges
-        ).reshape(n_u, n)
     universe = np.arange(n_u)[:, None]
-    selected = cols["selected"][None, :] & (reco >= 0)
-    sig = selected & signal[None, :]
-    bkg = selected & ~signal[None, :]
+    sig = ev.selected & signal[None, :]
+    bkg = ev.selected & ~signal[None, :]
     u_sig = np.broadcast_to(universe, (n_u, n))[sig]
-    sig_idx = (u_sig * n_reco + reco[sig]) * n_truth + np.broadcast_to(truth_bin, (n_u, n))[sig]
-    hist_sig = np.bincount(sig_idx, weights=weight[sig], minlength=n_u * n_reco * n_truth)
-    bkg_idx = np.broadcast_to(universe, (n_u, n))[bkg] * n_reco + reco[bkg]
-    hist_bkg = np.bincount(bkg_idx, weights=weight[bkg], minlength=n_u * n_reco)
-    truth_w = truth_weight[:, signal]
+    sig_idx = (u_sig * n_reco + ev.reco[sig]) * n_truth + np.broadcast_to(truth_bin, (n_u, n))[sig]
+    hist_sig = np.bincount(sig_idx, weights=ev.weight[sig], minlength=n_u * n_reco * n_truth)
+    bkg_idx = np.broadcast_to(universe, (n_u, n))[bkg] * n_reco + ev.reco[bkg]
+    hist_bkg = np.bincount(bkg_idx, weights=ev.weight[bkg], minlength=n_u * n_reco)
+    truth_w = ev.truth_weight[:, signal]
     truth_idx = (universe * n_truth + truth_bin[signal][None, :]).ravel()
     hist_truth = np.bincount(truth_idx, weights=truth_w.ravel(), minlength=n_u * n_truth)
-    if truth_nominal_weight is truth_weight:
+    if ev.truth_nominal_weight is ev.truth_weight:
         hist_truth_nominal = hist_truth
     else:
         hist_truth_nominal = np.bincount(
-            truth_idx, weights=truth_nominal_weight[:, signal].ravel(), minlength=n_u * n_truth
+            truth_idx, weights=ev.truth_nominal_weight[:, signal].ravel(), minlength=n_u * n_truth
         )
     return (
         hist_sig.reshape(n_u, n_reco, n_truth),
         hist_bkg.reshape(n_u, n_reco),
         hist_truth.reshape(n_u, n_truth),
         hist_truth_nominal.reshape(n_u, n_truth),
-        clamped,
+        ev.clamped,
     )
 
 

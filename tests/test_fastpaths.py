@@ -1,14 +1,17 @@
 """The shortcuts of the per-event path give the histograms of exact per-universe weights.
 
 Every knob of every example sample is filled twice on real generated blocks: through the
-shortcut a worker takes (categories, readout-value classes, Chebyshev expansion with its per-event
-check, lateral prefix sums, the compiled bootstrap) and through the generic path that evaluates
-each universe's weights exactly. They agree to the expansion's tolerance (1e-9) and, for the exact
+shortcut a worker takes (categories, Chebyshev expansion with its per-event check, the
+photoelectron likelihood ratio by count class, the crossing steps of a moving readout, lateral
+prefix sums, the compiled bootstrap) and through the generic path that evaluates each universe's
+weights and readout exactly. They agree to the expansion's tolerance (1e-9) and, for the exact
 shortcuts, to rounding.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,10 +21,7 @@ import pytest
 
 import farm.accumulate as acc
 from farm.config import load_config
-from farm.reweight import shortcuts
-from farm.reweight.compiled import interpolation_error
-from farm.reweight.fastpaths import BlockLayout, chebyshev_interpolation_matrix, chebyshev_nodes
-from farm.reweight.knobs import knob_effect, readout_value_affected
+from farm.reweight import shortcuts, transitions
 from farm.runner import ensure_store, plan_for
 from farm.store.blocks import iter_blocks
 
@@ -75,14 +75,14 @@ def _assert_close(fast: Any, exact: Any, rtol: float) -> None:
 CASES = [
     ("sns-csi", "neutron_radius", 1e-9),
     ("sns-csi", "weak_mixing_angle", 1e-12),
-    ("sns-csi", "quenching", 1e-12),
-    ("sns-csi", "light_yield", 1e-12),
+    ("sns-csi", "quenching", 1e-9),
+    ("sns-csi", "light_yield", 1e-9),
     ("sns-csi", "efficiency_threshold", 1e-12),
     ("sns-csi", "brn_normalization", 1e-12),
     ("sns-csi", "mc_statistics", 1e-12),
     ("sns-lar", "neutron_radius", 1e-9),
     ("sns-lar", "quenching", 1e-12),
-    ("reactor-ge", "threshold", 1e-9),
+    ("reactor-ge", "threshold", 1e-12),
     ("reactor-ge", "germanium_quenching", 1e-12),
     ("reactor-ibd", "energy_scale", 1e-12),
     ("reactor-ibd", "ibd_normalization", 1e-12),
@@ -121,62 +121,127 @@ def test_the_shortcut_fills_the_histograms_of_exact_per_universe_weights(
         assert float(np.ptp(seen.sum(axis=1))) > 0  # the universes really differ
 
 
-def test_a_threshold_shift_on_photoelectron_counts_is_filled_by_readout_value(
+@pytest.mark.parametrize(
+    ("sample", "systematic"),
+    [("sns-csi", "efficiency_threshold"), ("sns-lar", "quenching"), ("reactor-ge", "threshold")],
+)
+def test_a_moving_readout_takes_the_crossing_steps_and_the_near_step_check_matters(
     samples: dict[str, Sample],
+    sample: str,
+    systematic: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    s = samples["sns-csi"]
-    chunk = s.chunks["efficiency_threshold"]
+    """The crossing of a bin edge or of an event's own threshold is found in closed form; a
+    universe within 1e-9 of a crossing takes the exactly evaluated state. Put 20 universes 2e-10
+    past true crossings and move every closed-form crossing 5e-10 later: the check puts those
+    pairs right; without it (tolerance 0) the histograms are wrong."""
+    s = samples[sample]
+    chunk = s.chunks[systematic]
     cols = s.blocks[0]
-    reco_bin, truth_bin, signal = acc.bin_events(cols, chunk)
-    layout = BlockLayout.build(
-        reco_bin, truth_bin, signal, cols["selected"], chunk.n_reco, chunk.n_truth
+    parameter = next(p for p, v in chunk.knob_values.items() if v.any())
+    seen: list[np.ndarray] = []
+    real = transitions._crossings
+
+    def recorded(*args: object, **kwargs: object) -> np.ndarray:
+        out = real(*args, **kwargs)  # type: ignore[arg-type]
+        seen.append(out)
+        return out
+
+    monkeypatch.setattr(transitions, "_crossings", recorded)
+    _assert_close(acc.block_partial_sums(cols, chunk), _generic(cols, chunk, monkeypatch), 1e-12)
+    assert seen, "the crossing-step shortcut was not taken"
+    crossings = np.unique(seen[0][np.isfinite(seen[0])])
+    assert crossings.size >= 20
+    values = chunk.knob_values[parameter]
+    picked = crossings[np.linspace(0, crossings.size - 1, 20).astype(int)] + 2e-10
+    on_steps = np.concatenate([values, picked])
+    k = on_steps.size
+    probe = dataclasses.replace(
+        chunk,
+        event_universes=np.arange(k),
+        knob_values={parameter: on_steps},
+        bootstrap_replica=np.full(k, -1),
+        event_flux_ratio=None,
     )
-    reweighted = readout_value_affected("threshold", cols) & (reco_bin >= 0)
-    pe = cols["reco_pe"][reweighted]
-    assert pe.size > 1000 and np.array_equal(pe, np.round(pe))  # photoelectron counts
-    assert shortcuts._by_readout_value(cols, chunk, "threshold", layout) is not None
+    monkeypatch.setattr(transitions, "_crossings", lambda *a, **kw: real(*a, **kw) + 5e-10)
+    exact = _generic(cols, probe, monkeypatch)
+    _assert_close(acc.block_partial_sums(cols, probe), exact, 1e-12)
+    monkeypatch.setattr(transitions, "STEP_TOLERANCE", 0.0)
+    unchecked = acc.block_partial_sums(cols, probe)
+    scale = float(np.abs(exact.signal).max())
+    wrong = np.any(np.abs(unchecked.signal - exact.signal) > 1e-9 * scale, axis=(1, 2)) | np.any(
+        np.abs(unchecked.background - exact.background) > 1e-9 * scale, axis=1
+    )
+    assert wrong[values.size :].any() and not wrong[: values.size].any()
 
 
-def test_events_where_the_expansion_fails_its_check_are_filled_exactly(
+def test_photoelectron_events_where_the_expansion_fails_its_check_are_filled_exactly(
     samples: dict[str, Sample], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """CsI's efficiency is floored at zero below 7.07 PE: with a continuous readout, a shift moves
-    some events across that kink, where no polynomial in the shift holds (and near it the ratio
-    ε(x − v)/ε(x) is steep enough that 12 nodes miss 1e-9). Those events fail the per-event check
-    and take exact weights; the others stay on the expansion."""
+    """The photoelectron likelihood ratio is interpolated in its smooth factor e^{−(λ−k)δ};
+    widen the thrown range fourfold so that events far from their mean miss 1e-9 at the check
+    points: they take exact weights, and without that the result is wrong."""
     s = samples["sns-csi"]
-    chunk = s.chunks["efficiency_threshold"]
-    cols = dict(s.blocks[0])
-    jitter = np.random.default_rng(1).uniform(-0.5, 0.5, cols["reco_pe"].size)
-    cols["reco_pe"] = (cols["reco_pe"] + jitter).astype(cols["reco_pe"].dtype)
-    reco_bin, truth_bin, signal = acc.bin_events(cols, chunk)
-    layout = BlockLayout.build(
-        reco_bin, truth_bin, signal, cols["selected"], chunk.n_reco, chunk.n_truth
-    )
-    assert shortcuts._by_readout_value(cols, chunk, "threshold", layout) is None  # continuous now
-
-    values = chunk.knob_values["threshold"]
-    lo, hi = float(values.min()), float(values.max())
-    nodes = chebyshev_nodes(lo, hi, shortcuts.EXPANSION_NODES)
-    checks = np.array([lo, hi, float(np.median(values))])
-    table, _ = knob_effect("threshold", np.concatenate([nodes, checks]), cols, chunk.knob_context)
-    slot, _ = layout.slots(table.shape[1], truth=False)
-    error = interpolation_error(
-        table,
-        shortcuts.EXPANSION_NODES,
-        chebyshev_interpolation_matrix(checks, lo, hi, shortcuts.EXPANSION_NODES),
-        slot >= 0,
-    )
-    failing = int(np.count_nonzero(error > shortcuts.EXPANSION_TOLERANCE))
-    passing = int(np.count_nonzero((slot >= 0) & (error <= shortcuts.EXPANSION_TOLERANCE)))
-    assert failing > 0 and passing > 0
-
+    base = s.chunks["quenching"]
+    chunk = dataclasses.replace(base, knob_values={k: 4.0 * v for k, v in base.knob_values.items()})
+    cols = s.blocks[0]
     fast = acc.block_partial_sums(cols, chunk)
     exact = _generic(cols, chunk, monkeypatch)
     _assert_close(fast, exact, 1e-9)
-
-    # and the exact fill of the failing events matters: without it the result is wrong
     with monkeypatch.context() as m:
         m.setattr(shortcuts, "EXPANSION_TOLERANCE", np.inf)
         unchecked = acc.block_partial_sums(cols, chunk)
-    assert not np.allclose(unchecked.signal, exact.signal, rtol=1e-6)
+    assert not np.allclose(unchecked.signal, exact.signal, rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("systematic", ["quenching", "efficiency_threshold"])
+def test_a_block_where_the_knob_moves_every_selected_event_fills_as_floats(
+    samples: dict[str, Sample], systematic: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No steady-state events in the block: nothing is left unmoved, and the sums of the unmoved
+    events (numpy's bincount of nothing is int64) must not turn the histograms into integers."""
+    s = samples["sns-csi"]
+    chunk = s.chunks[systematic]
+    block = s.blocks[1]
+    beam = block["channel"] != 12
+    cols = {name: column[beam] for name, column in block.items()}
+    fast = acc.block_partial_sums(cols, chunk)
+    assert fast.signal.dtype == np.float64 and fast.background.dtype == np.float64
+    _assert_close(fast, _generic(cols, chunk, monkeypatch), 1e-9)
+
+
+@pytest.mark.parametrize(
+    ("sample", "systematic"),
+    [
+        ("sns-csi", "neutron_radius"),
+        ("sns-csi", "quenching"),
+        ("sns-csi", "efficiency_threshold"),
+        ("sns-lar", "quenching"),
+        ("reactor-ge", "threshold"),
+        ("reactor-ibd", "energy_scale"),
+    ],
+)
+def test_a_universe_gets_the_same_bits_in_whichever_chunk_it_is_computed(
+    samples: dict[str, Sample], sample: str, systematic: str
+) -> None:
+    """The shortcuts take their range and path from the whole systematic (knob_span), so
+    splitting its universes into other work items never changes a universe's histograms."""
+    s = samples[sample]
+    spec = s.prep.spec
+    lo, hi = next(
+        (a, b)
+        for a, b in s.plan.chunks[1:]
+        if s.prep.universes.names[s.prep.universes.systematic_index[spec.event_universes[a]]]
+        == systematic
+    )
+    assert hi - lo >= 6
+    whole = spec.for_chunk(lo, hi, with_flux=False)
+    cuts = (lo, lo + 1, lo + (hi - lo) // 2, hi)
+    for cols in s.blocks:
+        reference = acc.block_partial_sums(cols, whole)
+        for a, b in itertools.pairwise(cuts):
+            part = acc.block_partial_sums(cols, spec.for_chunk(a, b, with_flux=False))
+            for field in FIELDS:
+                np.testing.assert_array_equal(
+                    getattr(part, field), getattr(reference, field)[a - lo : b - lo], err_msg=field
+                )

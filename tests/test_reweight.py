@@ -28,9 +28,11 @@ from farm.config import (
     parse_config,
     store_path,
 )
+from farm.physics.response import CevnsResponse, EfficiencyCurve, Quenching
 from farm.reweight.bootstrap import poisson_weights
 from farm.reweight.flux import FluxTensors, apply_flux_universes, flux_tensors, reweight_loop
 from farm.reweight.knobs import KnobContext
+from farm.reweight.readout_shift import Readout, ScaledReadout
 from farm.runner import reduce_inprocess, run_inprocess
 from farm.samples.generate import generate_store
 from farm.store.reader import EventStore
@@ -88,6 +90,7 @@ def _spec(
     bootstrap_replica: Sequence[int] | None = None,
     clamp: tuple[float, float] | None = None,
     universes_per_block: int = 64,
+    readout: Readout | None = None,
 ) -> AccumulationSpec:
     k = len(event_universes)
     return AccumulationSpec(
@@ -102,15 +105,22 @@ def _spec(
         if bootstrap_replica is None
         else np.asarray(bootstrap_replica),
         bootstrap_key=4242,
-        knob_context=KnobContext(observable="reco_pe", nuclei_by_a={}, efficiency=_efficiency_pe),
+        knob_context=KnobContext(
+            observable="reco_pe",
+            nuclei_by_a={},
+            readout=ScaledReadout(column="reco_pe") if readout is None else readout,
+        ),
         clamp=clamp,
         universes_per_block=universes_per_block,
     )
 
 
-def _efficiency_pe(x: np.ndarray) -> np.ndarray:
-    """A smooth turn-on at 8 PE (only its ratios matter to the threshold knob)."""
-    return 1.0 / (1.0 + np.exp(-(x - 8.0) / 1.5))
+_TURN_ON_PE = CevnsResponse(
+    readout="pe",
+    quenching=Quenching(model="csi"),
+    efficiency=EfficiencyCurve(kind="erf", threshold=8.0, width=1.5),
+)
+"""A photoelectron readout with a smooth turn-on at 8 PE."""
 
 
 def _explicit_histograms(
@@ -264,19 +274,30 @@ def test_efficiency_knob_scales_selected_events_but_not_the_truth_counts() -> No
     assert_allclose(sums.truth, np.broadcast_to(sums.flux.truth.sum(axis=0), (2, 3)), rtol=1e-12)
 
 
-def test_threshold_knob_reweights_selected_events_by_the_efficiency_ratio_and_keeps_truth() -> None:
+def test_threshold_knob_reselects_each_event_with_its_own_threshold_and_keeps_truth() -> None:
+    """A turn-on shift v re-selects every beam event by its stored threshold θ: selected when
+    k − v ≥ θ, exactly as a sample generated with the shifted turn-on (same θ) would be."""
     rng = np.random.default_rng(36)
     cols = _event_columns(rng, 50_000)
+    cols["reco_pe"] = np.round(cols["reco_pe"])
+    theta = _TURN_ON_PE.selection_threshold(rng.random(50_000))
+    cols["selection_threshold"] = theta
+    cols["selected"] = _TURN_ON_PE.selected(cols["reco_pe"], theta)
     shift_pe = 1.5
     sums = block_partial_sums(
-        cols, _spec(event_universes=[1], knob_values={"threshold": np.array([shift_pe])})
+        cols,
+        _spec(
+            event_universes=[1],
+            knob_values={"threshold": np.array([shift_pe])},
+            readout=_TURN_ON_PE,
+        ),
     )
-    ratio = _efficiency_pe(cols["reco_pe"] - shift_pe) / _efficiency_pe(cols["reco_pe"])
-    sig, bkg, _ = _explicit_histograms(cols, cols["w_nominal"] * ratio)
+    moved = {**cols, "selected": cols["reco_pe"] - shift_pe >= theta.astype(np.float64)}
+    sig, bkg, _ = _explicit_histograms(moved, cols["w_nominal"])
     _, _, truth = _explicit_histograms(cols, cols["w_nominal"])
-    assert_allclose(sums.signal[0], sig, rtol=1e-12)
-    assert_allclose(sums.background[0], bkg, rtol=1e-12)
-    assert_allclose(sums.truth[0], truth, rtol=1e-12)
+    assert_allclose(sums.signal[0], sig, rtol=1e-12, atol=0)
+    assert_allclose(sums.background[0], bkg, rtol=1e-12, atol=0)
+    assert_allclose(sums.truth[0], truth, rtol=1e-12, atol=0)
     assert sums.signal[0].sum() < 0.98 * sums.flux.signal.sum()  # a higher threshold loses events
 
 

@@ -26,14 +26,16 @@ from farm.analysis.histograms import UniverseHistograms, assemble_histograms
 from farm.analysis.nominal_flux import FluxRule, flux_rule
 from farm.analysis.predict import binned_flux, fold_model, load_model, model_predictions
 from farm.analysis.run_inputs import (
-    efficiency_function,
+    check_knobs,
+    knob_context,
     read_flux_covariance,
     required_binning,
     run_universe_set,
     target_count,
 )
+from farm.binding import check_store_binding
 from farm.config import FarmConfig, config_hash
-from farm.reweight.knobs import KnobContext
+from farm.limits import check_run_limits
 from farm.samples.blocks import BLOCK_EVENTS
 from farm.store.errors import StoreError
 from farm.store.reader import EventStore
@@ -84,8 +86,10 @@ def check_before_running(cfg: FarmConfig, *, universes: int | None = None) -> No
     """
     binning = required_binning(cfg)
     _check_before_running(cfg)
+    check_knobs(cfg, binning.observable)
     bins = FluxBins.from_mapping(binning.flux_edges_mev)
     rule = flux_rule(cfg)
+    check_run_limits(cfg, binning, rule, universes)  # memory, flux coverage (farm.limits)
     universe_set = run_universe_set(cfg, rule, bins, universes)
     if cfg.data.kind == "fake" and cfg.data.universe >= universe_set.n_universes:
         msg = (
@@ -140,6 +144,7 @@ def prepare(cfg: FarmConfig, store: EventStore, *, universes: int | None = None)
         msg = "the event store holds no events"
         hint = "generate it again with events > 0 (`farm generate --events N`), or point [sample] store at another store"
         raise StoreError(msg, store=store.path, hint=hint)
+    check_store_binding(cfg, store)  # the store belongs to this configuration (farm.binding)
     if binning.observable not in store.columns:
         msg = f"[binning.observable] {binning.observable!r} is not a column of {store.path}; set it to one of its columns: {', '.join(store.columns)}"
         raise ValueError(msg)
@@ -147,8 +152,10 @@ def prepare(cfg: FarmConfig, store: EventStore, *, universes: int | None = None)
         msg = f'[binning.truth] {binning.truth!r} is not a column of {store.path}; set it to "total" or one of its columns: {", ".join(store.columns)}'
         raise ValueError(msg)
     _check_before_running(cfg)
+    check_knobs(cfg, binning.observable)
     bins = FluxBins.from_mapping(binning.flux_edges_mev)
     rule = flux_rule(cfg)
+    check_run_limits(cfg, binning, rule, universes)  # memory, flux coverage (farm.limits)
     universe_set = run_universe_set(cfg, rule, bins, universes)
     event_universes = np.flatnonzero(~universe_set.is_flux() & (universe_set.systematic_index >= 0))
     attrs = store.attrs
@@ -165,14 +172,11 @@ def prepare(cfg: FarmConfig, store: EventStore, *, universes: int | None = None)
         knob_values={k: v[event_universes] for k, v in universe_set.knobs.items()},
         bootstrap_replica=universe_set.bootstrap[event_universes],
         bootstrap_key=cfg.analysis.universe_seed,
-        knob_context=KnobContext(
-            observable=binning.observable,
-            nuclei_by_a=nuclei_by_a,
-            efficiency=efficiency_function(cfg),
-        ),
+        knob_context=knob_context(cfg, binning.observable, nuclei_by_a),
         clamp=cfg.analysis.weight_clamp,
         fake_data_model=cfg.data.model,
         event_flux_ratio=universe_set.flux_ratio[event_universes],
+        event_systematic=universe_set.systematic_index[event_universes],
         universes_per_block=cfg.analysis.universes_per_block,
     )
     return Prepared(
@@ -299,12 +303,20 @@ def finish(prep: Prepared, sums: PartialSums) -> xr.Dataset:
     hists = assemble_histograms(
         sums, prep.universes, prep.spec.event_universes, binned_flux(prep.rule, prep.flux_bins)
     )
+    if not hists.signal[0].sum() > 0:  # nothing to extract: refuse before dividing by it
+        edges = ", ".join(f"{e:g}" for e in prep.spec.reco_edges)
+        msg = (
+            f"[binning.reco_edges] [{edges}] hold no selected signal event of {prep.store_path} "
+            f"in {prep.spec.observable}; set reco_edges where its selected signal is"
+        )
+        raise ValueError(msg)
     phi = prep.universes.flux_ratio @ phi_bins
     data = fake_data(cfg, hists, sums.fake_signal if cfg.data.model else None)
     settings = ExtractionSettings(
         method=a.method,
         iterations=a.iterations,
         wiener_order=a.wiener_order,
+        n_stat_toys=a.stat_toys,
         stat_seed=cfg.data.seed,
     )
     ext = extract(hists, data, n_targets=prep.n_targets, phi=phi, settings=settings)
@@ -346,17 +358,20 @@ def finish(prep: Prepared, sums: PartialSums) -> xr.Dataset:
         )
         models.append(_prediction(m.name, real, nominal, ext.xsec_real, ext.xsec_nominal, prep))
 
+    unisim = frozenset(s.name for s in cfg.systematics if s.mode == "unisim")
     cov_real = covariances(
         ext.xsec_real,
         prep.universes,
         center=a.covariance_center,
         normalization=a.covariance_normalization,
+        exact=unisim,
     )
     cov_nominal = covariances(
         ext.xsec_nominal,
         prep.universes,
         center=a.covariance_center,
         normalization=a.covariance_normalization,
+        exact=unisim,
     )
     labels = [
         f"{f}:{lo:g}-{hi:g}"
@@ -409,4 +424,6 @@ def finish(prep: Prepared, sums: PartialSums) -> xr.Dataset:
         cov_nominal=cov_nominal,
         models=models,
         attrs=attrs,
+        exact=unisim,
+        precision=a.universe_precision,
     )

@@ -9,23 +9,33 @@ running and to prepare the accumulation.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from farm.analysis.nominal_flux import FluxRule
+from farm.analysis.predict import binned_flux
 from farm.config import FarmConfig, ReactorCevnsConfig, ReactorIbdConfig, SnsCevnsConfig
 from farm.config.analysis import BinningSection, SystematicSection
 from farm.physics import flux as flux_physics
+from farm.physics.constants import SIN2W_LOW_Q2
+from farm.reweight.knobs import KnobContext
+from farm.reweight.readout_shift import (
+    RESPONSE_KNOBS,
+    Readout,
+    ScaledReadout,
+    check_response_knob,
+)
 from farm.systematics.fluxbins import FluxBins
 from farm.systematics.universes import UniverseSet, build_universe_set, touched_flavors
 
 __all__ = [
-    "efficiency_function",
+    "check_knobs",
     "fission_jacobian",
+    "knob_context",
     "read_flux_covariance",
+    "readout_model",
     "required_binning",
     "run_universe_set",
     "target_count",
@@ -40,13 +50,52 @@ def target_count(attrs: dict[str, Any]) -> float:
     return float(sum(n["count"] for n in target["nuclei"].values()))
 
 
-def efficiency_function(cfg: FarmConfig) -> Callable[[np.ndarray], np.ndarray] | None:
-    """The detection efficiency of a CEvNS detector as a function of the observable, else None."""
-    if not isinstance(cfg, SnsCevnsConfig | ReactorCevnsConfig):
-        return None
-    from farm.samples.cevns_events import efficiency
+def readout_model(cfg: FarmConfig, observable: str) -> Readout | None:
+    """The readout the detector knobs move: a CEvNS detector's full response; else the binned
+    observable, which the ``energy_scale`` knob rescales (the generators' ``[detector]
+    energy_scale`` scales the IBD prompt energy and the nuSCOPE tagged energy: `farm validate
+    closure` shows whether the analysis bins the column that parameter moves)."""
+    if isinstance(cfg, SnsCevnsConfig | ReactorCevnsConfig):
+        from farm.samples.cevns_events import response_of
 
-    return lambda x: efficiency(x, cfg.detector).astype(np.float64)
+        return response_of(cfg.detector)
+    return ScaledReadout(column=observable)
+
+
+def knob_context(cfg: FarmConfig, observable: str, nuclei_by_a: dict[int, str]) -> KnobContext:
+    """What the knobs of ``cfg`` need: its readout and the nominal physical parameters."""
+    physics = getattr(cfg, "physics", None)
+    return KnobContext(
+        observable=observable,
+        nuclei_by_a=nuclei_by_a,
+        readout=readout_model(cfg, observable),
+        couplings=getattr(physics, "couplings", "corrected"),
+        sin2w=getattr(physics, "sin2w", SIN2W_LOW_Q2),
+        neutron_radius_scale=getattr(physics, "neutron_radius_scale", 1.0),
+        ccqe_ma_mev=getattr(physics, "ccqe_ma_mev", 1000.0),
+    )
+
+
+def check_knobs(cfg: FarmConfig, observable: str) -> None:
+    """Refuse, before reading any event, a knob the sample cannot carry (naming the systematic)."""
+    readout = readout_model(cfg, observable)
+    for syst in cfg.systematics:
+        if syst.kind != "knob" or syst.parameter not in RESPONSE_KNOBS:
+            continue
+        try:
+            check_response_knob(str(syst.parameter), readout, observable)
+        except ValueError as err:
+            msg = f"[[systematics]] {syst.name!r}: {err}"
+            raise ValueError(msg) from None
+    physics = getattr(cfg, "physics", None)
+    if getattr(physics, "form_factor", "helm") != "helm" and any(
+        s.kind == "knob" and s.parameter == "cevns_rms_radius" for s in cfg.systematics
+    ):
+        msg = (
+            "[[systematics]] the cevns_rms_radius knob reweights the Helm form factor; "
+            "[physics] form_factor is not 'helm': set it to 'helm' or drop the knob"
+        )
+        raise ValueError(msg)
 
 
 def fission_jacobian(cfg: FarmConfig, rule: FluxRule, bins: FluxBins) -> np.ndarray | None:
@@ -125,7 +174,9 @@ def read_flux_covariance(syst: SystematicSection, bins: FluxBins) -> np.ndarray:
 def run_universe_set(
     cfg: FarmConfig, rule: FluxRule, bins: FluxBins, universes: int | None
 ) -> UniverseSet:
-    """The universes of the run: its systematics thrown with the run's seed and flux inputs."""
+    """The universes of the run: its systematics thrown with the run's seed and flux inputs
+    (covariance files, the fission jacobian, and the nominal flux of the signal flavours per flux
+    bin, which ``preserve_integral`` systematics keep integrated)."""
     external = {
         s.name: read_flux_covariance(s, bins)
         for s in cfg.systematics
@@ -139,4 +190,5 @@ def run_universe_set(
         universes=universes,
         all_knob_universes=cfg.analysis.all_knob_universes,
         flux_covariances=external,
+        signal_flux=binned_flux(rule, bins, required_binning(cfg).flux_normalising_flavors),
     )

@@ -7,7 +7,19 @@ from __future__ import annotations
 
 import typer
 
-from farm.cli import cluster, compare, config, export, generate, ingest, inspect, plan, report, run
+from farm.cli import (
+    cluster,
+    compare,
+    config,
+    export,
+    generate,
+    ingest,
+    inspect,
+    plan,
+    report,
+    run,
+    validate,
+)
 
 __all__ = ["app", "main"]
 
@@ -31,6 +43,7 @@ app.command("ingest")(ingest.ingest)
 app.add_typer(cluster.app, name="cluster")
 app.add_typer(config.app, name="config")
 app.add_typer(export.app, name="export")
+app.add_typer(validate.app, name="validate")
 
 
 def main() -> None:

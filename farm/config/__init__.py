@@ -28,9 +28,12 @@ from farm.config.analysis import (
 from farm.config.sample import (
     BeamSource,
     CevnsDetector,
+    CevnsPhysics,
     GenerationSection,
     IbdDetector,
+    IbdPhysics,
     NuscopeDetector,
+    NuscopePhysics,
     ReactorSource,
     SampleSection,
     SnsBackgrounds,
@@ -39,6 +42,7 @@ from farm.config.sample import (
 )
 
 __all__ = [
+    "GENERATOR_VERSION",
     "ConfigError",
     "FarmConfig",
     "NuscopeConfig",
@@ -48,6 +52,7 @@ __all__ = [
     "config_hash",
     "examples_dir",
     "generation_hash",
+    "generation_hash_of",
     "load_config",
     "parse_config",
     "resolve_config_path",
@@ -84,6 +89,7 @@ class _Sample(Section):
 class SnsCevnsConfig(_Sample):
     source: SnsSource
     detector: CevnsDetector
+    physics: CevnsPhysics = CevnsPhysics()
     backgrounds: SnsBackgrounds = SnsBackgrounds()
 
 
@@ -94,17 +100,20 @@ class ReactorBackgrounds(Section):
 class ReactorCevnsConfig(_Sample):
     source: ReactorSource
     detector: CevnsDetector
+    physics: CevnsPhysics = CevnsPhysics()
     backgrounds: ReactorBackgrounds = ReactorBackgrounds()
 
 
 class ReactorIbdConfig(_Sample):
     source: ReactorSource
     detector: IbdDetector = IbdDetector()
+    physics: IbdPhysics = IbdPhysics()
 
 
 class NuscopeConfig(_Sample):
     source: BeamSource = BeamSource()
     detector: NuscopeDetector = NuscopeDetector()
+    physics: NuscopePhysics = NuscopePhysics()
 
 
 FarmConfig = SnsCevnsConfig | ReactorCevnsConfig | ReactorIbdConfig | NuscopeConfig
@@ -137,7 +146,7 @@ def examples_dir() -> Path:
 def resolve_config_path(name_or_path: str | Path) -> Path:
     """A path to a TOML file, or the name of an example sample such as ``"sns-csi"``."""
     path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
+    if path.suffix == ".toml" or path.is_file():  # a folder named like a sample is not a config
         if not path.is_file():
             msg = f"{path}: configuration file not found; give a TOML file or one of: {', '.join(example_names())}"
             raise ConfigError(msg)
@@ -173,8 +182,21 @@ def _format_errors(source: str, err: ValidationError) -> str:
         else:
             given = e.get("input")
             shown = "" if isinstance(given, dict | list) else f" (got {given!r})"
-            lines.append(f"  [{key}] {e['msg'].removeprefix('Value error, ')}{shown}")
+            hint = _TYPE_HINTS.get(e["type"], "")
+            lines.append(f"  [{key}] {e['msg'].removeprefix('Value error, ')}{shown}{hint}")
     return "\n".join(lines)
+
+
+_TYPE_HINTS = {
+    "int_type": "; write a whole number without quotes, e.g. 100 (true, false and \"100\" are not counts)",
+    "float_type": "; write a number without quotes, e.g. 19.3",
+    "bool_type": "; write true or false, without quotes",
+    "string_type": "; write text in quotes",
+    "finite_number": "; give a finite number (nan and inf are not values)",
+    "tuple_type": "; write an array, e.g. [0.0, 6.0]",
+    "list_type": "; write an array, e.g. [5, 10, 20]",
+}
+"""What to write instead, per pydantic error type (the configuration is strict: farm.config._base)."""
 
 
 def parse_config(data: dict[str, Any], *, source: str = "<config>") -> FarmConfig:
@@ -209,13 +231,28 @@ def load_config(name_or_path: str | Path, **overrides: Any) -> FarmConfig:
     return parse_config(data, source=str(path))
 
 
-_EVENT_SECTIONS = ("source", "detector", "backgrounds", "generation")
+_EVENT_SECTIONS = ("source", "detector", "physics", "backgrounds", "generation")
+
+GENERATOR_VERSION = 2
+"""Bump when a generator draws different events from the same configuration (a store made by
+another version is then regenerated, never reused). 2: per-event selection thresholds and
+resolution draws are stored, keVee readouts in float64."""
 
 
 def generation_hash(cfg: FarmConfig) -> str:
     """Hash of the sections that define the events (not the analysis): a store's identity."""
-    data = cfg.model_dump(mode="json")
-    blob = {k: data[k] for k in _EVENT_SECTIONS if k in data} | {"generator": cfg.sample.generator}
+    return generation_hash_of(cfg.model_dump(mode="json"), cfg.sample.generator)
+
+
+def generation_hash_of(
+    data: dict[str, Any], generator: str, version: int = GENERATOR_VERSION
+) -> str:
+    """:func:`generation_hash` of a configuration given as its JSON form (``model_dump(mode=
+    "json")``, as a store records it under ``generator.config``), for one generator version."""
+    blob = {k: data[k] for k in _EVENT_SECTIONS if k in data} | {
+        "generator": generator,
+        "generator_version": version,
+    }
     text = json.dumps(blob, sort_keys=True, separators=(",", ":"))
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 

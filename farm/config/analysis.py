@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
-from farm.config._base import Section
+from farm.config._base import AsTuple, Section
 
 __all__ = [
     "KNOBS",
@@ -113,6 +113,9 @@ class SystematicSection(Section):
     name: str = Field(min_length=1)
     kind: Literal["flux", "knob", "bootstrap"]
     group: str | None = None
+    """Group the systematic's covariance adds into; default "flux" (flux), "mcstat" (bootstrap),
+    "background" (brn_norm, nin_norm, ssb_norm, accidental_norm), "detector" (energy_scale,
+    quenching, light_yield, threshold, efficiency), else "xsec"."""
     mode: Literal["multisim", "unisim"] = "multisim"
     throws: PositiveInt = 100
     # flux: a covariance on the E_ν bins per flavour
@@ -126,6 +129,11 @@ class SystematicSection(Section):
     """A .npy fractional covariance over the touched flux bins (flavours in alphabetical order,
     then energy), added to normalization/shape; checked symmetric positive semi-definite."""
     flavors: list[str] | None = None
+    preserve_integral: bool = False
+    """Flux: make every throw a pure shape change, keeping the integrated flux Φ of the signal
+    flavours (``[binning] signal_flavors``) at its nominal value; the throw's normalisation part
+    is removed (``farm.systematics.universes.integral_preserving_projector``). Not with
+    ``normalization``, which only moves Φ: declare that as a separate flux systematic."""
     # knob
     parameter: str | None = None
     sigma: float = Field(default=0.0, ge=0.0)
@@ -144,6 +152,16 @@ class SystematicSection(Section):
             raise ValueError(msg)
         if self.covariance_file is not None and self.kind != "flux":
             msg = f"systematic {self.name!r}: `covariance_file` only applies to kind = 'flux'"
+            raise ValueError(msg)
+        if self.preserve_integral and self.kind != "flux":
+            msg = f"systematic {self.name!r}: `preserve_integral` only applies to kind = 'flux'"
+            raise ValueError(msg)
+        if self.preserve_integral and self.normalization > 0:
+            msg = (
+                f"systematic {self.name!r}: preserve_integral = true keeps the integrated flux Φ "
+                f"fixed, but normalization = {self.normalization:g} only moves Φ; declare the "
+                "normalisation as a separate flux systematic, or set preserve_integral = false"
+            )
             raise ValueError(msg)
         if (
             self.kind == "flux"
@@ -167,6 +185,8 @@ class SystematicSection(Section):
             return "flux"
         if self.kind == "bootstrap":
             return "mcstat"
+        if self.parameter in _BACKGROUND_KNOBS:
+            return "background"
         return "detector" if self.parameter in _DETECTOR_KNOBS else "xsec"
 
     @property
@@ -175,6 +195,7 @@ class SystematicSection(Section):
 
 
 _DETECTOR_KNOBS = {"energy_scale", "quenching", "light_yield", "threshold", "efficiency"}
+_BACKGROUND_KNOBS = {"brn_norm", "nin_norm", "ssb_norm", "accidental_norm"}
 
 
 class AnalysisSection(Section):
@@ -197,8 +218,25 @@ class AnalysisSection(Section):
     all_knob_universes: int = Field(default=0, ge=0)
     """Also throw this many universes with every flux systematic and knob at once (the all-knob
     set, reported as systematic "all_knobs"; not added into the total, which sums the per-knob sets)."""
-    weight_clamp: tuple[float, float] | None = None
+    weight_clamp: Annotated[tuple[float, float], AsTuple] | None = None
     """Weight policy: clamp universe/nominal weight ratios into [lo, hi]; None means no clamping."""
+    universe_precision: float = Field(default=0.10, gt=0.0, lt=1.0)
+    """Target relative Monte-Carlo error of each multisim systematic's covariance (its worst
+    variance; √(2/N) for N Gaussian universes, so 0.10 asks for 200): a systematic above it is
+    flagged in the dataset, the run summary and the report; ``farm run --until-converged``
+    throws more universes until every systematic reaches it."""
+    stat_toys: int = Field(default=1000, ge=2)
+    """Poisson toys for the data-statistics covariance of a non-linear extraction (D'Agostini
+    with several truth bins; relative error of its variances ≈ √(2/stat_toys)). Linear
+    extractions (lsq, Wiener-SVD, one truth bin) are propagated exactly and need none."""
+
+    @field_validator("wiener_order", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, v: object) -> object:
+        if isinstance(v, bool):  # True == 1 would pass Literal[0, 1, 2]
+            msg = "wiener_order is 0, 1 or 2 (a number, not true or false)"
+            raise ValueError(msg)
+        return v
 
     @field_validator("blocks_per_task")
     @classmethod

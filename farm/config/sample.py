@@ -8,16 +8,19 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
-from farm.config._base import Section
+from farm.config._base import AsTuple, Section
 
 __all__ = [
     "BeamSource",
     "CevnsDetector",
+    "CevnsPhysics",
     "GenerationSection",
     "IbdDetector",
+    "IbdPhysics",
     "NuscopeDetector",
+    "NuscopePhysics",
     "ReactorSource",
     "SampleSection",
     "SnsBackgrounds",
@@ -105,6 +108,12 @@ class Efficiency(Section):
     threshold: float = 0.0
     width: PositiveFloat = 1.0
     plateau: float = Field(default=1.0, gt=0.0, le=1.0)
+    shift: float = 0.0
+    """Shift of the whole turn-on in readout units (PE or keVee): ε(y − shift). The physical
+    parameter of the ``threshold`` systematic."""
+    scale: PositiveFloat = 1.0
+    """Factor on the efficiency (capped at 1): the physical parameter of the ``efficiency``
+    systematic."""
 
 
 class CevnsDetector(Section):
@@ -113,8 +122,14 @@ class CevnsDetector(Section):
     material: Literal["CsI", "Ar", "Ge", "NaI"]
     mass_kg: PositiveFloat
     quenching: Literal["csi", "lar", "lindhard"]
+    quenching_scale: PositiveFloat = 1.0
+    """Factor on the quenched (electron-equivalent) energy of every nuclear recoil: the physical
+    parameter of the ``quenching`` systematic."""
     readout: Literal["pe", "kevee"]
     light_yield_pe_per_kevee: PositiveFloat = 13.35
+    energy_scale: PositiveFloat = 1.0
+    """Factor on the reconstructed keVee value (a calibration scale; keVee readouts only): the
+    physical parameter of the ``energy_scale`` systematic."""
     resolution_stochastic: float = Field(default=0.0, ge=0.0)
     """σ/E = stochastic/√(E/keVee) ⊕ constant ⊕ noise/E, for a keVee readout."""
     resolution_constant: float = Field(default=0.0, ge=0.0)
@@ -123,8 +138,58 @@ class CevnsDetector(Section):
     roi_min: float = 0.0
     roi_max: PositiveFloat = 60.0
     """Selection window in the readout unit (PE or keVee)."""
-    time_window_us: tuple[float, float] | None = None
-    """Selection window in event time (SNS); None for a steady source (reactor)."""
+    time_window_us: Annotated[tuple[float, float], AsTuple] | None = None
+    """Selection window in event time (SNS), [start, stop) in µs; None for a steady source
+    (reactor)."""
+
+    @field_validator("time_window_us")
+    @classmethod
+    def _window_ordered(cls, window: tuple[float, float] | None) -> tuple[float, float] | None:
+        if window is not None and not window[0] < window[1]:
+            msg = (
+                f"the time window [{window[0]:g}, {window[1]:g}] must be [start, stop] with "
+                "start < stop (µs after the proton pulse); swap or fix them"
+            )
+            raise ValueError(msg)
+        return window
+
+    @model_validator(mode="after")
+    def _roi_ordered(self) -> CevnsDetector:
+        if not self.roi_min < self.roi_max:
+            msg = (
+                f"roi_min = {self.roi_min:g} must be below roi_max = {self.roi_max:g} (the "
+                "selection window in the readout unit); swap or fix them"
+            )
+            raise ValueError(msg)
+        return self
+
+
+class CevnsPhysics(Section):
+    """Cross-section inputs of the CEvNS generator (the physical parameters its knobs shift)."""
+
+    couplings: Literal["corrected", "tree"] = "corrected"
+    """Weak-charge scheme (farm.physics.cevns.weak_charge)."""
+    sin2w: float = Field(default=0.23857, gt=0.0, lt=1.0)
+    """sin²θ_W at low Q²: the physical parameter of the ``sin2w`` systematic."""
+    form_factor: Literal["helm", "klein"] = "helm"
+    neutron_radius_scale: PositiveFloat = 1.0
+    """Factor on the Helm rms radius of every nucleus: the ``cevns_rms_radius`` systematic."""
+
+
+class NuscopePhysics(Section):
+    """Cross-section inputs of the nuSCOPE generator (the physical parameters its knobs shift)."""
+
+    ccqe_ma_mev: PositiveFloat = 1000.0
+    """CCQE axial mass in MeV: the ``ccqe_ma_mev`` systematic."""
+    noqe_scale: PositiveFloat = 1.0
+    """Factor on the non-QE charged-current cross section: the ``noqe_norm`` systematic."""
+
+
+class IbdPhysics(Section):
+    """Cross-section input of the IBD generator."""
+
+    xsec_scale: PositiveFloat = 1.0
+    """Factor on the IBD cross section: the ``ibd_norm`` systematic."""
 
 
 class SteadyStateBackground(Section):
@@ -153,10 +218,22 @@ class IbdDetector(Section):
     free_protons_per_kg: PositiveFloat = 7.0e25
     resolution_stochastic: PositiveFloat = 0.03
     """σ/E at 1 MeV of visible energy (scales as 1/√E)."""
+    energy_scale: PositiveFloat = 1.0
+    """Factor on the reconstructed prompt energy (calibration): the ``energy_scale`` systematic."""
     efficiency: float = Field(default=0.8, gt=0.0, le=1.0)
     prompt_min_mev: float = 0.7
     prompt_max_mev: PositiveFloat = 12.0
     accidental_events: float = Field(default=0.0, ge=0.0)
+
+    @model_validator(mode="after")
+    def _window_ordered(self) -> IbdDetector:
+        if not self.prompt_min_mev < self.prompt_max_mev:
+            msg = (
+                f"prompt_min_mev = {self.prompt_min_mev:g} must be below prompt_max_mev = "
+                f"{self.prompt_max_mev:g} (the prompt-energy window); swap or fix them"
+            )
+            raise ValueError(msg)
+        return self
 
 
 class NuscopeDetector(Section):
@@ -165,6 +242,9 @@ class NuscopeDetector(Section):
     mass_t: PositiveFloat = 500.0
     tagging_efficiency: float = Field(default=0.8, gt=0.0, le=1.0)
     tagging_resolution: PositiveFloat = 0.005
+    energy_scale: PositiveFloat = 1.0
+    """Factor on the tagged neutrino energy (the tagger's momentum scale): the ``energy_scale``
+    systematic."""
     accidental_tag_fraction: float = Field(default=0.02, ge=0.0, le=1.0)
     muon_momentum_resolution: PositiveFloat = 0.05
     muon_angle_resolution_rad: PositiveFloat = 0.01
@@ -178,5 +258,13 @@ class GenerationSection(Section):
     """Reactor samples: draw E_ν from S(E)·E^k and weight back (0: from the spectrum itself)."""
     seed: Annotated[int, Field(ge=0)] = 20261121
     shard_size: PositiveInt = 8_388_608
+    """Rows per shard: 1 to 2**26, above 2**20 a multiple of 65 536 (``farm.store.schema``)."""
     component_fractions: dict[str, float] = Field(default_factory=dict)
     """Share of generated events per component; defaults per generator. Weights keep Σw exact."""
+
+    @field_validator("shard_size")
+    @classmethod
+    def _shard_size(cls, v: int) -> int:
+        from farm.store.schema import check_shard_rows
+
+        return check_shard_rows(v)

@@ -103,8 +103,10 @@ def weak_charge(
     """Weak nuclear charge Q_W in the normalisation Q_W ≈ N.
 
     ``"tree"``: Q_W = N − (1 − 4 sin²θ_W) Z. ``"corrected"``: Q_W = −2 (Z g_V^p + N g_V^n)
-    with the radiatively corrected g_V^p = 0.0227, g_V^n = −0.5117 (Erler & Su; PDG);
-    ``sin2w`` is ignored there.
+    with the radiatively corrected g_V^p = 0.0227, g_V^n = −0.5117 (Erler & Su; PDG) at the
+    low-Q² sin²θ_W = 0.23857; another ``sin2w`` moves g_V^p by its tree-level dependence,
+    g_V^p → g_V^p − 2 (sin2w − 0.23857) (g_V^n does not depend on sin²θ_W at tree level), so
+    dQ_W/d sin²θ_W = 4Z in both schemes.
 
     Examples
     --------
@@ -113,7 +115,8 @@ def weak_charge(
     """
     nucleus = get_target(target)
     if couplings == "corrected":
-        return -2.0 * (nucleus.z * GV_PROTON + nucleus.n * GV_NEUTRON)
+        gv_proton = GV_PROTON - 2.0 * (sin2w - SIN2W_LOW_Q2)
+        return -2.0 * (nucleus.z * gv_proton + nucleus.n * GV_NEUTRON)
     if couplings == "tree":
         return nucleus.n - (1.0 - 4.0 * sin2w) * nucleus.z
     msg = f"unknown couplings {couplings!r}; allowed: {', '.join(map(repr, COUPLINGS))}"

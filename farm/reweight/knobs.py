@@ -1,8 +1,9 @@
-"""Per-event effects of continuous knobs: weight factors and lateral shifts of the observable.
+"""Per-event weights of the knobs that reweight an event: cross-section parameters,
+normalisations and the efficiency scale.
 
-Each knob maps its shift in a block of universes (values[u]) and a block of events to
-``(weight[u, n] or None, reco_scale[u, n] or None)``: a multiplicative weight and a multiplicative
-scale of the reconstructed observable. None means "no effect of that kind".
+Each weight knob maps its shift in a block of universes (values[u]) and a block of events to a
+weight[u, n]. The knobs that move the readout instead (quenching, light yield, energy scale,
+threshold) re-run the detector response: farm.reweight.readout_shift.
 """
 
 from __future__ import annotations
@@ -14,20 +15,21 @@ import numpy as np
 
 from farm.physics import ccqe, cevns
 from farm.physics.constants import SIN2W_LOW_Q2
+from farm.reweight.readout_shift import RESPONSE_KNOBS, Readout
+from farm.reweight.readout_shift import readout_columns as _readout_columns
 from farm.store.schema import Channel
 
 __all__ = [
     "CATEGORICAL_KNOBS",
     "DETECTION_KNOBS",
-    "LATERAL_KNOBS",
-    "READOUT_VALUE_KNOBS",
+    "RESPONSE_KNOBS",
+    "WEIGHT_KNOBS",
     "KnobContext",
-    "knob_effect",
+    "knob_weight",
     "required_columns",
 ]
 
 Columns = Mapping[str, np.ndarray]
-Effect = tuple[np.ndarray | None, np.ndarray | None]
 
 _NORM_CHANNEL = {
     "noqe_norm": Channel.CC_OTHER,
@@ -37,51 +39,39 @@ _NORM_CHANNEL = {
     "ssb_norm": Channel.SSB,
     "accidental_norm": Channel.ACCIDENTAL,
 }
-_NUCLEAR_RECOIL = (Channel.CEVNS, Channel.BRN, Channel.NIN)
-LATERAL_KNOBS = frozenset({"energy_scale", "quenching", "light_yield"})
-"""Knobs that move the observable (a scale of the reco value), not the weight."""
 CATEGORICAL_KNOBS: dict[str, tuple[str, ...]] = {
     "sin2w": ("channel", "target_a"),
     "efficiency": ("channel",),
     **dict.fromkeys(_NORM_CHANNEL, ("channel",)),
 }
 """Knobs whose factor depends only on these discrete columns of an event (exactly)."""
-DETECTION_KNOBS = frozenset({"threshold", "efficiency"})
-"""Knobs whose weight changes the probability of selecting an event, not how many are produced:
-they reweight the selected (reco) histograms only, never the truth counts (so ε = reco / truth moves)."""
+DETECTION_KNOBS = frozenset({"efficiency", *RESPONSE_KNOBS})
+"""Knobs that change the probability of selecting an event, not how many are produced: they
+act on the selected (reco) histograms only, never the truth counts (so ε = reco / truth moves)."""
 _MEASURED_OFF_BEAM = (Channel.SSB, Channel.ACCIDENTAL)
-READOUT_VALUE_KNOBS = frozenset({"threshold"})
-"""Knobs whose factor on an event they affect depends only on its readout value (ε(x − v)/ε(x)),
-and is 1 on the others (:func:`readout_value_affected`): on a discrete readout (photoelectron
-counts) a block's events fall into a few exact classes."""
-
-
-def readout_value_affected(parameter: str, cols: Columns) -> np.ndarray:
-    """The events a :data:`READOUT_VALUE_KNOBS` knob reweights: selected beam events."""
-    if parameter not in READOUT_VALUE_KNOBS:
-        msg = (
-            f"{parameter!r} is not a readout-value knob ({', '.join(sorted(READOUT_VALUE_KNOBS))})"
-        )
-        raise ValueError(msg)
-    return cols["selected"] & ~np.isin(cols["channel"], _MEASURED_OFF_BEAM)
 
 
 @dataclass(frozen=True, kw_only=True)
 class KnobContext:
-    """What the knobs need to know about the sample beyond the event columns."""
+    """What the knobs need to know about the sample beyond the event columns: its readout and
+    the nominal values of the physical parameters they shift."""
 
     observable: str
     nuclei_by_a: Mapping[int, str]
-    efficiency: Callable[[np.ndarray], np.ndarray] | None = None
+    readout: Readout | None = None
+    couplings: str = "corrected"
+    sin2w: float = SIN2W_LOW_Q2
+    neutron_radius_scale: float = 1.0
     ccqe_ma_mev: float = 1000.0
 
 
-def required_columns(parameter: str) -> tuple[str, ...]:
+def required_columns(parameter: str, ctx: KnobContext | None = None) -> tuple[str, ...]:
+    if parameter in RESPONSE_KNOBS:
+        return _readout_columns(parameter, None if ctx is None else ctx.readout)
     return {
         "cevns_rms_radius": ("recoil_mev", "target_a", "channel"),
         "sin2w": ("target_a", "channel"),
         "ccqe_ma_mev": ("enu_true", "q2_mev2", "channel"),
-        "threshold": ("selected",),
         "efficiency": ("selected", "channel"),
     }.get(parameter, ("channel",))
 
@@ -92,8 +82,10 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return out
 
 
-def _cevns_radius(values: np.ndarray, cols: Columns, ctx: KnobContext) -> Effect:
-    """dσ/dT(R')/dσ/dT(R) = F²(q; R')/F²(q; R): kinematics, weak charge and the Helm skin cancel,
+def _cevns_radius(values: np.ndarray, cols: Columns, ctx: KnobContext) -> np.ndarray:
+    """dσ/dT(R')/dσ/dT(R) = F²(q; R')/F²(q; R), R = the sample's Helm rms radius (its
+    ``[physics] neutron_radius_scale`` times the standard one), R' = R (1 + v): kinematics, weak
+    charge and the Helm skin cancel,
     leaving [j(q R₀')/j(q R₀)]² with j(x) = 3 j₁(x)/x (farm.physics.cevns.helm_radius_weight),
     evaluated for all values and nuclei at once (farm.reweight.compiled.helm_ratio_table).
     Events of other channels keep q = 0, where the ratio is exactly 1."""
@@ -117,26 +109,33 @@ def _cevns_radius(values: np.ndarray, cols: Columns, ctx: KnobContext) -> Effect
             cevns.momentum_transfer_mev(cols["recoil_mev"][sel], nuclei.get_target(name).mass_mev)
             / HBARC_MEV_FM
         )
-        r0_nominal.append(float(cevns.helm_r0_fm(a)))
-        r0_shifted.append(cevns.helm_r0_fm(a, float(cevns.helm_rms_radius_fm(a)) * (1.0 + shifts)))
+        radius = float(cevns.helm_rms_radius_fm(a)) * ctx.neutron_radius_scale
+        # the nominal R₀ exactly as the generator computed it (standard R₀ at scale 1)
+        nominal = None if ctx.neutron_radius_scale == 1.0 else radius
+        r0_nominal.append(float(cevns.helm_r0_fm(a, nominal)))
+        r0_shifted.append(cevns.helm_r0_fm(a, radius * (1.0 + shifts)))
     weight = helm_ratio_table(q_fm, group, np.array(r0_nominal), np.stack(r0_shifted))
     weight[shifts == 0.0] = 1.0
-    return weight, None
+    return weight
 
 
-def _sin2w(values: np.ndarray, cols: Columns, ctx: KnobContext) -> Effect:
+def _sin2w(values: np.ndarray, cols: Columns, ctx: KnobContext) -> np.ndarray:
+    """Q_W(s + v)²/Q_W(s)² in the sample's coupling scheme at its sin²θ_W s."""
     weight = np.ones((values.size, cols["channel"].size))
     for a, name in ctx.nuclei_by_a.items():
         sel = (cols["channel"] == Channel.CEVNS) & (cols["target_a"] == a)
-        nominal = cevns.weak_charge(name, "tree", SIN2W_LOW_Q2) ** 2
+        nominal = cevns.weak_charge(name, ctx.couplings, ctx.sin2w) ** 2  # type: ignore[arg-type]
         factors = np.array(
-            [cevns.weak_charge(name, "tree", SIN2W_LOW_Q2 + v) ** 2 / nominal for v in values]
+            [
+                cevns.weak_charge(name, ctx.couplings, ctx.sin2w + v) ** 2 / nominal  # type: ignore[arg-type]
+                for v in values
+            ]
         )
         weight[:, sel] = factors[:, None]
-    return weight, None
+    return weight
 
 
-def _ccqe_ma(values: np.ndarray, cols: Columns, ctx: KnobContext) -> Effect:
+def _ccqe_ma(values: np.ndarray, cols: Columns, ctx: KnobContext) -> np.ndarray:
     weight = np.ones((values.size, cols["channel"].size))
     sel = cols["channel"] == Channel.CCQE
     e, q2 = cols["enu_true"][sel], cols["q2_mev2"][sel]
@@ -144,67 +143,43 @@ def _ccqe_ma(values: np.ndarray, cols: Columns, ctx: KnobContext) -> Effect:
     for u, v in enumerate(values):
         if v != 0.0:
             weight[u, sel] = _ratio(ccqe.dxsec_dq2(e, q2, ma_mev=ctx.ccqe_ma_mev + v), nominal)
-    return weight, None
+    return weight
 
 
-def _normalisation(channel: Channel) -> Callable[[np.ndarray, Columns, KnobContext], Effect]:
-    def effect(values: np.ndarray, cols: Columns, ctx: KnobContext) -> Effect:
+def _normalisation(channel: Channel) -> Callable[[np.ndarray, Columns, KnobContext], np.ndarray]:
+    def weight(values: np.ndarray, cols: Columns, ctx: KnobContext) -> np.ndarray:
         sel = cols["channel"] == channel
-        return 1.0 + values[:, None] * sel[None, :], None
+        return 1.0 + values[:, None] * sel[None, :]
 
-    return effect
-
-
-def _lateral(
-    channels: tuple[Channel, ...] | None,
-) -> Callable[[np.ndarray, Columns, KnobContext], Effect]:
-    """Scale the observable by (1 + v) for the given channels (all but off-beam ones when None)."""
-
-    def effect(values: np.ndarray, cols: Columns, ctx: KnobContext) -> Effect:
-        ch = cols["channel"]
-        sel = np.isin(ch, channels) if channels is not None else ~np.isin(ch, _MEASURED_OFF_BEAM)
-        return None, 1.0 + values[:, None] * sel[None, :]
-
-    return effect
+    return weight
 
 
-def _threshold(values: np.ndarray, cols: Columns, ctx: KnobContext) -> Effect:
-    """Shift the efficiency turn-on by v readout units: selected events get ε(x − v)/ε(x)."""
-    if ctx.efficiency is None:
-        msg = "the 'threshold' knob needs a sample with an efficiency curve (a CEvNS detector)"
-        raise ValueError(msg)
-    x = cols[ctx.observable].astype(np.float64)
-    sel = readout_value_affected("threshold", cols)
-    nominal = ctx.efficiency(x)
-    shifted = ctx.efficiency((x[None, :] - values[:, None]).ravel()).reshape(values.size, x.size)
-    return np.where(
-        sel[None, :], _ratio(shifted, np.broadcast_to(nominal, shifted.shape)), 1.0
-    ), None
-
-
-def _efficiency(values: np.ndarray, cols: Columns, ctx: KnobContext) -> Effect:
+def _efficiency(values: np.ndarray, cols: Columns, ctx: KnobContext) -> np.ndarray:
     sel = ~np.isin(cols["channel"], _MEASURED_OFF_BEAM)
-    return 1.0 + values[:, None] * sel[None, :], None
+    return 1.0 + values[:, None] * sel[None, :]
 
 
-_EFFECTS: dict[str, Callable[[np.ndarray, Columns, KnobContext], Effect]] = {
+_WEIGHTS: dict[str, Callable[[np.ndarray, Columns, KnobContext], np.ndarray]] = {
     "cevns_rms_radius": _cevns_radius,
     "sin2w": _sin2w,
     "ccqe_ma_mev": _ccqe_ma,
     **{name: _normalisation(ch) for name, ch in _NORM_CHANNEL.items()},
-    "energy_scale": _lateral(None),
-    "quenching": _lateral(_NUCLEAR_RECOIL),
-    "light_yield": _lateral(None),
-    "threshold": _threshold,
     "efficiency": _efficiency,
 }
+WEIGHT_KNOBS = frozenset(_WEIGHTS)
+"""Knobs that reweight an event (the others re-run its detector response)."""
 
 
-def knob_effect(parameter: str, values: np.ndarray, cols: Columns, ctx: KnobContext) -> Effect:
-    """The effect of shifting ``parameter`` by ``values[u]`` on each event of the block."""
+def knob_weight(parameter: str, values: np.ndarray, cols: Columns, ctx: KnobContext) -> np.ndarray:
+    """The weight of each event of the block when ``parameter`` is shifted by ``values[u]``."""
     try:
-        effect = _EFFECTS[parameter]
+        weight = _WEIGHTS[parameter]
     except KeyError:
-        msg = f"unknown knob {parameter!r}; known: {', '.join(_EFFECTS)}"
+        if parameter in RESPONSE_KNOBS:
+            msg = (
+                f"{parameter!r} moves the readout, not the weight: use farm.reweight.readout_shift"
+            )
+        else:
+            msg = f"unknown knob {parameter!r}; known: {', '.join([*_WEIGHTS, *RESPONSE_KNOBS])}"
         raise ValueError(msg) from None
-    return effect(np.asarray(values, dtype=np.float64), cols, ctx)
+    return weight(np.asarray(values, dtype=np.float64), cols, ctx)

@@ -1,11 +1,12 @@
 """Which shortcut fills the per-event universes of a chunk, and the shortcut run on one block.
 
-A chunk of universes that varies one thing — one knob, or the bootstrap — has a fast path in
-farm.reweight.fastpaths (design.md §5): categories, readout-value classes, the Chebyshev expansion
-with its per-event check, lateral prefix sums, or the compiled bootstrap. :func:`fast_histograms`
-picks it from the knob's kind and the block's events, and returns None when none applies (weight
-clamping, a flux variation per event, several knobs at once), leaving the generic per-universe
-path of farm.accumulate.
+A chunk of universes that varies one thing — one knob, or the bootstrap — has a fast path:
+categories, the Chebyshev expansion with its per-event check (farm.reweight.fastpaths), the
+photoelectron likelihood ratio by count class, the crossing steps of a readout that moves
+(farm.reweight.transitions), lateral prefix sums of a rescaled readout, or the compiled bootstrap.
+:func:`fast_histograms` picks it from the knob's kind and the block's events, and returns None
+when none applies (weight clamping, a flux variation per event, several knobs at once), leaving
+the generic per-universe path of farm.accumulate.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from farm.physics.response import CevnsResponse, poisson_ratio
 from farm.reweight.bootstrap import event_hash, poisson_weights
-from farm.reweight.compiled import bootstrap_fill, interpolation_error, slot_fill
+from farm.reweight.compiled import bootstrap_fill, interpolation_error, ordered_matmul, slot_fill
 from farm.reweight.fastpaths import (
     BlockLayout,
     bootstrap_histograms,
@@ -30,16 +32,16 @@ from farm.reweight.fastpaths import (
 from farm.reweight.knobs import (
     CATEGORICAL_KNOBS,
     DETECTION_KNOBS,
-    LATERAL_KNOBS,
-    READOUT_VALUE_KNOBS,
-    knob_effect,
-    readout_value_affected,
+    RESPONSE_KNOBS,
+    knob_weight,
 )
+from farm.reweight.readout_shift import ScaledReadout, affected
+from farm.reweight.transitions import transition_histograms
 
 if TYPE_CHECKING:
     from farm.accumulate import AccumulationSpec
 
-__all__ = ["EXPANSION_NODES", "EXPANSION_TOLERANCE", "MAX_READOUT_VALUES", "fast_histograms"]
+__all__ = ["EXPANSION_NODES", "EXPANSION_TOLERANCE", "fast_histograms"]
 
 Histograms = tuple[np.ndarray, np.ndarray, np.ndarray]
 """(signal (U, I, J), background (U, I), truth (U, J)) of a block of universes."""
@@ -50,8 +52,24 @@ EXPANSION_TOLERANCE = 1e-9
 """Largest relative difference between an event's interpolated and exact weight at the check
 points (the ends and the median of the thrown values) for the expansion to fill that event; the
 events beyond it are filled with exact per-universe weights."""
-MAX_READOUT_VALUES = 1024
-"""Most distinct readout values in a block for a readout-value knob to be filled by class."""
+
+
+def span(spec: AccumulationSpec, parameter: str) -> tuple[float, float, float, int]:
+    """(min, max, median, count) of the values of every universe of the systematic that owns the
+    chunk (:attr:`AccumulationSpec.knob_span`), else of the chunk's own values: the range and
+    path of a shortcut depend on the systematic, never on how its universes are chunked."""
+    values = spec.knob_values[parameter]
+    lo, hi = float(values.min()), float(values.max())
+    if spec.knob_span is not None and parameter in spec.knob_span:
+        own = spec.knob_span[parameter]
+        if own[0] <= lo and hi <= own[1]:
+            return own
+    return lo, hi, float(np.median(values)), int(values.size)
+
+
+def _expands(spec: AccumulationSpec, parameter: str) -> bool:
+    lo, hi, _, count = span(spec, parameter)
+    return count > EXPANSION_NODES + 3 and hi > lo
 
 
 def _bootstrap_compiled(
@@ -88,29 +106,13 @@ def _exact(
     )
     parts = []
     for start in range(0, values.size, spec.universes_per_block):
-        weights, _ = knob_effect(
+        weights = knob_weight(
             parameter, values[start : start + spec.universes_per_block], sub, spec.knob_context
         )
         parts.append(
             exact_histograms(layout, sub["w_nominal"], weights, weights_truth=weights_truth)
         )
     return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
-
-
-def _by_readout_value(
-    cols: Mapping[str, np.ndarray], spec: AccumulationSpec, parameter: str, layout: BlockLayout
-) -> Histograms | None:
-    """A readout-value knob by class of readout value, when the block has few distinct values
-    among the events it reweights (photoelectron counts): exact, one pass over the events."""
-    w0 = cols["w_nominal"]
-    slot, _ = layout.slots(w0.size, truth=False)  # a detection knob reweights reco slots only
-    rows = np.flatnonzero((slot >= 0) & readout_value_affected(parameter, cols))
-    distinct, first, inverse = np.unique(
-        cols[spec.observable][rows], return_index=True, return_inverse=True
-    )
-    if distinct.size > MAX_READOUT_VALUES:
-        return None
-    return _by_class(cols, spec, parameter, layout, rows, first, inverse)
 
 
 def _by_class(
@@ -127,7 +129,7 @@ def _by_class(
     class's first member, ``inverse`` the class of each."""
     w0 = cols["w_nominal"]
     representatives = {name: column[rows[first]] for name, column in cols.items()}
-    factors, _ = knob_effect(
+    factors = knob_weight(
         parameter, spec.knob_values[parameter], representatives, spec.knob_context
     )
     category = np.full(w0.size, -1, dtype=np.int64)
@@ -150,10 +152,10 @@ def _expanded(
     weights for the events where it does not (see farm.reweight.fastpaths)."""
     w0 = cols["w_nominal"]
     values = spec.knob_values[parameter]
-    lo, hi = float(values.min()), float(values.max())
+    lo, hi, middle, _ = span(spec, parameter)
     nodes = chebyshev_nodes(lo, hi, EXPANSION_NODES)
-    checks = np.array([lo, hi, float(np.median(values))])
-    table, _ = knob_effect(parameter, np.concatenate([nodes, checks]), cols, spec.knob_context)
+    checks = np.array([lo, hi, middle])
+    table = knob_weight(parameter, np.concatenate([nodes, checks]), cols, spec.knob_context)
     slot, slot_truth = layout.slots(w0.size, truth=weights_truth)
     active = (slot >= 0) | (slot_truth >= 0)
     error = interpolation_error(
@@ -213,17 +215,8 @@ def fast_histograms(
     if len(active) != 1 or boot.any():
         return None
     parameter = active[0]
-    values = spec.knob_values[parameter]
-    if parameter in LATERAL_KNOBS:
-        scales = 1.0 + values
-        if (scales <= 0).any():
-            return None
-        _, unit = knob_effect(parameter, np.array([1.0]), cols, spec.knob_context)
-        affected = unit[0] != 1.0
-        reco = cols[spec.observable].astype(np.float64)
-        return lateral_histograms(
-            layout, w0, reco, truth_bin, signal, cols["selected"], affected, scales, spec.reco_edges
-        )
+    if parameter in RESPONSE_KNOBS:
+        return _response(cols, spec, parameter, layout, reco_bin, truth_bin, signal)
     weights_truth = parameter not in DETECTION_KNOBS
     bins = (reco_bin, truth_bin, signal)
     if parameter in CATEGORICAL_KNOBS:
@@ -232,11 +225,109 @@ def fast_histograms(
             key = key * 65536 + cols[name].astype(np.int64)
         _, first, category = np.unique(key, return_index=True, return_inverse=True)
         return _by_class(cols, spec, parameter, layout, np.arange(w0.size), first, category)
-    if parameter in READOUT_VALUE_KNOBS:
-        by_value = _by_readout_value(cols, spec, parameter, layout)
-        if by_value is not None:
-            return by_value
-    if values.size > EXPANSION_NODES + 3 and values.max() > values.min():
+    if _expands(spec, parameter):
         return _expanded(cols, spec, parameter, layout, bins, weights_truth=weights_truth)
     rows = np.union1d(np.union1d(layout.sig_events, layout.bkg_events), layout.truth_events)
     return _exact(cols, spec, parameter, rows, bins, weights_truth=weights_truth)
+
+
+def _response(
+    cols: Mapping[str, np.ndarray],
+    spec: AccumulationSpec,
+    parameter: str,
+    layout: BlockLayout,
+    reco_bin: np.ndarray,
+    truth_bin: np.ndarray,
+    signal: np.ndarray,
+) -> Histograms | None:
+    """A knob that moves the readout: rescaled readouts by prefix sums, photoelectron means by
+    the likelihood ratio per count class, every other move by its crossing steps."""
+    readout = spec.knob_context.readout
+    values = spec.knob_values[parameter]
+    w0 = cols["w_nominal"]
+    if isinstance(readout, ScaledReadout):
+        scales = 1.0 + values
+        if 1.0 + span(spec, parameter)[0] <= 0:
+            return None
+        reco = cols[spec.observable].astype(np.float64)
+        moved = affected(parameter, cols)
+        return lateral_histograms(
+            layout, w0, reco, truth_bin, signal, cols["selected"], moved, scales, spec.reco_edges
+        )
+    if not isinstance(readout, CevnsResponse):
+        return None
+    if parameter != "threshold" and 1.0 + span(spec, parameter)[0] <= 0:  # a scale stays > 0
+        return None
+    if readout.readout == "pe" and parameter in ("quenching", "light_yield"):
+        return _poisson_classes(cols, spec, parameter, layout, readout)
+    lo, hi, _, _ = span(spec, parameter)
+    return transition_histograms(
+        cols, readout, parameter, values, layout, spec.reco_edges, truth_bin, signal, (lo, hi)
+    )
+
+
+def _poisson_classes(
+    cols: Mapping[str, np.ndarray],
+    spec: AccumulationSpec,
+    parameter: str,
+    layout: BlockLayout,
+    readout: CevnsResponse,
+) -> Histograms:
+    """Photoelectron mean λ → λ(1 + δ): each selected event's weight r(δ) = (1 + δ)^k e^{−λδ}
+    factorises as g_k(δ) h(δ) with g_k = e^{k (ln(1 + δ) − δ)}, one function per count class k,
+    and h = e^{−(λ − k) δ}, smooth over the thrown range. h is interpolated on Chebyshev nodes and
+    filled into node histograms per (class, slot) in one pass; universe u is
+    Σ_k g_k(δ_u) Σₙ Lₙ(δ_u) N[k, n]. Events whose interpolant misses h at the check points by more
+    than :data:`EXPANSION_TOLERANCE` are filled with exact weights."""
+    w0 = cols["w_nominal"]
+    values = spec.knob_values[parameter]
+    n_u, n_slots = values.size, layout.n_reco * layout.n_truth + layout.n_reco
+    slot, _ = layout.slots(w0.size, truth=False)
+    moved = affected(parameter, cols)
+    rows = np.flatnonzero((slot >= 0) & moved)
+    fixed = np.flatnonzero((slot >= 0) & ~moved)
+    fixed_sums = np.bincount(slot[fixed], weights=w0[fixed], minlength=n_slots)
+    table = np.repeat(fixed_sums.astype(np.float64)[None, :], n_u, axis=0)  # int64 when empty
+    k = cols[readout.column][rows].astype(np.float64)
+    lam = readout.mean_pe(cols["recoil_mev"][rows], cols["target_a"][rows])
+    lo, hi, middle, _ = span(spec, parameter)
+    if rows.size and _expands(spec, parameter):
+        classes, inverse = np.unique(k, return_inverse=True)
+        nodes = chebyshev_nodes(lo, hi, EXPANSION_NODES)
+        checks = np.array([lo, hi, middle])
+        points = np.concatenate([nodes, checks])
+        smooth = np.exp(-(lam - k)[None, :] * points[:, None])
+        error = interpolation_error(
+            smooth,
+            EXPANSION_NODES,
+            chebyshev_interpolation_matrix(checks, lo, hi, EXPANSION_NODES),
+            np.ones(rows.size, dtype=bool),
+        )
+        good = error <= EXPANSION_TOLERANCE
+        n_cls = classes.size
+        filled = slot_fill(
+            smooth[:EXPANSION_NODES],
+            w0[rows],
+            np.where(good, inverse.ravel() * n_slots + slot[rows], -1),
+            np.full(rows.size, -1, dtype=np.int64),
+            n_cls * n_slots,
+        )
+        per_class = ordered_matmul(
+            chebyshev_interpolation_matrix(values, lo, hi, EXPANSION_NODES), filled
+        ).reshape(n_u, n_cls, n_slots)
+        g = np.exp(classes[None, :] * (np.log1p(values)[:, None] - values[:, None]))
+        for c in range(n_cls):
+            table += g[:, c, None] * per_class[:, c, :]
+        exact = np.flatnonzero(~good)
+    else:
+        exact = np.arange(rows.size)
+    if exact.size:
+        ratio = poisson_ratio(k[exact][None, :], lam[exact][None, :], 1.0 + values[:, None])
+        for u in range(n_u):
+            table[u] += np.bincount(
+                slot[rows[exact]], weights=w0[rows[exact]] * ratio[u], minlength=n_slots
+            )
+    n_sig = layout.n_reco * layout.n_truth
+    sig = table[:, :n_sig].reshape(n_u, layout.n_reco, layout.n_truth)
+    truth = np.repeat(layout.fill(w0)[2][None, :], n_u, axis=0)
+    return sig, table[:, n_sig:], truth

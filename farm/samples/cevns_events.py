@@ -9,10 +9,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from farm.config.sample import CevnsDetector
+from farm.config.sample import CevnsDetector, CevnsPhysics
 from farm.physics import cevns, detector, nuclei
+from farm.physics.response import CevnsResponse, EfficiencyCurve, Quenching
+from farm.samples.component import Columns
 
-__all__ = ["draw_nuclei", "draw_recoils", "efficiency", "readout", "readout_column"]
+__all__ = [
+    "draw_nuclei",
+    "draw_recoils",
+    "readout",
+    "readout_column",
+    "readout_columns",
+    "response_of",
+    "select",
+]
 
 
 def draw_nuclei(
@@ -32,9 +42,18 @@ def draw_nuclei(
 
 
 def draw_recoils(
-    rng: np.random.Generator, enu_mev: np.ndarray, which: np.ndarray, names: list[str]
+    rng: np.random.Generator,
+    enu_mev: np.ndarray,
+    which: np.ndarray,
+    names: list[str],
+    physics: CevnsPhysics | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Recoil energy, mass number and σ̂ = (dσ/dT)/q(T|E) in cm² per nucleus for each event."""
+    """Recoil energy, mass number and σ̂ = (dσ/dT)/q(T|E) in cm² per nucleus for each event.
+
+    ``physics`` sets the couplings, sin²θ_W, form factor and radius scale of dσ/dT (defaults:
+    radiatively corrected couplings, Helm with its standard radius).
+    """
+    phys = physics or CevnsPhysics()
     recoil = np.empty_like(enu_mev)
     xsec = np.empty_like(enu_mev)
     mass_number = np.empty(enu_mev.shape, dtype=np.int16)
@@ -47,58 +66,101 @@ def draw_recoils(
         t = tmax * (1.0 - np.sqrt(1.0 - u[sel]))
         proposal = 2.0 * (1.0 - t / tmax) / tmax
         recoil[sel] = t
-        xsec[sel] = cevns.dxsec_dT(e, t, target) / proposal
+        radius = None
+        if phys.neutron_radius_scale != 1.0:
+            radius = float(cevns.helm_rms_radius_fm(target.a)) * phys.neutron_radius_scale
+        xsec[sel] = (
+            cevns.dxsec_dT(
+                e,
+                t,
+                target,
+                couplings=phys.couplings,
+                sin2w=phys.sin2w,
+                form_factor=phys.form_factor,
+                rms_radius_fm=radius,
+            )
+            / proposal
+        )
         mass_number[sel] = target.a
     return recoil, mass_number, xsec
+
+
+def response_of(det: CevnsDetector) -> CevnsResponse:
+    """The detector response a CEvNS detector section describes (generator and knobs share it)."""
+    targets = [nuclei.get_target(name) for name in nuclei.targets_per_kg(det.material)]
+    eff = det.efficiency
+    return CevnsResponse(
+        readout=det.readout,
+        quenching=Quenching(
+            model=det.quenching,
+            scale=det.quenching_scale,
+            nuclei={t.a: (t.z, t.a) for t in targets},
+        ),
+        light_yield_pe_per_kevee=det.light_yield_pe_per_kevee,
+        resolution_stochastic=det.resolution_stochastic,
+        resolution_constant=det.resolution_constant,
+        resolution_noise_kevee=det.resolution_noise_kevee,
+        energy_scale=det.energy_scale,
+        efficiency=EfficiencyCurve(
+            kind=eff.kind,
+            threshold=eff.threshold,
+            width=eff.width,
+            plateau=eff.plateau,
+            scale=eff.scale,
+        ),
+        efficiency_shift=eff.shift,
+        time_window_us=det.time_window_us,
+    )
 
 
 def readout(
     rng: np.random.Generator,
     recoil_mev: np.ndarray,
-    which: np.ndarray,
-    names: list[str],
-    det: CevnsDetector,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Visible signal in the detector's readout unit (PE or keVee) and the nominal efficiency."""
-    if det.quenching == "csi":
-        eee_mev = detector.csi_quenched_energy_mev(recoil_mev)
-    elif det.quenching == "lar":
-        eee_mev = recoil_mev * detector.lar_quenching_factor(recoil_mev * 1e3)
-    else:
-        eee_mev = np.zeros_like(recoil_mev)
-        for k, name in enumerate(names):
-            sel = which == k
-            target = nuclei.get_target(name)
-            qf = detector.lindhard_quenching_factor(recoil_mev[sel], target.z, target.a)
-            eee_mev[sel] = recoil_mev[sel] * qf
-    eee_kev = eee_mev * 1e3
-    if det.readout == "pe":
-        signal = detector.photoelectrons(rng, eee_kev, det.light_yield_pe_per_kevee).astype(
-            np.float32
-        )
-    else:
-        signal = detector.gaussian_resolution(
-            rng,
-            eee_kev,
-            stochastic=det.resolution_stochastic,
-            constant=det.resolution_constant,
-            noise=det.resolution_noise_kevee,
-        ).astype(np.float32)
-    return signal, efficiency(signal, det)
+    target_a: np.ndarray,
+    response: CevnsResponse,
+) -> Columns:
+    """The readout column (PE or keVee) of each recoil and, for keVee, the resolution draw.
+
+    PE: k ~ Poisson(LY · μ). keVee: z ~ N(0, 1), stored as float32, and x computed from the
+    stored z, so that the knobs recompute x from the same number bit for bit.
+    """
+    mu = response.quenching.visible_kevee(recoil_mev, target_a)
+    if response.readout == "pe":
+        return {
+            response.column: detector.photoelectrons(
+                rng, mu, response.light_yield_pe_per_kevee
+            ).astype(np.float32)
+        }
+    z = rng.standard_normal(mu.shape).astype(np.float32)
+    return {response.column: response.smeared_kevee(mu, z), "resolution_z": z}
 
 
-def efficiency(signal: np.ndarray, det: CevnsDetector) -> np.ndarray:
-    """Nominal detection efficiency at the readout value."""
-    eff = det.efficiency
-    if eff.kind == "csi":
-        value = detector.csi_efficiency(signal)
-    else:
-        value = eff.plateau * detector.threshold_efficiency(
-            signal, threshold=eff.threshold, width=eff.width
-        )
-    return np.asarray(value, dtype=np.float32)
+def select(
+    rng: np.random.Generator,
+    response: CevnsResponse,
+    value: np.ndarray,
+    time_us: np.ndarray | None = None,
+) -> Columns:
+    """Each event's own selection threshold θ = ε⁻¹(u) (+∞ outside the time window), whether it
+    passes (value − shift ≥ θ), and the nominal efficiency ε(value − shift)."""
+    u = rng.random(value.shape)
+    window = None if time_us is None else response.in_window(time_us)
+    theta = response.selection_threshold(u, window)
+    return {
+        "selection_threshold": theta,
+        "selected": response.selected(value, theta),
+        "eff_nominal": response.efficiency(
+            np.asarray(value, dtype=np.float64) - response.efficiency_shift
+        ).astype(np.float32),
+    }
 
 
 def readout_column(det: CevnsDetector) -> str:
     """The event-store column holding the detector's readout."""
     return "reco_pe" if det.readout == "pe" else "reco_kevee"
+
+
+def readout_columns(det: CevnsDetector) -> tuple[str, ...]:
+    """The readout column and the stored random numbers the knobs re-evaluate it with."""
+    extra = ("resolution_z",) if det.readout == "kevee" else ()
+    return (readout_column(det), *extra, "selection_threshold")

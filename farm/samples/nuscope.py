@@ -83,12 +83,15 @@ def _interaction(
         q2, density = _draw_q2_qe(rng, enu, m_l)
         xsec = np.zeros_like(enu)
         np.divide(
-            ccqe.dxsec_dq2(enu, q2, lepton_mass_mev=m_l), density, out=xsec, where=density > 0
+            ccqe.dxsec_dq2(enu, q2, lepton_mass_mev=m_l, ma_mev=cfg.physics.ccqe_ma_mev),
+            density,
+            out=xsec,
+            where=density > 0,
         )
         targets = 22.0 * argon_nuclei(cfg)
         elep, cos = ccqe.lepton_kinematics(enu, q2, lepton_mass_mev=m_l)
     else:
-        xsec = ccqe.noqe_xsec_per_nucleon(enu, lepton_mass_mev=m_l)
+        xsec = cfg.physics.noqe_scale * ccqe.noqe_xsec_per_nucleon(enu, lepton_mass_mev=m_l)
         targets = 40.0 * argon_nuclei(cfg)
         y = rng.random(n) * np.clip(1.0 - m_l / enu, 0.0, 1.0)
         elep = np.maximum(enu * (1.0 - y), m_l)
@@ -131,7 +134,7 @@ def _interaction(
         "coslep": cos.astype(np.float32),
         "target_a": np.full(n, 0 if channel == Channel.CCQE else 40, dtype=np.int16),
         "reco_energy_mev": e_qe.astype(np.float32),
-        "etag_mev": np.asarray(etag, dtype=np.float32),
+        "etag_mev": np.asarray(det.energy_scale * etag, dtype=np.float32),
         "tagged": np.asarray(tagged, dtype=bool),
         "vertex_r_cm": np.hypot(vx, vy).astype(np.float32),
         "eff_nominal": np.full(n, p_select, dtype=np.float32),

@@ -13,9 +13,17 @@ import numpy as np
 
 from farm.config import ReactorCevnsConfig, ReactorIbdConfig
 from farm.physics import flux, ibd, reactor
-from farm.samples.cevns_events import draw_nuclei, draw_recoils, readout, readout_column
+from farm.samples.cevns_events import (
+    draw_nuclei,
+    draw_recoils,
+    readout,
+    readout_column,
+    readout_columns,
+    response_of,
+    select,
+)
 from farm.samples.component import Columns, Component, SampleModel, truncated_exponential
-from farm.store.schema import FLAVOR_PDG, Channel
+from farm.store.schema import COLUMNS, FLAVOR_PDG, Channel
 
 __all__ = ["reactor_cevns_model", "reactor_ibd_model"]
 
@@ -96,11 +104,11 @@ def _source_attrs(cfg: ReactorCevnsConfig | ReactorIbdConfig) -> dict:
 
 def _cevns(cfg: ReactorCevnsConfig, rng: np.random.Generator, n: int) -> Columns:
     det = cfg.detector
+    response = response_of(det)
     enu, spectrum_weight = _draw_enu(cfg, rng, n)
     which, names, nuclei_per_kg = draw_nuclei(rng, det.material, n)
-    recoil, mass_number, xsec = draw_recoils(rng, enu, which, names)
-    signal, eff = readout(rng, recoil, which, names, det)
-    selected = rng.random(n) < eff  # the ROI is the analysis binning's job
+    recoil, mass_number, xsec = draw_recoils(rng, enu, which, names, cfg.physics)
+    read = readout(rng, recoil, mass_number, response)
     return {
         "enu_true": enu,
         "flavor": np.full(n, _NUEBAR, dtype=np.int32),
@@ -108,16 +116,18 @@ def _cevns(cfg: ReactorCevnsConfig, rng: np.random.Generator, n: int) -> Columns
         "is_signal": np.ones(n, dtype=bool),
         "recoil_mev": recoil,
         "target_a": mass_number,
-        readout_column(det): signal,
-        "eff_nominal": eff,
-        "selected": selected,
+        **read,
+        **select(rng, response, read[response.column]),  # the ROI is the analysis binning's job
         "w_unit": _fluence_per_cm2(cfg) * det.mass_kg * nuclei_per_kg * xsec * spectrum_weight,
     }
 
 
 def _ssb(cfg: ReactorCevnsConfig, rng: np.random.Generator, n: int) -> Columns:
+    """Steady-state background, measured with the reactor off: selected, no knob moves it."""
     det, ssb = cfg.detector, cfg.backgrounds.steady_state
-    signal = truncated_exponential(rng, n, det.roi_min, det.roi_max, ssb.slope).astype(np.float32)
+    column = readout_column(det)
+    signal = truncated_exponential(rng, n, det.roi_min, det.roi_max, ssb.slope)
+    extra = {"resolution_z": np.zeros(n, dtype=np.float32)} if det.readout == "kevee" else {}
     return {
         "enu_true": np.zeros(n),
         "flavor": np.zeros(n, dtype=np.int32),
@@ -125,7 +135,9 @@ def _ssb(cfg: ReactorCevnsConfig, rng: np.random.Generator, n: int) -> Columns:
         "is_signal": np.zeros(n, dtype=bool),
         "recoil_mev": np.zeros(n),
         "target_a": np.zeros(n, dtype=np.int16),
-        readout_column(det): signal,
+        column: signal.astype(COLUMNS[column].dtype),
+        **extra,
+        "selection_threshold": np.full(n, -np.inf, dtype=np.float32),
         "eff_nominal": np.ones(n, dtype=np.float32),
         "selected": np.ones(n, dtype=bool),
         "w_unit": np.full(n, ssb.events),
@@ -147,7 +159,7 @@ def reactor_cevns_model(cfg: ReactorCevnsConfig) -> SampleModel:
         "eff_nominal",
         "recoil_mev",
         "target_a",
-        readout_column(cfg.detector),
+        *readout_columns(cfg.detector),
     )
     attrs = _source_attrs(cfg) | {"readout_column": readout_column(cfg.detector)}
     return SampleModel(components=components, columns=columns, attrs=attrs)
@@ -157,10 +169,11 @@ def reactor_cevns_model(cfg: ReactorCevnsConfig) -> SampleModel:
 
 
 def _visible(rng: np.random.Generator, enu: np.ndarray, cfg: ReactorIbdConfig) -> np.ndarray:
-    """Prompt visible energy E_ν − 0.78 MeV smeared with σ/E = a/√E."""
+    """Prompt visible energy E_ν − 0.78 MeV smeared with σ/E = a/√E, times the energy scale."""
     evis = np.maximum(ibd.prompt_visible_energy_mev(enu), 1e-6)
     sigma = cfg.detector.resolution_stochastic * np.sqrt(evis)
-    return np.maximum(evis + sigma * rng.standard_normal(evis.shape), 0.0)
+    smeared = np.maximum(evis + sigma * rng.standard_normal(evis.shape), 0.0)
+    return cfg.detector.energy_scale * smeared
 
 
 def _ibd(cfg: ReactorIbdConfig, rng: np.random.Generator, n: int) -> Columns:
@@ -168,6 +181,7 @@ def _ibd(cfg: ReactorIbdConfig, rng: np.random.Generator, n: int) -> Columns:
     enu, spectrum_weight = _draw_enu(cfg, rng, n)
     evis = _visible(rng, enu, cfg)
     protons = det.mass_kg * det.free_protons_per_kg
+    xsec = cfg.physics.xsec_scale * ibd.total_xsec(enu)
     return {
         "enu_true": enu,
         "flavor": np.full(n, _NUEBAR, dtype=np.int32),
@@ -177,7 +191,7 @@ def _ibd(cfg: ReactorIbdConfig, rng: np.random.Generator, n: int) -> Columns:
         "reco_energy_mev": evis.astype(np.float32),
         "eff_nominal": np.full(n, det.efficiency, dtype=np.float32),
         "selected": rng.random(n) < det.efficiency,
-        "w_unit": _fluence_per_cm2(cfg) * protons * ibd.total_xsec(enu) * spectrum_weight,
+        "w_unit": _fluence_per_cm2(cfg) * protons * xsec * spectrum_weight,
     }
 
 

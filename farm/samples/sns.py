@@ -14,9 +14,17 @@ import numpy as np
 
 from farm.config import SnsCevnsConfig
 from farm.physics import flux, lead, nuclei
-from farm.samples.cevns_events import draw_nuclei, draw_recoils, readout, readout_column
+from farm.samples.cevns_events import (
+    draw_nuclei,
+    draw_recoils,
+    readout,
+    readout_column,
+    readout_columns,
+    response_of,
+    select,
+)
 from farm.samples.component import Columns, Component, SampleModel, truncated_exponential
-from farm.store.schema import FLAVOR_PDG, Channel
+from farm.store.schema import COLUMNS, FLAVOR_PDG, Channel
 
 __all__ = ["sns_model"]
 
@@ -50,21 +58,13 @@ def _times_us(cfg: SnsCevnsConfig, rng: np.random.Generator, flavor: str, n: int
     return flux.sample_pidar_time_us(rng, flavor, n, pulse_fwhm_us=fwhm, pulse_center_us=fwhm)
 
 
-def _selection(
-    eff: np.ndarray, time_us: np.ndarray, cfg: SnsCevnsConfig, u: np.ndarray
-) -> np.ndarray:
-    """Efficiency draw and time window. The observable's range (the ROI) is left to the analysis
-    binning, so that lateral shifts of the readout can move events across it."""
-    lo, hi = cfg.detector.time_window_us or (-np.inf, np.inf)
-    return (time_us >= lo) & (time_us < hi) & (u < eff)
-
-
 def _cevns(cfg: SnsCevnsConfig, flavor: str, rng: np.random.Generator, n: int) -> Columns:
     det = cfg.detector
+    response = response_of(det)
     enu = flux.sample_pidar(rng, flavor, n)
     which, names, nuclei_per_kg = draw_nuclei(rng, det.material, n)
-    recoil, mass_number, xsec = draw_recoils(rng, enu, which, names)
-    signal, eff = readout(rng, recoil, which, names, det)
+    recoil, mass_number, xsec = draw_recoils(rng, enu, which, names, cfg.physics)
+    read = readout(rng, recoil, mass_number, response)
     time_us = _times_us(cfg, rng, flavor, n).astype(np.float32)
     w_unit = _fluence_per_cm2(cfg) * det.mass_kg * nuclei_per_kg * xsec
     return {
@@ -75,41 +75,28 @@ def _cevns(cfg: SnsCevnsConfig, flavor: str, rng: np.random.Generator, n: int) -
         "recoil_mev": recoil,
         "target_a": mass_number,
         "time_us": time_us,
-        readout_column(cfg.detector): signal,
-        "eff_nominal": eff,
-        "selected": _selection(eff, time_us, cfg, rng.random(n)),
+        **read,
+        **select(rng, response, read[response.column], time_us),
         "w_unit": w_unit,
     }
 
 
 def _neutron_recoils(
     cfg: SnsCevnsConfig, rng: np.random.Generator, n: int, slope_kev: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, Columns]:
     """Nuclear recoils from neutron scatters: exponential in recoil energy (a fast-neutron spectrum)."""
     which, names, _ = draw_nuclei(rng, cfg.detector.material, n)
     recoil = rng.exponential(slope_kev * 1e-3, n)
     mass_number = np.array([nuclei.get_target(k).a for k in names], dtype=np.int16)[which]
-    signal, eff = readout(rng, recoil, which, names, cfg.detector)
-    return recoil, mass_number, signal, eff
+    return recoil, mass_number, readout(rng, recoil, mass_number, response_of(cfg.detector))
 
 
 def _brn(cfg: SnsCevnsConfig, rng: np.random.Generator, n: int) -> Columns:
-    recoil, mass_number, signal, eff = _neutron_recoils(
-        cfg, rng, n, cfg.backgrounds.brn_recoil_slope_kev
-    )
+    recoil, mass_number, read = _neutron_recoils(cfg, rng, n, cfg.backgrounds.brn_recoil_slope_kev)
     # prompt: neutrons arrive with the proton pulse, delayed by their time of flight (≈ 0.1–0.3 µs)
     time_us = (_times_us(cfg, rng, "numu", n) + rng.uniform(0.1, 0.3, n)).astype(np.float32)
     return _background(
-        n,
-        Channel.BRN,
-        recoil,
-        mass_number,
-        signal,
-        eff,
-        time_us,
-        cfg,
-        rng,
-        cfg.backgrounds.brn_events,
+        n, Channel.BRN, recoil, mass_number, read, time_us, cfg, rng, cfg.backgrounds.brn_events
     )
 
 
@@ -124,9 +111,9 @@ def _nin(cfg: SnsCevnsConfig, rng: np.random.Generator, n: int) -> Columns:
         * lead.neutron_yield_xsec(enu)
         * bkg.nin_detection_probability
     )
-    recoil, mass_number, signal, eff = _neutron_recoils(cfg, rng, n, bkg.nin_recoil_slope_kev)
+    recoil, mass_number, read = _neutron_recoils(cfg, rng, n, bkg.nin_recoil_slope_kev)
     time_us = _times_us(cfg, rng, "nue", n).astype(np.float32)
-    cols = _background(n, Channel.NIN, recoil, mass_number, signal, eff, time_us, cfg, rng, 1.0)
+    cols = _background(n, Channel.NIN, recoil, mass_number, read, time_us, cfg, rng, 1.0)
     cols["enu_true"] = enu
     cols["flavor"] = np.full(n, FLAVOR_PDG["nue"], dtype=np.int32)
     cols["w_unit"] = w
@@ -134,24 +121,22 @@ def _nin(cfg: SnsCevnsConfig, rng: np.random.Generator, n: int) -> Columns:
 
 
 def _ssb(cfg: SnsCevnsConfig, rng: np.random.Generator, n: int) -> Columns:
-    """Steady-state background: measured off-beam in the ROI and time window, so already selected."""
+    """Steady-state background: measured off-beam in the ROI and time window, so already selected
+    (its selection threshold is −∞: no detector knob moves it)."""
     det, ssb = cfg.detector, cfg.backgrounds.steady_state
-    signal = truncated_exponential(rng, n, det.roi_min, det.roi_max, ssb.slope).astype(np.float32)
+    response = response_of(det)
+    signal = truncated_exponential(rng, n, det.roi_min, det.roi_max, ssb.slope)
+    read: Columns = {response.column: signal.astype(COLUMNS[response.column].dtype)}
+    if response.readout == "kevee":
+        read["resolution_z"] = np.zeros(n, dtype=np.float32)
     lo, hi = det.time_window_us or (0.0, 1.0)
     time_us = rng.uniform(lo, hi, n).astype(np.float32)
     cols = _background(
-        n,
-        Channel.SSB,
-        np.zeros(n),
-        np.zeros(n, np.int16),
-        signal,
-        np.ones(n, np.float32),
-        time_us,
-        cfg,
-        rng,
-        ssb.events,
+        n, Channel.SSB, np.zeros(n), np.zeros(n, np.int16), read, time_us, cfg, rng, ssb.events
     )
+    cols["selection_threshold"] = np.full(n, -np.inf, dtype=np.float32)
     cols["selected"] = np.ones(n, dtype=bool)
+    cols["eff_nominal"] = np.ones(n, dtype=np.float32)
     return cols
 
 
@@ -160,13 +145,13 @@ def _background(
     channel: Channel,
     recoil: np.ndarray,
     mass_number: np.ndarray,
-    signal: np.ndarray,
-    eff: np.ndarray,
+    read: Columns,
     time_us: np.ndarray,
     cfg: SnsCevnsConfig,
     rng: np.random.Generator,
     expected: float,
 ) -> Columns:
+    response = response_of(cfg.detector)
     return {
         "enu_true": np.zeros(n),
         "flavor": np.zeros(n, dtype=np.int32),
@@ -175,9 +160,8 @@ def _background(
         "recoil_mev": recoil,
         "target_a": mass_number,
         "time_us": time_us,
-        readout_column(cfg.detector): signal,
-        "eff_nominal": eff,
-        "selected": _selection(eff, time_us, cfg, rng.random(n)),
+        **read,
+        **select(rng, response, read[response.column], time_us),
         "w_unit": np.full(n, expected),
     }
 
@@ -213,6 +197,6 @@ def sns_model(cfg: SnsCevnsConfig) -> SampleModel:
         "recoil_mev",
         "target_a",
         "time_us",
-        readout_column(cfg.detector),
+        *readout_columns(cfg.detector),
     )
     return SampleModel(components=tuple(components), columns=columns, attrs=attrs)

@@ -17,17 +17,20 @@ __all__ = [
     "DEFAULT_CHUNK_ROWS",
     "DEFAULT_SHARD_ROWS",
     "FLAVOR_PDG",
+    "MAX_SHARD_ROWS",
     "REQUIRED_COLUMNS",
     "SCHEMA_VERSION",
     "Channel",
     "ColumnSpec",
+    "check_shard_rows",
     "column_spec",
     "default_chunk_rows",
     "shard_ranges",
 ]
 
-SCHEMA_VERSION = 1
-"""Bump when a column changes meaning, unit or dtype; readers refuse other versions."""
+SCHEMA_VERSION = 2
+"""Bump when a column changes meaning, unit or dtype; readers refuse other versions.
+2: ``reco_kevee`` in float64; ``selection_threshold`` and ``resolution_z`` added."""
 
 
 class Channel(enum.IntEnum):
@@ -109,7 +112,21 @@ COLUMNS: dict[str, ColumnSpec] = {
         # reconstructed observables
         _spec("time_us", "float32", "us", "event time relative to the proton-on-target pulse"),
         _spec("reco_pe", "float32", "PE", "reconstructed photoelectrons"),
-        _spec("reco_kevee", "float32", "keVee", "reconstructed electron-equivalent energy"),
+        _spec("reco_kevee", "float64", "keVee", "reconstructed electron-equivalent energy"),
+        _spec(
+            "selection_threshold",
+            "float32",
+            "readout",
+            "the event's own detection threshold in readout units (PE or keVee), drawn from the "
+            "efficiency curve: selected when readout − shift >= it (+inf: never, e.g. outside the "
+            "time window; −inf: measured off-beam, always)",
+        ),
+        _spec(
+            "resolution_z",
+            "float32",
+            "",
+            "standard-normal draw of the Gaussian energy resolution (keVee readouts)",
+        ),
         _spec(
             "reco_energy_mev",
             "float32",
@@ -155,6 +172,41 @@ def shard_ranges(n_events: int, shard_rows: int) -> list[tuple[int, int]]:
         msg = f"need n_events >= 0 and shard_rows >= 1, got n_events={n_events}, shard_rows={shard_rows}"
         raise ValueError(msg)
     return [(start, min(start + shard_rows, n_events)) for start in range(0, n_events, shard_rows)]
+
+
+MAX_SHARD_ROWS = 2**26
+"""Most rows per shard (67 108 864): a shard is generated, checked and checksummed in memory,
+which at the widest schema row (~100 bytes) is already several GiB."""
+
+
+def check_shard_rows(shard_rows: int, key: str | None = None) -> int:
+    """``shard_rows`` if it is a usable shard size, else a ValueError naming ``key`` (if given:
+    a configuration error names its key itself).
+
+    A shard holds 1 to :data:`MAX_SHARD_ROWS` rows, and above 2**20 rows it must be cut into
+    chunks of 2**16 to 2**20 rows (a multiple of 65 536 always is).
+
+    >>> check_shard_rows(16_384, "--shard-size")
+    16384
+    """
+    given = "" if key is None else f"{key} = {shard_rows!r}: "
+    if isinstance(shard_rows, bool) or not 1 <= shard_rows <= MAX_SHARD_ROWS:
+        msg = (
+            f"{given}a shard holds 1 to {MAX_SHARD_ROWS:,} rows (it is held in "
+            f"memory while written); give a size in that range (the default is {DEFAULT_SHARD_ROWS:,})"
+        )
+        raise ValueError(msg)
+    try:
+        default_chunk_rows(shard_rows)
+    except ValueError:
+        msg = (
+            f"{given}a shard above {DEFAULT_CHUNK_ROWS:,} rows is cut into chunks "
+            f"of {_MIN_DEFAULT_CHUNK_ROWS:,} to {DEFAULT_CHUNK_ROWS:,} rows, and {shard_rows:,} has no "
+            f"divisor in that range; give a multiple of {_MIN_DEFAULT_CHUNK_ROWS:,} (the default is "
+            f"{DEFAULT_SHARD_ROWS:,})"
+        )
+        raise ValueError(msg) from None
+    return shard_rows
 
 
 def default_chunk_rows(shard_rows: int) -> int:
