@@ -77,7 +77,9 @@ def cevns_columns(n_events: int, seed: int = 1) -> dict[str, np.ndarray]:
         "w_nominal": rng.uniform(0.5, 1.5, n_events) * 1e-6,
         "recoil_mev": recoil,
         "time_us": rng.exponential(2.197, n_events).astype(np.float32),
-        "reco_pe": (recoil * 1e3 * 13.35 * 0.08 + rng.normal(0, 2, n_events)).astype(np.float32),
+        "reco_pe": np.maximum(recoil * 1e3 * 13.35 * 0.08 + rng.normal(0, 2, n_events), 0.0).astype(
+            np.float32
+        ),  # photoelectrons are >= 0 (farm.store.values)
     }
 
 

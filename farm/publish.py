@@ -26,6 +26,8 @@ from pathlib import Path
 
 import xarray as xr
 
+from farm.finite import require_finite
+
 __all__ = [
     "PublishError",
     "Version",
@@ -105,8 +107,18 @@ def _write(ds: xr.Dataset, target: Path) -> None:
 
 
 def publish_dataset(ds: xr.Dataset, out: str | Path) -> Path:
-    """Write ``ds`` as the next version and make it current; returns the version's path."""
+    """Write ``ds`` as the next version and make it current; returns the version's path.
+
+    A dataset holding NaN or inf where a result may not (:mod:`farm.finite`) is refused with a
+    :class:`ValueError` before anything is written.
+    """
     out = Path(out)
+    kept = (
+        "nothing was published"
+        if current_version(out) is None
+        else "the current version is unchanged"
+    )
+    require_finite(ds, source=out, action=f"published ({kept})")
     folder = versions_dir(out)
     folder.mkdir(parents=True, exist_ok=True)
     if out.exists() and not out.is_symlink():

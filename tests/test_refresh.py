@@ -9,6 +9,7 @@ Each test refreshes a copy of it after one change and counts what was recomputed
 
 from __future__ import annotations
 
+import copy
 import re
 import shutil
 import threading
@@ -21,6 +22,7 @@ import pytest
 import xarray as xr
 from conftest import assert_bit_identical, example, farm_cli, write_config
 
+from farm.config import generation_hash_of
 from farm.publish import list_versions, open_published, publish_dataset, versions_dir
 from farm.store import StoreWriter
 from farm.store.reader import EventStore
@@ -45,7 +47,16 @@ def write_store(
     overwrite: bool = False,
 ) -> None:
     """The first ``n_events`` rows in shards of 100 000 rows; ``scale_shard=(i, f)`` multiplies
-    w_nominal in shard i by f. With ``overwrite`` the store is replaced in place."""
+    w_nominal in shard i by f. With ``overwrite`` the store is replaced in place.
+
+    The recorded generation configuration says ``n_events`` (a run refuses a store whose event
+    count contradicts it, farm.binding), so a run's configuration must say so too."""
+    attrs = copy.deepcopy(attrs)
+    generator = attrs["generator"]
+    generator["config"]["generation"]["events"] = n_events
+    generator["generation_hash"] = generation_hash_of(
+        generator["config"], generator["config"]["sample"]["generator"]
+    )
     with StoreWriter.create(
         path,
         n_events=n_events,
@@ -156,6 +167,7 @@ def test_a_new_shard_recomputes_its_items_and_the_old_partial_tail_on_dask_worke
     farm("run", *on_cluster, "--no-checkpoints", "--out", "warm.zarr")
     # ... which then gains shard 4, rows 400 000–500 000, in place
     write_store(project / "store.zarr", *sample, 500_000, overwrite=True)
+    configure(project, generation={"events": 500_000})
     computed, items, text = farm("refresh", *on_cluster)
     # 8 blocks now; block 6 was the partial tail (393 216–400 000), block 7 is new
     assert (computed, items) == (2 * CHUNKS, 8 * CHUNKS)

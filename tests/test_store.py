@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zarr
+from store_surgery import forge_values
 
 from farm.store import (
     COLUMNS,
@@ -29,6 +30,7 @@ from farm.store import (
     validate_values,
 )
 from farm.store.schema import default_chunk_rows, shard_ranges
+from farm.store.values import VALUE_RULES
 
 N_EVENTS = 1000
 SHARD_ROWS = 256
@@ -37,14 +39,20 @@ CHUNK_ROWS = 64
 
 
 def make_columns(n: int = N_EVENTS, seed: int = 7) -> dict[str, np.ndarray]:
-    """Every schema column (so every dtype the schema uses), with values of the right kind."""
+    """Every schema column (so every dtype the schema uses), with values each column may hold
+    (farm.store.values: codes from the enumerations, cosines in [-1, 1], efficiencies in [0, 1])."""
     rng = np.random.default_rng(seed)
     data = {}
     for name, spec in COLUMNS.items():
+        rule = VALUE_RULES.get(name)
         if spec.dtype == np.bool_:
             data[name] = rng.random(n) < 0.5
+        elif rule is not None and rule.codes is not None:
+            data[name] = rng.choice(rule.codes, n).astype(spec.dtype)
         elif spec.dtype.kind in "iu":
             data[name] = rng.integers(0, 100, n).astype(spec.dtype)
+        elif rule is not None and rule.hi <= 1.0:
+            data[name] = rng.uniform(rule.lo, rule.hi, n).astype(spec.dtype)
         else:
             data[name] = rng.uniform(0.0, 50.0, n).astype(spec.dtype)
     data["event_id"] = np.arange(10, 10 + 3 * n, 3, dtype=np.uint64)
@@ -542,16 +550,31 @@ def test_flipped_index_bytes_raise_on_read(store_path: Path) -> None:
     assert_names(info.value, store_path, shard=0, column="flavor")
 
 
-def test_nan_weight_is_reported_with_its_row_when_validating(tmp_path: Path, data) -> None:
+def test_nan_weight_is_refused_by_the_writer_naming_its_shard_and_row(tmp_path: Path, data) -> None:
     bad = dict(data)
     bad["w_nominal"] = data["w_nominal"].copy()
     bad["w_nominal"][600] = np.nan
-    path = write_store(tmp_path / "nan.zarr", bad)
-    with pytest.raises(StoreError, match="row 600 has w_nominal = nan") as info:
-        EventStore.open(path).read_shard(2)
+    path = tmp_path / "nan.zarr"
+    with pytest.raises(StoreError, match="row 600 has w_nominal = nan; it must be finite") as info:
+        write_store(path, bad)
     assert_names(info.value, path, shard=2, column="w_nominal")
-    raw = EventStore.open(path, validate=False).read_shard(2)["w_nominal"]
+    assert "nothing was written" in str(info.value)
+    assert not path.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_nan_weight_in_a_store_whose_checksums_verify_is_reported_when_reading(
+    store_path: Path,
+) -> None:
+    """A store written before farm checked values: its checksums match, its values do not."""
+    forge_values(store_path, {"w_nominal": {600: np.nan}})
+    with pytest.raises(StoreError, match="row 600 has w_nominal = nan") as info:
+        EventStore.open(store_path).read_shard(2)
+    assert_names(info.value, store_path, shard=2, column="w_nominal")
+    raw = EventStore.open(store_path, validate=False).read_shard(2)["w_nominal"]
     assert np.isnan(raw[600 - 512])
+    checks = EventStore.open(store_path).verify()
+    assert [c.ok for c in checks] == [True, True, False, True]
+    assert "row 600 has w_nominal = nan" in str(checks[2].error)
 
 
 @pytest.mark.parametrize("value", [-1e-30, np.inf, -np.inf])

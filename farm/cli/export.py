@@ -55,11 +55,13 @@ def hepdata(
 
     Example: farm export hepdata results/sns-csi.zarr --out hepdata/sns-csi
     """
+    from farm.finite import require_finite
     from farm.publish import open_published
     from farm.release import write_hepdata
 
     with user_errors():
         ds = open_published(result)
+        require_finite(ds, source=result, action="exported")
         release = write_hepdata(ds, out, digits=digits, overwrite=overwrite, archive=archive)
     console.print(
         f"wrote {len(release.tables)} tables to [bold]{release.directory}[/]"

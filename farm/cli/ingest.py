@@ -80,7 +80,7 @@ def ingest(
                 mapping,
                 out,
                 format=format,
-                shard_rows=shard_size or DEFAULT_SHARD_ROWS,
+                shard_rows=DEFAULT_SHARD_ROWS if shard_size is None else shard_size,
                 exposure=exposure,
                 overwrite=overwrite,
                 on_shard=advance,

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from farm.cli._common import console, fail, user_errors
@@ -21,7 +22,10 @@ def inspect(
 ) -> None:
     """Print a store's exposure, expected events by channel and flavour, shards and checksums.
 
-    Exits non-zero if the store cannot be opened or any shard fails verification.
+    With --verify every shard's checksum is recomputed first, then the values of each shard
+    that matched are checked; every damaged shard is listed, and nothing is summarised from a
+    store with one (exit 1). Exits 2 if the store cannot be opened or holds a value its column
+    may not hold.
 
     Example: farm inspect stores/sns-csi.zarr --verify
     """
@@ -29,8 +33,12 @@ def inspect(
     from farm.store.summary import summarize
 
     with user_errors():
-        store = EventStore.open(path)
+        # with --verify a missing or truncated shard file is one of the shards verify lists
+        store = EventStore.open(path, check_files=not verify)
         attrs = store.attrs
+    if verify:
+        _verify(store)  # before any value is read: a damaged shard is never decoded
+    with user_errors():
         summary = summarize(store)
 
     exposure = attrs.get("exposure", {})
@@ -60,16 +68,21 @@ def inspect(
     if not verify:
         console.print("checksums: not verified (use --verify)")
         return
+    console.print(f"checksums: all {store.n_shards} shard(s) OK, and their values")
+
+
+def _verify(store: object) -> None:
+    """Checksums of every shard, then the values of those that match; exit 1 listing all failures."""
     with user_errors():
-        checks = store.verify()
+        checks = store.verify()  # type: ignore[attr-defined]
     bad = [c for c in checks if not c.ok]
     for c in bad:
-        console.print(
-            f"[red]shard {c.index}: FAILED[/] {c.error or f'checksum {c.actual} != {c.expected}'}"
-        )
+        error = escape(c.error or f"checksum {c.actual} != {c.expected}")
+        console.print(f"[red]shard {c.index}: FAILED[/] {error}", highlight=False)
     if bad:
+        shards = ", ".join(str(c.index) for c in bad)
         raise fail(
-            f"{len(bad)} of {len(checks)} shard(s) failed verification; regenerate the store with `farm generate`",
+            f"{len(bad)} of {len(checks)} shard(s) failed verification (shard(s) {shards}); "
+            "regenerate the store with `farm generate` (or re-ingest it with `farm ingest`)",
             code=1,
         )
-    console.print(f"checksums: all {len(checks)} shard(s) OK")

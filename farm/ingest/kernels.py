@@ -113,7 +113,8 @@ def momentum_magnitude(px: np.ndarray, py: np.ndarray, pz: np.ndarray) -> np.nda
     [5.0]
     """
     px, py, pz = (np.asarray(c, dtype=np.float64) for c in (px, py, pz))
-    return np.sqrt(px * px + py * py + pz * pz)
+    with np.errstate(over="ignore", invalid="ignore"):  # non-finite inputs: refused as values
+        return np.sqrt(px * px + py * py + pz * pz)
 
 
 def cosine_to_direction(
@@ -130,9 +131,10 @@ def cosine_to_direction(
     n = np.asarray(direction, dtype=np.float64)
     n = n / np.sqrt(n @ n)
     p = momentum_magnitude(px, py, pz)
-    dot = np.asarray(px) * n[0] + np.asarray(py) * n[1] + np.asarray(pz) * n[2]
     out = np.full(p.shape, np.nan)
-    np.divide(dot, p, out=out, where=p > 0)
+    with np.errstate(over="ignore", invalid="ignore"):  # non-finite inputs: refused as values
+        dot = np.asarray(px) * n[0] + np.asarray(py) * n[1] + np.asarray(pz) * n[2]
+        np.divide(dot, p, out=out, where=p > 0)
     return np.clip(out, -1.0, 1.0)
 
 

@@ -29,7 +29,7 @@ from pydantic import (
 )
 
 from farm.config import ConfigError
-from farm.config._base import Section
+from farm.config._base import AsTuple, Section
 from farm.ingest.units import UNITS
 from farm.ingest.validation_errors import format_validation_error
 from farm.store.schema import COLUMNS
@@ -76,7 +76,7 @@ class BranchSource(Section):
 class MagnitudeSource(Section):
     """|p| = √(px² + py² + pz²) of three momentum-component fields."""
 
-    magnitude: tuple[str, str, str]
+    magnitude: Annotated[tuple[str, str, str], AsTuple]
     unit: str | None = None
 
     @property
@@ -87,7 +87,7 @@ class MagnitudeSource(Section):
 class CosineSource(Section):
     """cos θ = p·n̂ / |p| of three momentum-component fields to ``[ingest] beam_direction`` n̂."""
 
-    cosine: tuple[str, str, str]
+    cosine: Annotated[tuple[str, str, str], AsTuple]
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -300,7 +300,7 @@ class IngestSection(Section):
     """Input format; ``farm ingest --format`` or the file suffix when left out."""
     tree: str = "gst"
     """Tree read from gst ROOT files."""
-    beam_direction: tuple[float, float, float] = (0.0, 0.0, 1.0)
+    beam_direction: Annotated[tuple[float, float, float], AsTuple] = (0.0, 0.0, 1.0)
     """Beam direction n̂ for ``cosine`` columns (normalised here)."""
     read_rows: PositiveInt = 1_000_000
     """Events read per chunk: bounds memory, whatever the input's size."""

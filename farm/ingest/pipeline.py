@@ -10,6 +10,7 @@ gives each input's range of ids, its checksum and the tree read.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
@@ -27,13 +28,9 @@ from farm.ingest.hepmc3 import HepMC3File
 from farm.ingest.kernels import expected_events_per_weight, when_mask
 from farm.ingest.mapping import IngestMapping, load_mapping
 from farm.ingest.source import CHECKSUM_ALGORITHM, EventFile, IngestError, file_checksum
-from farm.store import (
-    DEFAULT_CHUNK_ROWS,
-    DEFAULT_SHARD_ROWS,
-    StoreError,
-    StoreWriter,
-    validate_values,
-)
+from farm.store import DEFAULT_CHUNK_ROWS, DEFAULT_SHARD_ROWS, StoreError, StoreWriter
+from farm.store.schema import check_shard_rows
+from farm.store.values import first_invalid
 
 __all__ = ["FORMATS", "guess_format", "ingest"]
 
@@ -90,14 +87,18 @@ def ingest(
         An input is unreadable, lacks the tree or branches the mapping reads, or holds values
         that do not fit (the message names the file, the tree and the events).
     """
+    try:
+        check_shard_rows(shard_rows, "--shard-size")
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    if exposure is not None and not (exposure > 0 and math.isfinite(exposure)):
+        msg = f"--exposure must be a finite positive number, got {exposure}"
+        raise ConfigError(msg)
     mapping, source = _mapping(mapping)
     paths = [Path(p) for p in inputs]
     if not paths:
         raise ConfigError("give at least one input file")
     fmt = _resolve_format(format, mapping, paths, source)
-    if exposure is not None and not exposure > 0:
-        msg = f"exposure must be positive, got {exposure}"
-        raise ConfigError(msg)
     exposure_scale = 1.0 if exposure is None else exposure / mapping.exposure.value
     if not overwrite and Path(out).exists():  # said before reading the inputs, not after
         hint = "pass overwrite=True (`farm ingest --overwrite`) or choose another path"
@@ -268,9 +269,11 @@ def _mapped_chunks(
         stop = min(start + rows, n)
         raw = f.read(fields, start, stop)
         kept = stop - start
+        kept_rows = None
         if keep:
             mask = when_mask(raw, keep, stop - start)
             raw, kept = {k: v[mask] for k, v in raw.items()}, int(mask.sum())
+            kept_rows = np.flatnonzero(mask)
         try:
             chunk = map_chunk(
                 mapping,
@@ -280,13 +283,35 @@ def _mapped_chunks(
                 first_event_id=next_id,
                 events_per_weight=norm.events_per_weight,
             )
-            validate_values(chunk, store="the chunk")
         except (StoreError, ValueError) as err:
             detail = err.detail if isinstance(err, StoreError) else str(err)
             msg = f"events {start}..{stop - 1}: {detail}"
             raise IngestError(msg, path=f.info.path, tree=f.info.container) from None
+        _check_values(chunk, start, stop, kept_rows, mapping, f)
         next_id += kept
         yield chunk
+
+
+def _check_values(
+    chunk: Mapping[str, np.ndarray],
+    start: int,
+    stop: int,
+    rows: np.ndarray | None,
+    mapping: IngestMapping,
+    f: EventFile,
+) -> None:
+    """Refuse a mapped value its column may not hold (farm.store.values), naming the input row."""
+    found = first_invalid(chunk, across=True)
+    if found is None:
+        return
+    row = start + (found.position if rows is None else int(rows[found.position]))
+    where = f"[columns.{found.column}]" if found.column in mapping.columns else "rules"
+    msg = (
+        f"events {start}..{stop - 1}: row {row} has {found.column} = {found.value}; it must be "
+        f"{found.allowed}; nothing was written: fix the input or the mapping's {where}, or leave "
+        "such events out with [ingest] keep"
+    )
+    raise IngestError(msg, path=f.info.path, tree=f.info.container)
 
 
 class _Shards:

@@ -14,6 +14,7 @@ import numpy as np
 
 import farm
 from farm.config import (
+    GENERATOR_VERSION,
     FarmConfig,
     NuscopeConfig,
     ReactorCevnsConfig,
@@ -27,7 +28,7 @@ from farm.samples.component import Columns, SampleModel
 from farm.store import StoreWriter
 from farm.store.schema import COLUMNS
 
-__all__ = ["chunk_rows_for", "generate_rows", "generate_store", "sample_model"]
+__all__ = ["check_room", "chunk_rows_for", "generate_rows", "generate_store", "sample_model"]
 
 DEFAULT_CHUNK_ROWS = 1 << 20
 
@@ -120,9 +121,10 @@ def generate_store(
     ``on_shard(rows_done, n_events)`` is called after each shard (for progress bars).
     """
     model = sample_model(cfg)
-    layout = _layout(cfg, model)
     n_events = cfg.generation.events
     shard_rows = min(cfg.generation.shard_size, max(n_events, 1))
+    check_room(Path(out), n_events, shard_rows, ("event_id", *model.columns))
+    layout = _layout(cfg, model)
     chunk_rows = chunk_rows_for(shard_rows)
     from farm.physics import nuclei
 
@@ -136,6 +138,7 @@ def generate_store(
             "config": cfg.model_dump(mode="json"),
             "config_hash": config_hash(cfg),
             "generation_hash": generation_hash(cfg),
+            "generator_version": GENERATOR_VERSION,
             "seed": cfg.generation.seed,
             "block_events": BLOCK_EVENTS,
             "components": {
@@ -161,6 +164,34 @@ def generate_store(
             if on_shard is not None:
                 on_shard(stop, n_events)
     return attrs
+
+
+def check_room(out: Path, n_events: int, shard_rows: int, columns: tuple[str, ...]) -> None:
+    """Refuse a store this machine cannot write: its size on disk, a shard's size in memory."""
+    import shutil
+
+    from farm.limits import format_bytes, machine_memory_bytes
+
+    row = sum(COLUMNS[c].dtype.itemsize for c in columns)
+    folder = out.parent.resolve()
+    while not folder.exists():
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if n_events * row > free:
+        msg = (
+            f"[generation.events] = {n_events:,} (or --events): the store would take about "
+            f"{format_bytes(n_events * row)} ({row} bytes per event), and {folder} has "
+            f"{format_bytes(free)} free; lower it, or write the store elsewhere"
+        )
+        raise ValueError(msg)
+    memory = machine_memory_bytes()
+    if 4 * shard_rows * row > memory:
+        msg = (
+            f"[generation.shard_size] = {shard_rows:,} (or --shard-size): generating one shard "
+            f"holds about {format_bytes(4 * shard_rows * row)} in memory, more than this "
+            f"machine's {format_bytes(memory)}; lower it (the default is 8,388,608)"
+        )
+        raise ValueError(msg)
 
 
 def _target_attrs(cfg: FarmConfig, nuclei: Any) -> dict[str, Any]:

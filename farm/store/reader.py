@@ -30,11 +30,9 @@ from farm.store.validate import (
     check_manifest,
     open_group,
 )
+from farm.store.values import validate_values
 
 __all__ = ["EventStore", "ShardCheck", "validate_values"]
-
-_NON_NEGATIVE_FINITE = ("enu_true", "w_nominal")
-"""Columns whose values must be finite and >= 0 for any analysis to make sense."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,35 +45,6 @@ class ShardCheck:
     actual: str | None
     """``None`` when the shard could not be read at all."""
     error: str | None
-
-
-def validate_values(
-    columns: Mapping[str, np.ndarray],
-    *,
-    store: str | os.PathLike[str] = "<in memory>",
-    shard: int | None = None,
-    first_row: int = 0,
-) -> None:
-    """Check that ``enu_true`` and ``w_nominal``, where present, are finite and >= 0.
-
-    Costs two vectorised reductions per column (``min >= 0`` rejects NaN, negatives and -inf;
-    ``max < inf`` rejects +inf); the offending row is only searched for on failure.
-
-    Raises
-    ------
-    StoreError
-        Naming the column and the first bad row (``first_row`` + position in the array).
-    """
-    for name in _NON_NEGATIVE_FINITE:
-        values = columns.get(name)
-        if values is None or values.size == 0:
-            continue
-        if values.min() >= 0 and values.max() < np.inf:
-            continue
-        position = int(np.argmin((values >= 0) & (values < np.inf)))
-        msg = f"row {first_row + position} has {name} = {values[position]}; it must be finite and >= 0"
-        hint = "fix the generator or ingestion that wrote it, then regenerate the store with `farm generate`"
-        raise StoreError(msg, store=store, shard=shard, column=name, hint=hint)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -107,6 +76,7 @@ class EventStore:
         columns: Sequence[str] | None = None,
         validate: bool = True,
         verify_checksums: bool = False,
+        check_files: bool = True,
     ) -> EventStore:
         """Open a store after checking its metadata and file sizes (no data is read).
 
@@ -117,12 +87,18 @@ class EventStore:
         columns
             Columns that reads return by default (default: all).
         validate
-            Run :func:`validate_values` on each shard read.
+            Check the values read against their columns' rules (:mod:`farm.store.values`): the
+            columns of each read, and, with ``verify_checksums``, every column of a shard the
+            first time it is verified (read anyway for its checksum).
         verify_checksums
             Before the first read of a shard, read all its columns and compare their checksum to
             the recorded one (raises :class:`ChecksumError`): a corrupt shard then never yields
             numbers. A shard is verified again only if one of its files changed since (inode,
             size or modification time). Costs one read of the shard at ≈1 GB/s.
+        check_files
+            Check that every shard file exists with the size recorded at writing. ``False``
+            leaves that to each read and to :meth:`verify`, which then reports every damaged
+            shard instead of the first (``farm inspect --verify``).
 
         Raises
         ------
@@ -142,7 +118,8 @@ class EventStore:
             for name in names
         }
         check_manifest(path, attrs["shards"], n_events, shard_rows, names)
-        check_file_sizes(path, attrs["shards"], shard_files)
+        if check_files:
+            check_file_sizes(path, attrs["shards"], shard_files)
         return cls(
             path=path,
             attrs=attrs,
@@ -180,6 +157,20 @@ class EventStore:
     def shard_checksums(self) -> list[str]:
         """Checksum recorded for every shard at writing (keys for checkpoints)."""
         return [str(s["checksum"]) for s in self.attrs["shards"]]
+
+    def column_range(self, name: str, *, selected: bool = False) -> tuple[float, float] | None:
+        """``(min, max)`` of a float column's finite values (of the selected rows only, with
+        ``selected``), from the ranges the writer recorded per shard; ``(inf, -inf)`` when there
+        are none, ``None`` when a shard recorded no ranges (a store written before farm did)."""
+        lo, hi = np.inf, -np.inf
+        for shard in self.attrs["shards"]:
+            entry = shard.get("ranges", {}).get(name) if isinstance(shard, dict) else None
+            if not isinstance(entry, dict):
+                return None
+            span = entry.get("selected" if selected else "all")
+            if span is not None:
+                lo, hi = min(lo, float(span[0])), max(hi, float(span[1]))
+        return lo, hi
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -234,10 +225,14 @@ class EventStore:
         return out
 
     def verify(self, shards: Sequence[int] | None = None) -> list[ShardCheck]:
-        """Recompute the checksum of each shard (default: all) and compare to the recorded one.
+        """Recompute the checksum of each shard (default: all) and compare to the recorded one;
+        then check the values of each shard whose checksum matched.
 
-        Never raises for damaged data: a shard that cannot be read is a failed check whose
-        ``error`` says why.
+        Every shard is checked, so the result lists every damaged one. Never raises for damaged
+        data: a shard that cannot be read, whose checksum differs, or whose values break their
+        column's rule (:mod:`farm.store.values`; a store written before farm checked values
+        when writing) is a failed check whose ``error`` says why. The values of a shard whose
+        checksum fails are never looked at.
         """
         indices = range(self.n_shards) if shards is None else shards
         checks = []
@@ -255,6 +250,14 @@ class EventStore:
             actual = shard_checksum(data)
             mismatch = self._checksum_mismatch(index, actual)
             error = None if mismatch is None else str(mismatch)
+            if error is None:
+                try:
+                    first_row = self._shard_range(index)[0]
+                    validate_values(
+                        data, store=self.path, shard=index, first_row=first_row, across=True
+                    )
+                except StoreError as err:
+                    error = str(err)
             check = ShardCheck(
                 index=index, ok=error is None, expected=expected, actual=actual, error=error
             )
@@ -290,10 +293,12 @@ class EventStore:
         return tuple(signature)
 
     def _ensure_verified(self, index: int) -> None:
-        """Recompute shard ``index``'s checksum unless its unchanged files were verified already.
+        """Recompute shard ``index``'s checksum unless its unchanged files were verified already;
+        with ``validate``, check the values of every column of the shard too (read anyway).
 
         Columns are read one at a time as the checksum consumes them, so verifying holds one
-        column of one shard in memory, not the whole shard.
+        column of one shard in memory, not the whole shard. A checksum that differs is reported
+        before any value: the values of a damaged shard are never judged.
         """
         signature = self._file_signature(index)
         if self._verified.get(index) == signature:
@@ -302,6 +307,8 @@ class EventStore:
         mismatch = self._checksum_mismatch(index, shard_checksum(lazy))
         if mismatch is not None:
             raise mismatch
+        if lazy.invalid is not None:
+            raise lazy.invalid
         self._verified[index] = signature
 
     def _checksum_mismatch(self, index: int, actual: str) -> ChecksumError | None:
@@ -366,9 +373,20 @@ class _ColumnsOnDemand(Mapping[str, np.ndarray]):
     def __init__(self, store: EventStore, index: int) -> None:
         self._store = store
         self._index = index
+        self.invalid: StoreError | None = None
+        """The first value that breaks its column's rule (with ``store.validate``)."""
 
     def __getitem__(self, name: str) -> np.ndarray:
-        return self._store._read_shard_unvalidated(self._index, (name,))[name]
+        values = self._store._read_shard_unvalidated(self._index, (name,))[name]
+        if self._store.validate and self.invalid is None:
+            first_row = self._store._shard_range(self._index)[0]
+            try:
+                validate_values(
+                    {name: values}, store=self._store.path, shard=self._index, first_row=first_row
+                )
+            except StoreError as err:
+                self.invalid = err
+        return values
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._store.columns)

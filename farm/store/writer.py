@@ -40,6 +40,7 @@ from farm.store.schema import (
     default_chunk_rows,
     shard_ranges,
 )
+from farm.store.values import column_ranges, validate_values
 
 __all__ = ["LAYOUT_ATTRS", "StoreWriter", "is_farm_store"]
 
@@ -195,7 +196,8 @@ class StoreWriter:
             shard_file = self.tmp_path / name / array.metadata.encode_chunk_key((index,))
             nbytes[name] = shard_file.stat().st_size
         record = {"index": index, "start": start, "stop": stop, "checksum": checksum}
-        _write_json_atomic(self._sidecar(index), {**record, "nbytes": nbytes})
+        ranges = column_ranges(values)
+        _write_json_atomic(self._sidecar(index), {**record, "nbytes": nbytes, "ranges": ranges})
         return checksum
 
     def commit(self) -> Path:
@@ -267,7 +269,15 @@ class StoreWriter:
         values = {name: np.asarray(columns[name]) for name in self.columns}
         for name, array in values.items():
             _check_column_values(self.path, index, name, array, rows)
-        _check_increasing(self.path, index, values["event_id"], self.shard_range(index)[0])
+        start = self.shard_range(index)[0]
+        _check_increasing(self.path, index, values["event_id"], start)
+        hint = (
+            "nothing was written: fix the generator or ingestion that produced this value "
+            "(farm.store.values says what each column may hold), then write the store again"
+        )
+        validate_values(
+            values, store=self.path, shard=index, first_row=start, across=True, hint=hint
+        )
         return values
 
     def _require_open(self) -> None:
