@@ -63,11 +63,9 @@ class _Events:
         n_sig: int,
     ) -> None:
         names = (*readout_columns(parameter, readout), "selected")
+        if parameter != "threshold":  # computed once: the quenched energy of every event
+            names = (*names, "visible_kevee")
         self.cols = {name: cols[name][index] for name in names}
-        if parameter != "threshold":  # computed once: the quenched energy of every candidate
-            self.cols["visible_kevee"] = readout.quenching.visible_kevee(
-                self.cols["recoil_mev"], self.cols["target_a"]
-            )
         self.readout = readout
         self.parameter = parameter
         self.edges = reco_edges
@@ -168,7 +166,8 @@ def _crossings(
         shift = _quenching_crossing(r, mu, z, value, mu * (1.0 + v_lo), mu * (1.0 + v_hi))
     out = np.full((m, max(int(per_event.max(initial=0)), 1)), np.nan)
     out[ev, k] = shift
-    out.sort(axis=1)  # NaN last
+    if out.shape[1] > 1:
+        out.sort(axis=1)  # NaN last
     return out
 
 
@@ -182,7 +181,7 @@ def _below_range(
     if parameter == "energy_scale":  # x' = x (1 + δ) ≤ x (1 + v_hi)
         return x * (1.0 + max(v_hi, 0.0)) * (1.0 + 1e-9) < edges[0]
     # quenching: x' = E max(m + z σ(m), 0) ≤ E (m_hi + max(z, 0) σ(m_hi)), m_hi = μ (1 + v_hi)
-    mu = readout.quenching.visible_kevee(cols["recoil_mev"], cols["target_a"])
+    mu = cols["visible_kevee"]
     m_hi = np.maximum(mu * (1.0 + v_hi), 0.0)
     z = cols["resolution_z"].astype(np.float64)
     highest = readout.energy_scale * (m_hi + np.maximum(z, 0.0) * readout.sigma_kevee(m_hi))
@@ -247,6 +246,11 @@ def transition_histograms(
 
     theta = cols["selection_threshold"]
     moved = affected(parameter, cols)
+    if parameter != "threshold":
+        cols = {
+            **cols,
+            "visible_kevee": readout.quenching.visible_kevee(cols["recoil_mev"], cols["target_a"]),
+        }
     initial, _ = layout.slots(n, truth=False)  # events nothing moves keep their nominal slot
     # events that can never fill a reco bin over the range stay out: never selected (θ = +∞),
     # a fixed readout outside the range (turn-on shift), or one that cannot reach the lowest edge
