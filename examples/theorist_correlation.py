@@ -12,7 +12,7 @@ as a heavy-water flux monitor would make it). One tilt moves both sides of the c
 * the prediction ∫ F σ dE / Φ goes *up* for a harder flux, because σ ∝ E.
 
 Measurement and prediction are anti-correlated through the flux, so the uncertainty of their
-difference is the *sum* of the two flux uncertainties, not their sum in quadrature (design.md §2):
+difference is the *sum* of the two flux uncertainties, not their sum in quadrature (docs/physics.md §1):
 ignoring the correlation under-states the uncertainty of the difference and over-states the
 chi-square. The model below is excluded at p < 0.05 if the correlation is ignored, and it is not
 excluded once the correlation is kept, which is the right answer: the profile over the one flux

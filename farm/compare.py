@@ -1,7 +1,7 @@
 """The theorist plug-in: any cross-section model against a published result, without a cluster.
 
 A beam measurement and a prediction share the flux, so both are computed in every flux universe
-and compared through their joint covariance (design.md §2). The result dataset keeps all that
+and compared through their joint covariance (docs/physics.md §1). The result dataset keeps all that
 is needed to do this later for a new model, exactly as ``farm run`` did for the models attached
 in its configuration: the nominal flux rule of the signal flavours, every universe's flux ratios
 per flux bin and integrated flux, every universe's additional smearing, and the extracted cross
@@ -196,7 +196,7 @@ class ConventionComparison:
     """A model against the measurement in one flux convention."""
 
     convention: str
-    """``real`` (real-flux-averaged) or ``nominal`` (nominal-flux-averaged), design.md §2."""
+    """``real`` (real-flux-averaged) or ``nominal`` (nominal-flux-averaged), docs/physics.md §1."""
     measured: np.ndarray
     """(J,) measured cross section, central value, cm² per target."""
     predicted: np.ndarray

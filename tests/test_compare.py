@@ -31,7 +31,7 @@ EVENTS = 65_536
 UNIVERSES = 10
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "theorist_correlation.py"
 
-# design.md §7: π-DAR gives one ν_μ (29.79 MeV line), one ν_e (mean 31.70 MeV) and one ν̄_μ
+# docs/physics.md: π-DAR gives one ν_μ (29.79 MeV line), one ν_e (mean 31.70 MeV) and one ν̄_μ
 # (mean 36.98 MeV) per decay, so the flux-averaged energy of all three is their mean.
 PIDAR_MEAN_ENU_MEV = (29.79 + 31.70 + 36.98) / 3
 
@@ -162,7 +162,7 @@ def test_a_pure_normalisation_flux_throw_leaves_the_real_flux_prediction_unchang
 def test_joint_chi2_uses_the_covariance_over_shared_universes_per_systematic(
     nuscope: xr.Dataset,
 ) -> None:
-    # design.md §2, §4: V = Σ_s (1/N_s) Σ_{u∈s} (x_u − x_0)(x_u − x_0)ᵀ for x = (measured,
+    # docs/physics.md §1, docs/internals.md §2: V = Σ_s (1/N_s) Σ_{u∈s} (x_u − x_0)(x_u − x_0)ᵀ for x = (measured,
     # predicted); χ² = Δᵀ(V_mm + V_pp − V_mp − V_pm + V_stat)⁻¹Δ, and with V_mp = 0 ignored.
     part = compare(nuscope, numu_cc_argon).real
     x = np.concatenate([nuscope["xsec_real"].values, part.predicted], axis=1)

@@ -73,7 +73,7 @@ def test_every_example_loads_into_its_generators_configuration(sample: str, kind
 
 def test_a_minimal_file_gets_the_documented_defaults(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, TINY_GE))
-    # design.md §7: 3.9 GW, typical fractions 0.564 / 0.076 / 0.304 / 0.056, one year
+    # docs/physics.md: 3.9 GW, typical fractions 0.564 / 0.076 / 0.304 / 0.056, one year
     assert cfg.source.thermal_power_mw == 3900.0
     assert cfg.source.fission_fractions == {
         "U235": 0.564,

@@ -1,4 +1,4 @@
-"""The result dataset of ``farm run`` (design.md §4, issue 3 item 8): the names tools rely on,
+"""The result dataset of ``farm run`` (docs/internals.md §2, issue 3 item 8): the names tools rely on,
 covariances that follow their formulas and options, chi-square variables, provenance, bit-identical
 reruns, and atomic publishing.
 

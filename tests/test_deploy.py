@@ -163,7 +163,7 @@ def _pod_specs(node: Any, where: str = "") -> Iterator[tuple[str, dict[str, Any]
 
 
 def hardening_violations(pod: Mapping[str, Any]) -> list[str]:
-    """What a pod spec lacks of the hardening design.md and issue 7 ask for; empty when none."""
+    """What a pod spec lacks of the hardening docs/guide-operators.md and issue 7 ask for; empty when none."""
     wrong: list[str] = []
     psc = pod.get("securityContext", {})
     for key, want in (("runAsNonRoot", True), ("runAsUser", RUN_AS_ID)):

@@ -1,4 +1,4 @@
-"""Specifications of the reweighting kernels and the reduction (issue 3, design.md §5, §6).
+"""Specifications of the reweighting kernels and the reduction (issue 3, docs/internals.md §3, §4).
 
 farm.reweight.flux (factorised flux universes), farm.reweight.knobs through farm.accumulate
 (per-event universes and the weight policy), farm.reweight.bootstrap (MC-statistics Poisson

@@ -37,7 +37,7 @@ NUSCOPE_UNIVERSES = 1 + 500 + 500 + 1500 + 3000 + 1500 + 2 + 500
 # (189 ± 6) × 10⁻⁴⁰ cm² per nucleus for the π-DAR flux; measured (165 +30 −25) × 10⁻⁴⁰ cm².
 COHERENT_CSI_SM_CM2 = 189e-40
 
-# Weak charges (design.md §7): tree level with sin²θ_W = 0.23857, or radiatively corrected
+# Weak charges (docs/physics.md): tree level with sin²θ_W = 0.23857, or radiatively corrected
 # g_V^p = 0.0227, g_V^n = −0.5117 (Erler & Su; PDG). For Cs-133 and I-127 the squared ratio is
 # 0.95290 and 0.95287: the tree/corrected CEvNS ratio hardly depends on the nucleus or on E_ν.
 CSI_ZN = ((55, 78), (53, 74))

@@ -73,7 +73,7 @@ def test_ccqe_sum_of_weights_equals_flux_through_the_face_times_sigma_times_neut
 
 
 def test_nue_cc_is_about_one_percent_of_numu_cc(nuscope) -> None:
-    # design.md §7: ≈ 10⁶ ν_μ CC and ≈ 10⁴ ν_e CC (K_e3) over the reference exposure
+    # docs/physics.md: ≈ 10⁶ ν_μ CC and ≈ 10⁴ ν_e CC (K_e3) over the reference exposure
     _, rows = nuscope
     ratio = rows["w_nominal"][of(rows, "nue")].sum() / rows["w_nominal"][of(rows, "numu")].sum()
     assert 0.005 < ratio < 0.03
@@ -93,7 +93,7 @@ def test_qe_formula_on_the_true_lepton_gives_back_the_true_energy(nuscope, flavo
 
 
 def test_tagged_energy_resolves_the_true_energy_below_one_percent(nuscope) -> None:
-    # design.md §7: sub-percent E_ν resolution for ≈ 80 % of ν_μ CC events, plus accidental tags
+    # docs/physics.md: sub-percent E_ν resolution for ≈ 80 % of ν_μ CC events, plus accidental tags
     cfg, rows = nuscope
     numu = of(rows, "numu")
     tagged = numu & rows["tagged"]

@@ -263,7 +263,7 @@ def test_slurm_cluster_runs_each_worker_as_a_batch_job_and_cancels_them_on_close
         # n(n-1)/2 in int64: exact
         total = client.compute(da.arange(1_000_000, chunks=100_000).sum()).result()
     print(f"2 SLURM workers joined in {started_s:.1f} s")
-    assert info["address"].startswith("tcp://127.0.0.1:")  # design.md section 8: loopback
+    assert info["address"].startswith("tcp://127.0.0.1:")  # docs/guide-operators.md: loopback
     assert all(w.startswith("tcp://127.0.0.1:") for w in info["workers"])
     assert all(ips == ["127.0.0.1"] for ips in listening.values()), listening
     assert len(job_ids) == 2  # two workers, two different batch jobs
@@ -336,7 +336,7 @@ def test_the_one_allocation_sbatch_script_runs_the_farm_and_equals_the_inprocess
     out = tmp_path / "allocation.zarr"
     env = {
         **os.environ,
-        "FARM_INTERFACE": "lo",  # everything on this host: bind to loopback (design.md section 8)
+        "FARM_INTERFACE": "lo",  # everything on this host: bind to loopback (docs/guide-operators.md)
         "FARM_DASHBOARD": "127.0.0.1:0",
         "FARM_WORKER_TIMEOUT": "60",
     }

@@ -1,4 +1,4 @@
-"""Specification of farm.store: sharded zarr v3 event stores (design.md §4, §8)."""
+"""Specification of farm.store: sharded zarr v3 event stores (docs/internals.md §2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Specifications of universe sets (issue 3 item 1, design.md §4 "Universe set").
+"""Specifications of universe sets (issue 3 item 1, docs/internals.md §2 "Universe set").
 
 A throw depends only on (base seed, systematic name, universe index); universe 0 is the central
 value; unisim knobs sit exactly at ±σ; flux multisim throws follow the declared fractional

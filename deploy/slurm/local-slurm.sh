@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A single-node SLURM on this machine, for CI and for developers (design.md section 8).
+# A single-node SLURM on this machine, for CI and for developers (docs/guide-operators.md).
 #
 #   sudo deploy/slurm/local-slurm.sh start    # install slurm-wlm + munge if missing, configure, start, wait for idle
 #   sudo deploy/slurm/local-slurm.sh status   # daemons and node state; exit 0 only when the node takes jobs

@@ -8,7 +8,7 @@ universe, the covariance of their difference ``Δ = m − p`` is
 with ``V_mp`` the measured-predicted block of the joint covariance
 (:func:`farm.analysis.covariance.joint_covariance`). Dropping ``V_mp`` (treating the two as
 independent) under-estimates the chi-square when the flux moves them in the same direction
-(``V_mp > 0``) and over-estimates it when it moves them in opposite directions (design.md §2).
+(``V_mp > 0``) and over-estimates it when it moves them in opposite directions (docs/physics.md §1).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Per-universe histograms assembled from reduced partial sums (design.md §3).
+"""Per-universe histograms assembled from reduced partial sums (docs/internals.md §1).
 
 Flux universes (and the central value) follow from the flux tensors by R @ C; knob and bootstrap
 universes were filled per event. Every universe then has: selected signal by (reco, truth), selected

@@ -1,4 +1,4 @@
-"""Predictions of cross-section models in every flux universe, in both conventions (design.md §2).
+"""Predictions of cross-section models in every flux universe, in both conventions (docs/physics.md §1).
 
 A plugged-in model is a callable ``model(enu_mev, flavor) -> σ`` in cm² per target. It is folded
 with the nominal flux rule once per flux bin and truth bin, G[f, j] = Σ_k∈f,j fluence_k σ(E_k);

@@ -123,7 +123,7 @@ def compare(
 
     Prints the model's prediction with the measurement in both flux conventions, and the
     chi-square with and without the measured–predicted correlation that the shared flux
-    universes carry (design.md §2). Pure numpy on the result: no cluster, no event store.
+    universes carry (docs/physics.md §1). Pure numpy on the result: no cluster, no event store.
 
     A model runs as Python in this process: only load models you trust.
 

@@ -1,4 +1,4 @@
-"""SLURM through dask-jobqueue: each dask worker is one ``sbatch`` job (design.md §6, §8).
+"""SLURM through dask-jobqueue: each dask worker is one ``sbatch`` job (docs/internals.md §4, docs/guide-operators.md).
 
 The settings of a job (cores, memory, walltime, partition, ...) come, later ones winning, from
 

@@ -1,4 +1,4 @@
-"""Events from outside generators into the event-store schema (design.md §4).
+"""Events from outside generators into the event-store schema (docs/internals.md §2).
 
 ``farm ingest`` reads GENIE gst ROOT trees (uproot) or NuHepMC/HepMC3 files (pyhepmc) and, as a
 TOML mapping file says, writes their events into a farm event store that every later step reads

@@ -1,4 +1,4 @@
-"""The nuSCOPE monitored neutrino beam: π⁺/K⁺ decays in an instrumented tunnel (design.md §7).
+"""The nuSCOPE monitored neutrino beam: π⁺/K⁺ decays in an instrumented tunnel (docs/physics.md).
 
 400 GeV protons make secondaries; a transfer line selects π⁺ and K⁺ of 8.5 GeV/c ± 10 % and
 sends them into a 40 m decay tunnel whose walls monitor the decay leptons. The hadron dump

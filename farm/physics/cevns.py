@@ -1,4 +1,4 @@
-"""Coherent elastic neutrino–nucleus scattering (CEvNS) cross sections (design.md §7).
+"""Coherent elastic neutrino–nucleus scattering (CEvNS) cross sections (docs/physics.md).
 
 Differential cross section in the nuclear recoil kinetic energy T (Freedman, PRD 9, 1389
 (1974); Drukier & Stodolsky, PRD 30, 2295 (1984); e.g. COHERENT, Science 357, 1123 (2017)):
@@ -13,7 +13,7 @@ with the weak charge in the normalisation Q_W ≈ N (not N/2):
     corrected:    Q_W = −2 (Z g_V^p + N g_V^n),  g_V^p = 0.0227, g_V^n = −0.5117 (PDG).
 
 With F = 1, σ = G_F² M Q_W²/(4π) · [T_max − T_max²/(2E) − M T_max²/(4E²)] ≈ G_F² E² Q_W²/(4π)
-for E ≪ M. Reference value (design.md): ⁴⁰Ar, tree level with sin²θ_W = 0.2312, Helm:
+for E ≪ M. Reference value (docs/physics.md §4): ⁴⁰Ar, tree level with sin²θ_W = 0.2312, Helm:
 σ(30 MeV) = 1.44 × 10⁻³⁹ cm²; this normalisation gives 1.438 × 10⁻³⁹ cm².
 
 Cross sections are per nucleus in cm² (dσ/dT in cm²/MeV); energies in MeV.

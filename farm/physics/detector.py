@@ -1,6 +1,6 @@
 """Detector response kernels: quenching, light yield, resolution, thresholds, ν tagging.
 
-Pure and vectorised (design.md §7 "Quenching", "nuSCOPE"). Functions that draw random
+Pure and vectorised (docs/physics.md §5, §7). Functions that draw random
 numbers take a :class:`numpy.random.Generator` as their first argument ``rng`` and draw the
 same number of variates per event whatever the parameters, so that universes that change a
 parameter reuse the same random numbers (correlated throws, smooth response).
@@ -214,9 +214,9 @@ def csi_efficiency(
 # --- nuSCOPE tagging ---------------------------------------------------------------------------
 
 TAG_EFFICIENCY = 0.8
-"""Fraction of π-decay ν_μ CC events tagged at 300 ps time resolution (design.md §7)."""
+"""Fraction of π-decay ν_μ CC events tagged at 300 ps time resolution (docs/physics.md)."""
 TAG_REL_RESOLUTION = 0.005
-"""Relative E_ν resolution of a correct tag (sub-percent; design.md §7)."""
+"""Relative E_ν resolution of a correct tag (sub-percent; docs/physics.md)."""
 TAG_TIME_RESOLUTION_PS = 300.0
 ACCIDENTAL_TAG_FRACTION = 0.01
 """Fraction of tags made with a wrong parent at 300 ps. An assumption of this module, not a

@@ -1,4 +1,4 @@
-"""Neutrino source models: the SNS pion decay-at-rest source and reactor ν̄_e (design.md §7).
+"""Neutrino source models: the SNS pion decay-at-rest source and reactor ν̄_e (docs/physics.md).
 
 Units: MeV, cm, s (times of the SNS pulse in µs, as the name says). Spectra are per decay
 (π-DAR) or per fission (reactor) and per MeV; samplers take a ``numpy.random.Generator``
@@ -238,7 +238,7 @@ def sample_pidar_time_us(
 # ---------------------------------------------------------------------------------------------
 
 SNS_YIELD_UNCERTAINTY = 0.10
-"""Fractional normalisation uncertainty of the π-DAR neutrino yield (design.md §7)."""
+"""Fractional normalisation uncertainty of the π-DAR neutrino yield (docs/physics.md)."""
 
 
 def sns_yield_per_pot(proton_kinetic_gev: ArrayLike) -> NDArray[np.float64]:
@@ -247,7 +247,7 @@ def sns_yield_per_pot(proton_kinetic_gev: ArrayLike) -> NDArray[np.float64]:
         ν/p (all flavours) = 0.28 E² − 1.12 E + 1.79 − 0.68/E,   per flavour = that / 3
 
     with E the proton kinetic energy in GeV (the spallation-source parametrisation of
-    design.md §7, meant for the SNS range 0.8–1.3 GeV): 0.27 in all, 0.09 per flavour at
+    docs/physics.md, meant for the SNS range 0.8–1.3 GeV): 0.27 in all, 0.09 per flavour at
     1 GeV. COHERENT's SNS flux simulation gives 0.0848 per flavour at 0.984 GeV,
     inside the 10 % normalisation uncertainty (``SNS_YIELD_UNCERTAINTY``).
     """

@@ -1,4 +1,4 @@
-"""Reactor power, fission rate and IBD yield per fission (design.md §7).
+"""Reactor power, fission rate and IBD yield per fission (docs/physics.md).
 
 The spectrum per fission is :func:`farm.physics.flux.reactor_spectrum`; the IBD cross section
 is :func:`farm.physics.ibd.total_xsec`. Units: MeV, cm, s; thermal power in MW.

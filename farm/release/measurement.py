@@ -1,6 +1,6 @@
 """The tables of one flux convention: measured cross section, covariances, universes, smearing.
 
-Per convention (real- and nominal-flux-averaged, design.md §2): the measured cross section per
+Per convention (real- and nominal-flux-averaged, docs/physics.md §1): the measured cross section per
 truth bin with its statistical and per-group systematic errors and the central predictions of the
 attached models; the total, statistical, systematic and per-group covariances; the cross section
 extracted in every universe; the detector smearing, and Wiener-SVD's additional smearing A_C.

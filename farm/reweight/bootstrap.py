@@ -1,7 +1,7 @@
 """MC-statistics bootstrap: a Poisson(1) weight per (event_id, replica) from a counter-based hash.
 
 The weight of an event in a replica is a pure function of (key, event_id, replica), so it is the
-same however events are sharded, ordered or distributed (design.md §5).
+same however events are sharded, ordered or distributed (docs/internals.md §3).
 """
 
 from __future__ import annotations

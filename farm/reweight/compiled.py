@@ -1,6 +1,6 @@
 """numba kernels for the two hottest loops, with numpy fallbacks that give the same bits.
 
-- :func:`flux_fill`: one pass over the events fills the flux tensors (design.md §5); each bin is
+- :func:`flux_fill`: one pass over the events fills the flux tensors (docs/internals.md §3); each bin is
   summed in event order, exactly as the two-``bincount`` numpy version does.
 - :func:`bootstrap_fill`: the Poisson(1) bootstrap hashes (event_id, replica) and adds the weight
   into that replica's bin in the same pass, so no (universe × event) matrix is ever built.

@@ -1,6 +1,6 @@
 """Fast histogramming of per-event universes when a chunk holds one kind of variation.
 
-Four exact-or-checked shortcuts for the per-event path (design.md §5), each a pure kernel:
+Four exact-or-checked shortcuts for the per-event path (docs/internals.md §3), each a pure kernel:
 
 - **Expansion** (a weight knob): the per-event weight r_e(δ) is interpolated on K Chebyshev nodes
   over the thrown range of δ. Interpolation is linear in the node values, so it commutes with

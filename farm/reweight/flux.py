@@ -1,4 +1,4 @@
-"""Exact factorised flux reweighting (design.md §5).
+"""Exact factorised flux reweighting (docs/internals.md §3).
 
 A flux universe is a histogram ratio R_u[f] on flux bins, so an event's weight is w0 · R_u[f(event)].
 A block of events is read once into tensors over (flux bin, reco bin, truth bin); every flux

@@ -1,4 +1,4 @@
-"""Event stores: one sharded zarr v3 group per sample (design.md §4).
+"""Event stores: one sharded zarr v3 group per sample (docs/internals.md §2).
 
 Write with :class:`StoreWriter` (shard by shard, published atomically), read with
 :class:`EventStore` (validated on open, shard files read straight into numpy).

@@ -1,7 +1,7 @@
 """Per-shard content checksum: the identity of a shard's data.
 
 The checksum is recorded when a shard is written, recomputed by ``EventStore.verify``, and keys
-the checkpoints of every work item that reads the shard (design.md §6), so it must depend on the
+the checkpoints of every work item that reads the shard (docs/internals.md §4), so it must depend on the
 values only: not on compression, chunking or the machine's byte order.
 """
 

@@ -1,4 +1,4 @@
-"""Open, read and verify an event store (design.md §4).
+"""Open, read and verify an event store (docs/internals.md §2).
 
 :meth:`EventStore.open` checks the whole store cheaply (metadata and file sizes, no data) and
 refuses anything farm did not write or cannot read. Data is then read straight from the shard

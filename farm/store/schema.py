@@ -1,4 +1,4 @@
-"""The event-store schema: columns, dtypes, units and channel codes (design.md §4).
+"""The event-store schema: columns, dtypes, units and channel codes (docs/internals.md §2).
 
 A store is one zarr v3 group per sample. Every column is 1-D, of equal length, chunked and
 sharded along events. The columns below are the vocabulary; a store holds all *required*

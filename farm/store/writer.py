@@ -1,4 +1,4 @@
-"""Write an event store shard by shard, then publish it atomically (design.md §4, §8).
+"""Write an event store shard by shard, then publish it atomically (docs/internals.md §2).
 
 A store is built in a temporary sibling directory ``.{name}.tmp-<uuid>`` and renamed into place
 by :meth:`StoreWriter.commit`, so a reader finds a complete store or none. Each shard is written

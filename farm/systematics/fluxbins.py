@@ -1,4 +1,4 @@
-"""Flux bins: the (flavour, E_ν bin) cells on which flux universes are histograms (design.md §5).
+"""Flux bins: the (flavour, E_ν bin) cells on which flux universes are histograms (docs/internals.md §3).
 
 Global flux-bin index f runs over the flavours of the binning in a fixed order, then over their
 energy bins; one extra last bin collects everything a flux universe does not touch (events with
