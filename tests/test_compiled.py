@@ -131,3 +131,21 @@ def test_compiled_interpolation_error_and_ordered_matmul_equal_numpy() -> None:
     product = compiled.ordered_matmul(a, b)
     np.testing.assert_array_equal(product, compiled._ordered_matmul_numpy(a, b))
     np.testing.assert_allclose(product, a @ b, rtol=1e-13)
+
+
+def test_kernels_are_cached_on_disk_in_a_folder_only_this_user_can_write(tmp_path) -> None:
+    """Compiled once per machine (numba's cache, keyed on source and types); a fallback folder
+    that someone else could write (its index is a pickle) is never used."""
+    from farm.reweight import compiled
+
+    if not compiled.HAVE_NUMBA:
+        return
+    private = tmp_path / "mine"
+    assert compiled._private(private) and oct(private.stat().st_mode & 0o777) == "0o700"
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    assert not compiled._private(shared)
+    link = tmp_path / "link"
+    link.symlink_to(private)
+    assert not compiled._private(link)  # a symlink planted in /tmp is not our folder

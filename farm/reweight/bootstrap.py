@@ -6,18 +6,28 @@ same however events are sharded, ordered or distributed (docs/internals.md §3).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
-from scipy.stats import poisson
 
 __all__ = ["POISSON_THRESHOLDS", "event_hash", "poisson_weights", "splitmix64"]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
+
+
+def _poisson_one_cdf(k: int) -> float:
+    """P(K ≤ k) for K ~ Poisson(1): e⁻¹ Σ_{i ≤ k} 1/i! (exactly summed; no scipy import on a
+    worker's start-up path)."""
+    return math.exp(-1.0) * math.fsum(1.0 / math.factorial(i) for i in range(k + 1))
+
+
 # P(k ≤ K) of Poisson(1) as 32-bit thresholds: the weight is the number of thresholds the
 # hash's top 32 bits reach. Terms below 2⁻³² (k ≥ 13) cannot be resolved and are dropped.
 _THRESHOLDS = np.array(
-    [t for t in np.round(poisson.cdf(np.arange(13), 1.0) * 2.0**32) if t < 2.0**32], dtype=np.uint64
+    [t for t in (round(_poisson_one_cdf(k) * 2.0**32) for k in range(13)) if t < 2**32],
+    dtype=np.uint64,
 )
 
 

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import math
 import os
+import stat
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
@@ -28,15 +31,62 @@ __all__ = [
     "slot_fill",
 ]
 
+
+
+def _writable(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".farm-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError:
+        return False
+    return True
+
+
+def _cache_kernels() -> bool:
+    """Whether the kernels are cached on disk (compiled once per machine, not once per process).
+
+    numba keys its cache on the source file and the argument types, so an upgrade recompiles.
+    It writes beside this module, or under ``NUMBA_CACHE_DIR``; where neither is writable (a
+    read-only image), a per-user folder under the temporary directory is used, and with no
+    writable place at all every process compiles again (``FARM_NUMBA_CACHE=0`` asks for that).
+    """
+    if os.environ.get("FARM_NUMBA_CACHE", "1") == "0":
+        return False
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return _writable(Path(os.environ["NUMBA_CACHE_DIR"]))
+    if _writable(Path(__file__).resolve().parent / "__pycache__"):
+        return True
+    fallback = Path(tempfile.gettempdir()) / f"farm-numba-cache-{os.getuid()}"
+    if _private(fallback) and _writable(fallback):
+        os.environ["NUMBA_CACHE_DIR"] = str(fallback)
+        return True
+    return False
+
+
+def _private(folder: Path) -> bool:
+    """A folder only this user can write (numba's cache index is a pickle: a cache folder that
+    another user could fill would let them run code here). Created 0700 if missing."""
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        st = folder.lstat()
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o022
+
+
 try:  # pragma: no cover - which branch runs depends on the environment
     if os.environ.get("FARM_NO_NUMBA"):
         raise ImportError
     import numba
 
     HAVE_NUMBA = True
+    CACHE = _cache_kernels()
 except ImportError:  # pragma: no cover
     numba = None
     HAVE_NUMBA = False
+    CACHE = False
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -65,7 +115,7 @@ def _flux_fill_numpy(
 
 if HAVE_NUMBA:
 
-    @numba.njit(nogil=True, cache=False)
+    @numba.njit(nogil=True, cache=CACHE)
     def _flux_fill_numba(
         w0, flux_bin, reco_bin, truth_bin, is_signal, selected, n_flux, n_reco, n_truth
     ):
@@ -92,7 +142,7 @@ if HAVE_NUMBA:
         np.uint32(t) for t in POISSON_THRESHOLDS
     )
 
-    @numba.njit(nogil=True, cache=False)
+    @numba.njit(nogil=True, cache=CACHE)
     def _bootstrap_fill_numba(w0, base, replicas, slot, slot_truth, n_slots):
         # Replicas are the inner loops and the table is (slot, replica), so the hash, the count
         # and the row additions run over contiguous replicas, which LLVM vectorises. The Poisson
@@ -254,7 +304,7 @@ def _helm_ratio_numpy(q_fm, group, r0_nominal, r0_values):
 
 if HAVE_NUMBA:
 
-    @numba.njit(nogil=True, cache=False, inline="always")
+    @numba.njit(nogil=True, cache=CACHE, inline="always")
     def _helm_series(x):
         y = x * x
         p = _HELM_SERIES[17]
@@ -276,11 +326,11 @@ if HAVE_NUMBA:
         p = p * y + _HELM_SERIES[1]
         return p * y + _HELM_SERIES[0]
 
-    @numba.njit(nogil=True, cache=False)
+    @numba.njit(nogil=True, cache=CACHE)
     def _helm_j_far(x):
         return 3.0 * (np.sin(x) - x * np.cos(x)) / (x * x * x)
 
-    @numba.njit(nogil=True, cache=False)
+    @numba.njit(nogil=True, cache=CACHE)
     def _helm_ratio_numba(q_fm, group, r0_nominal, r0_values, may_be_far):
         # loops of one kind each (gather the radii, the series, the ratio) so that LLVM
         # vectorises the series; the closed form is a separate pass for the rare far events
@@ -349,7 +399,7 @@ def _slot_fill_numpy(values, w0, slot, slot_truth, n_slots):
 
 if HAVE_NUMBA:
 
-    @numba.njit(nogil=True, cache=False)
+    @numba.njit(nogil=True, cache=CACHE)
     def _slot_fill_numba(values, w0, slot, slot_truth, n_slots):
         n_k = values.shape[0]
         out = np.zeros((n_slots, n_k))
@@ -404,7 +454,7 @@ def _interpolation_error_numpy(values, n_nodes, lagrange, active):
 
 if HAVE_NUMBA:
 
-    @numba.njit(nogil=True, cache=False)
+    @numba.njit(nogil=True, cache=CACHE)
     def _interpolation_error_numba(values, n_nodes, lagrange, active):
         worst = np.zeros(values.shape[1])
         for c in range(values.shape[0] - n_nodes):
@@ -447,7 +497,7 @@ def _ordered_matmul_numpy(a, b):
 
 if HAVE_NUMBA:
 
-    @numba.njit(nogil=True, cache=False)
+    @numba.njit(nogil=True, cache=CACHE)
     def _ordered_matmul_numba(a, b):
         out = np.zeros((a.shape[0], b.shape[1]))
         for u in range(a.shape[0]):
