@@ -19,6 +19,7 @@ from farm.reweight.knobs import KnobContext, required_columns
 from farm.reweight.per_event import bin_values as _bin
 from farm.reweight.per_event import event_universes
 from farm.reweight.shortcuts import fast_histograms as _fast_histograms
+from farm.reweight.weightsets import chunk_histograms
 from farm.systematics.fluxbins import FluxBins
 
 __all__ = [
@@ -58,6 +59,16 @@ class AccumulationSpec:
     """module:callable r(enu_mev, flavor): per-event weight ratio of the fake-data model (signal only)."""
     event_systematic: np.ndarray | None = None
     """Per entry of ``event_universes``, the index of the systematic that owns it."""
+    event_weight_set: np.ndarray | None = None
+    """Per entry of ``event_universes``, the index into ``weight_sets`` of the weight set whose
+    column it is (−1: none); None when no systematic is a weight set."""
+    event_weight_column: np.ndarray | None = None
+    """Per entry of ``event_universes``, its column in that weight set."""
+    weight_sets: tuple[tuple[str, str, bool], ...] = ()
+    """(name, identity: its shard checksums, whether it holds only physical weights) of every
+    weight set the run uses."""
+    unphysical_weights: str = "refuse"
+    """What a weight set's NaN, infinite or negative weight becomes (farm.reweight.weightsets)."""
     knob_span: Mapping[str, tuple[float, float, float, int]] | None = None
     """Per knob varied in a chunk, (min, max, median, count) of the values of *all* universes of
     the systematic that owns the chunk: the shortcuts take their expansion range and path from
@@ -81,6 +92,12 @@ class AccumulationSpec:
             event_systematic=None
             if self.event_systematic is None
             else self.event_systematic[lo:hi],
+            event_weight_set=None
+            if self.event_weight_set is None
+            else self.event_weight_set[lo:hi],
+            event_weight_column=None
+            if self.event_weight_column is None
+            else self.event_weight_column[lo:hi],
             knob_span=self._span(lo, hi),
         )
 
@@ -231,8 +248,12 @@ def block_partial_sums(cols: Mapping[str, np.ndarray], spec: AccumulationSpec) -
             n_truth=spec.n_truth,
         )
     k = spec.event_universes.size
-    fast = _fast_histograms(cols, spec, reco_bin, truth_bin, signal) if k else None
-    if fast is not None:
+    weighted = spec.event_weight_set is not None and bool((spec.event_weight_set >= 0).any())
+    fast = _fast_histograms(cols, spec, reco_bin, truth_bin, signal) if k and not weighted else None
+    if weighted:  # columns of a weight set: one compiled pass (farm.reweight.weightsets)
+        sig, bkg, truth, clamped = chunk_histograms(cols, spec, reco_bin, truth_bin, signal)
+        truth_nominal = truth
+    elif fast is not None:
         sig, bkg, truth = fast
         truth_nominal = truth
         clamped = np.zeros(k, dtype=np.int64)

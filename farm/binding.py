@@ -15,7 +15,9 @@ compares, before it reads an event:
 - an **ingested** store (``farm ingest``): what applies of the configuration: the target (its
   material and number of targets, to 0.1 %: mapping files carry rounded numbers), the exposure
   in the store's unit (POT, fissions or seconds, to 0.1 %), and ``[generation] events`` where
-  the configuration or ``--events`` sets it.
+  the configuration or ``--events`` sets it. A ``generator = "external"`` configuration takes
+  target, exposure and flux from the store, so only the events are compared; the flux a run
+  uses is the store's own (:func:`farm.resolve.run_flux`).
 
 ``[generation] events`` (``--events``) is compared like any other key: a run uses all of a
 store's events. A subset is not offered, because it would not be the sample the smaller
@@ -30,13 +32,12 @@ from typing import Any
 
 from farm.config import (
     GENERATOR_VERSION,
+    ExternalConfig,
     FarmConfig,
     NuscopeConfig,
-    ReactorCevnsConfig,
-    ReactorIbdConfig,
-    SnsCevnsConfig,
     generation_hash_of,
 )
+from farm.resolve import detector_target, source_flux
 from farm.store.errors import StoreError
 from farm.store.reader import EventStore
 from farm.store.schema import COLUMNS
@@ -70,6 +71,10 @@ def check_store_binding(cfg: FarmConfig, store: EventStore) -> None:
     generator = attrs.get("generator")
     if "ingest" in attrs:
         _check_ingested(cfg, store)
+    elif isinstance(cfg, ExternalConfig):
+        msg = "generator = 'external' runs on a store written by `farm ingest`; this one was generated"
+        hint = "point [sample] store at an ingested store, or run the configuration it was generated from"
+        raise StoreError(msg, store=store.path, hint=hint)
     elif isinstance(generator, dict) and isinstance(generator.get("config"), dict):
         _check_generated(cfg, store, generator)
     else:
@@ -208,30 +213,25 @@ def _shown(value: Any) -> str:
 
 def config_exposure(cfg: FarmConfig) -> dict[str, float]:
     """The exposure ``cfg`` describes, per unit: ``POT``, ``fissions``, ``seconds``."""
-    if isinstance(cfg, SnsCevnsConfig):
-        from farm.samples.sns import _pot
-
-        return {"POT": _pot(cfg), "seconds": cfg.source.seconds}
-    if isinstance(cfg, ReactorCevnsConfig | ReactorIbdConfig):
-        from farm.samples.reactor import _fissions
-
-        return {"fissions": _fissions(cfg), "seconds": cfg.source.seconds}
-    assert isinstance(cfg, NuscopeConfig)
-    return {"POT": cfg.source.pot}
+    exposure = source_flux(cfg).exposure
+    out = {str(exposure["unit"]): float(exposure["value"])}
+    if "seconds" in exposure:
+        out["seconds"] = float(exposure["seconds"])
+    return out
 
 
 def _check_ingested(cfg: FarmConfig, store: EventStore) -> None:
-    from farm.physics import nuclei
-    from farm.samples.generate import _target_attrs
-
     problems = []
     if "events" in cfg.generation.model_fields_set and cfg.generation.events != store.n_events:
         problems.append(
             f"it holds {store.n_events} events, this configuration (generation.events, or "
             f"--events) asks for {cfg.generation.events}: a run uses all of a store's events"
         )
+    if isinstance(cfg, ExternalConfig):  # target and exposure are the store's own
+        _refuse_ingested(store, problems)
+        return
     target = store.attrs.get("target")
-    ours = _target_attrs(cfg, nuclei)
+    ours = detector_target(cfg)
     if isinstance(target, dict):
         theirs_count, ours_count = _targets(target), _targets(ours)
         material = str(target.get("material", ""))
@@ -265,6 +265,10 @@ def _check_ingested(cfg: FarmConfig, store: EventStore) -> None:
                 f"its exposure is in {unit!r}, which this configuration's source cannot give "
                 f"(it gives {', '.join(expected)})"
             )
+    _refuse_ingested(store, problems)
+
+
+def _refuse_ingested(store: EventStore, problems: list[str]) -> None:
     if problems:
         msg = f"the ingested store does not match this configuration: {'; '.join(problems)}"
         hint = (

@@ -139,6 +139,8 @@ def _spectrum(cfg: FarmConfig, flavor: str, e: np.ndarray) -> str:
     """The part of the source's spectrum a flavour's flux edges must cover, in words."""
     from farm.physics import flux
 
+    if cfg.flux is not None or cfg.sample.generator == "external":
+        return f"the run's {flavor} flux, from {e.min():.4g} to {e.max():.4g} MeV"
     if isinstance(cfg, ReactorCevnsConfig | ReactorIbdConfig):
         src = cfg.source
         return (

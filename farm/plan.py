@@ -111,7 +111,10 @@ def _chunks(
     chunks = [(0, 0)]
     lo = 0
     while lo < owner.size:
-        knob = flat and owner[lo] >= 0 and kinds[owner[lo]] == "knob"
+        # a weight set is read whole per block: one chunk per systematic saves reading it again
+        knob = owner[lo] >= 0 and (
+            (flat and kinds[owner[lo]] == "knob") or kinds[owner[lo]] == "weights"
+        )
         limit = max(knob_universes_per_task, universes_per_task) if knob else universes_per_task
         hi = lo
         while hi < owner.size and owner[hi] == owner[lo] and hi - lo < limit:
@@ -164,7 +167,7 @@ def _common_key_parts(prep: Prepared, spec: AccumulationSpec) -> dict[str, Any]:
         "truth": [spec.truth_column, spec.truth_edges],
         "flux_bins": [spec.flux_bins.flavors, spec.flux_bins.edges],
         "clamp": spec.clamp,
-        "detector": cfg.detector.model_dump(mode="json"),
+        "detector": None if not hasattr(cfg, "detector") else cfg.detector.model_dump(mode="json"),
         "nuclei": dict(spec.knob_context.nuclei_by_a),
         "block_rows": prep.block_rows,
     }
@@ -238,6 +241,13 @@ def make_plan(
                 "flux_ratio": chunk_spec.event_flux_ratio,
                 "universes_per_block": spec.universes_per_block,
             }
+            if chunk_spec.event_weight_set is not None and (chunk_spec.event_weight_set >= 0).any():
+                chunk_part |= {  # the weight sets' checksums: a replaced set changes the key
+                    "weight_set": chunk_spec.event_weight_set,
+                    "weight_column": chunk_spec.event_weight_column,
+                    "weight_sets": list(spec.weight_sets),
+                    "unphysical_weights": spec.unphysical_weights,
+                }
         for first in range(0, n_blocks, per_item):
             count = min(per_item, n_blocks - first)
             start = first * prep.block_rows

@@ -156,8 +156,9 @@ def test_the_ingest_mapping_schema_accepts_the_genie_example() -> None:
 def test_an_unknown_schema_name_lists_the_known_ones() -> None:
     result = farm_cli("config", "schema", "sns")
     assert result.exit_code == 2
-    assert "known: sns-cevns, reactor-cevns, reactor-ibd, nuscope-cc, ingest-mapping" in " ".join(
-        result.output.split()
+    assert (
+        "known: sns-cevns, reactor-cevns, reactor-ibd, nuscope-cc, external, ingest-mapping"
+        in " ".join(result.output.split())
     )
 
 

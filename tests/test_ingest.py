@@ -74,7 +74,8 @@ MAPPING: dict[str, Any] = {
     "store": {"sample": "gst-test"},
     "generator": {"name": "GENIE", "version": "3.04.02"},
     "exposure": {"value": 1.0e20, "unit": "POT", "seconds": 3.0e7},
-    "normalization": {"weight": "wght", "expected_events": 250.0},
+    # no flux here: these tests are about mapping columns, so the normalisation is unchecked
+    "normalization": {"weight": "wght", "expected_events": 250.0, "cross_check": False},
     "columns": {
         "enu_true": {"branch": "Ev", "unit": "GeV"},
         "flavor": {"branch": "neu"},
@@ -184,8 +185,9 @@ def test_expected_events_are_shared_in_proportion_to_the_generator_weight(
 def test_flux_normalisation_gives_sigma_times_fluence_times_targets(
     tmp_path: Path, gst: Path
 ) -> None:
-    norm = {"weight": "wght", "expected_events": None}
+    norm = {"weight": "wght", "expected_events": None, "cross_check": False}
     norm |= {"flux_averaged_xsec_cm2": 1.0e-38, "fluence_per_cm2": 2.0e12, "targets": 5.0e27}
+    norm |= {"xsec_target_scale": "nucleus"}
     data = mapping_with()
     data["normalization"] = {k: v for k, v in norm.items() if v is not None}
     w = read_all(ingested(tmp_path, [gst], data))["w_nominal"]
@@ -195,7 +197,7 @@ def test_flux_normalisation_gives_sigma_times_fluence_times_targets(
 
 def test_events_per_weight_multiplies_each_weight(tmp_path: Path, gst: Path) -> None:
     data = mapping_with()
-    data["normalization"] = {"weight": "wght", "events_per_weight": 0.25}
+    data["normalization"] = {"weight": "wght", "events_per_weight": 0.25, "cross_check": False}
     w = read_all(ingested(tmp_path, [gst], data))["w_nominal"]
     np.testing.assert_array_equal(w, 0.25 * gst_branches()["wght"])
 
@@ -424,8 +426,10 @@ HEPMC3_MAPPING: dict[str, Any] = {
     "normalization": {
         "weight": "wght",
         "flux_averaged_xsec_cm2": "file",
+        "xsec_target_scale": "nucleus",  # the test file does not say (NuHepMC G.C.4)
         "fluence_per_cm2": 1.0e12,
         "targets": 1.0e25,
+        "cross_check": False,
     },
     "columns": {
         "enu_true": {"branch": "Ev"},

@@ -64,3 +64,8 @@ def warm_up_kernels() -> None:
     compiled.slot_fill(one.reshape(1, 1), one, index, index, 1)
     compiled.interpolation_error(np.ones((2, 1)), 1, np.ones((1, 1)), flag)
     compiled.ordered_matmul(np.ones((1, 1)), np.ones((1, 1)))
+    from farm.reweight.weightsets import weight_set_fill
+
+    for dtype in (np.float32, np.float64):  # both passes of weight sets, both dtypes
+        for physical in (True, False):
+            weight_set_fill(np.ones((1, 1), dtype), one, index, index, 1, physical=physical)

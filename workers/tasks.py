@@ -23,6 +23,7 @@ from farm.plan import REDUCTION_ARITY, WorkItem
 from farm.store.blocks import iter_blocks
 from farm.store.errors import StoreError
 from farm.store.reader import EventStore
+from farm.store.weights import with_weight_sets
 
 __all__ = ["compute_item", "load_item", "reduce_chunk"]
 
@@ -74,6 +75,14 @@ def _join_universes(head: PartialSums, tail: PartialSums) -> PartialSums:
     )
 
 
+def _weight_sets_of(spec: AccumulationSpec) -> list[str]:
+    """The weight sets a chunk's universes read (none for most chunks)."""
+    if spec.event_weight_set is None:
+        return []
+    used = sorted({int(k) for k in spec.event_weight_set if k >= 0})
+    return [spec.weight_sets[k][0] for k in used]
+
+
 def compute_item(
     store_path: str,
     spec: AccumulationSpec,
@@ -94,11 +103,12 @@ def compute_item(
     chunk_spec = spec.for_chunk(lo, hi, with_flux=item.with_flux)
     store = _open_store(store_path)
     try:
+        blocks = iter_blocks(
+            store, columns_needed(chunk_spec), block_rows, start=item.start, stop=item.stop
+        )
         parts = (
             block_partial_sums(cols, chunk_spec)
-            for _, cols in iter_blocks(
-                store, columns_needed(chunk_spec), block_rows, start=item.start, stop=item.stop
-            )
+            for _, cols in with_weight_sets(blocks, store, _weight_sets_of(chunk_spec), block_rows)
         )
         result = tree_reduce(parts, REDUCTION_ARITY)
     except StoreError:

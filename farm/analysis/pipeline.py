@@ -23,7 +23,7 @@ from farm.analysis.covariances import covariances, joint_covariances
 from farm.analysis.dataset import ModelPrediction, build_dataset
 from farm.analysis.extract import ExtractionSettings, extract
 from farm.analysis.histograms import UniverseHistograms, assemble_histograms
-from farm.analysis.nominal_flux import FluxRule, flux_rule
+from farm.analysis.nominal_flux import FluxRule, analysis_rule
 from farm.analysis.predict import binned_flux, fold_model, load_model, model_predictions
 from farm.analysis.run_inputs import (
     check_knobs,
@@ -35,8 +35,11 @@ from farm.analysis.run_inputs import (
 )
 from farm.binding import check_store_binding
 from farm.config import FarmConfig, config_hash
+from farm.flux.model import Flux
 from farm.limits import check_run_limits
-from farm.samples.blocks import BLOCK_EVENTS
+from farm.resolve import run_flux, weight_sets
+from farm.reweight.weightsets import weight_columns
+from farm.store.blocks import BLOCK_EVENTS
 from farm.store.errors import StoreError
 from farm.store.reader import EventStore
 from farm.systematics.fluxbins import FluxBins
@@ -65,6 +68,8 @@ class Prepared:
     rule: FluxRule
     n_targets: float
     block_rows: int = BLOCK_EVENTS
+    flux: Flux | None = None
+    """The run's flux (farm.resolve.run_flux): the rule above is its nodes on the analysis bins."""
 
     @property
     def n_blocks(self) -> int:
@@ -88,9 +93,11 @@ def check_before_running(cfg: FarmConfig, *, universes: int | None = None) -> No
     _check_before_running(cfg)
     check_knobs(cfg, binning.observable)
     bins = FluxBins.from_mapping(binning.flux_edges_mev)
-    rule = flux_rule(cfg)
+    flux = run_flux(cfg)
+    rule = analysis_rule(flux, binning)
     check_run_limits(cfg, binning, rule, universes)  # memory, flux coverage (farm.limits)
-    universe_set = run_universe_set(cfg, rule, bins, universes)
+    sizes = {name: ws.universes for name, ws in weight_sets(cfg).items()}
+    universe_set = run_universe_set(cfg, rule, bins, universes, flux=flux, weight_universes=sizes)
     if cfg.data.kind == "fake" and cfg.data.universe >= universe_set.n_universes:
         msg = (
             f"[data.universe] {cfg.data.universe} does not exist: the run has "
@@ -154,10 +161,20 @@ def prepare(cfg: FarmConfig, store: EventStore, *, universes: int | None = None)
     _check_before_running(cfg)
     check_knobs(cfg, binning.observable)
     bins = FluxBins.from_mapping(binning.flux_edges_mev)
-    rule = flux_rule(cfg)
+    flux = run_flux(cfg, store.attrs, store.path)  # the store's own flux if it was ingested
+    rule = analysis_rule(flux, binning)
     check_run_limits(cfg, binning, rule, universes)  # memory, flux coverage (farm.limits)
-    universe_set = run_universe_set(cfg, rule, bins, universes)
+    sets = weight_sets(cfg, store)
+    universe_set = run_universe_set(
+        cfg,
+        rule,
+        bins,
+        universes,
+        flux=flux,
+        weight_universes={name: ws.universes for name, ws in sets.items()},
+    )
     event_universes = np.flatnonzero(~universe_set.is_flux() & (universe_set.systematic_index >= 0))
+    weights = weight_columns(universe_set, event_universes, sets)
     attrs = store.attrs
     nuclei_by_a = {int(v["a"]): k for k, v in attrs.get("target", {}).get("nuclei", {}).items()}
     spec = AccumulationSpec(
@@ -172,12 +189,14 @@ def prepare(cfg: FarmConfig, store: EventStore, *, universes: int | None = None)
         knob_values={k: v[event_universes] for k, v in universe_set.knobs.items()},
         bootstrap_replica=universe_set.bootstrap[event_universes],
         bootstrap_key=cfg.analysis.universe_seed,
-        knob_context=knob_context(cfg, binning.observable, nuclei_by_a),
+        knob_context=knob_context(cfg, binning.observable, nuclei_by_a, attrs.get("channels", {})),
         clamp=cfg.analysis.weight_clamp,
         fake_data_model=cfg.data.model,
         event_flux_ratio=universe_set.flux_ratio[event_universes],
         event_systematic=universe_set.systematic_index[event_universes],
         universes_per_block=cfg.analysis.universes_per_block,
+        **weights,
+        unphysical_weights=cfg.analysis.unphysical_weights,
     )
     return Prepared(
         cfg=cfg,
@@ -190,6 +209,7 @@ def prepare(cfg: FarmConfig, store: EventStore, *, universes: int | None = None)
         flux_bins=bins,
         rule=rule,
         n_targets=target_count(attrs),
+        flux=flux,
     )
 
 
@@ -215,15 +235,21 @@ def _read_counts(path: Path, n_reco: int) -> np.ndarray:
     if not path.is_file():
         msg = f"[data.file] {path} not found: give the observed counts per reco bin (.npy or text)"
         raise FileNotFoundError(msg)
-    try:
-        counts = (
-            np.load(path, allow_pickle=False)
-            if path.suffix == ".npy"
-            else np.loadtxt(path, ndmin=1)
-        )
-    except ValueError as err:
-        msg = f"[data.file] {path}: cannot read counts ({err}); give one number per reco bin"
-        raise ValueError(msg) from None
+    from farm.inputfiles import is_npy, npy_problem, read_text_numbers
+
+    # numpy's parse errors quote the file's text: never shown (farm.inputfiles)
+    hint = "give one number per reco bin (.npy, or text)"
+    if path.suffix == ".npy" or is_npy(path):
+        problem, counts = npy_problem(path), None
+        try:
+            counts = np.load(path, allow_pickle=False) if problem is None else None
+        except (ValueError, OSError, EOFError):
+            problem = "it cannot be read as a .npy array (truncated or damaged)"
+        if counts is None:
+            msg = f"[data.file] {path}: cannot read counts: {problem}; {hint}"
+            raise ValueError(msg)
+    else:
+        counts = read_text_numbers(path, f"[data.file] {path}: cannot read counts", hint)
     counts = np.asarray(counts, dtype=np.float64).ravel()
     need = f"need {n_reco} finite, non-negative counts (one per reco bin)"
     if counts.size != n_reco:
@@ -390,6 +416,8 @@ def finish(prep: Prepared, sums: PartialSums) -> xr.Dataset:
         else f"clamp universe/nominal weight ratio to [{a.weight_clamp[0]}, {a.weight_clamp[1]}]",
         "weight_clamped_total": int(hists.clamped.sum()),
         "n_targets": prep.n_targets,
+        "flux_source": "" if prep.flux is None else prep.flux.source,
+        "flux_checksum": "" if prep.flux is None else prep.flux.checksum(),
         "signal_flavors": ",".join(signal_flavors),
         "truth_variable": cfg.binning.truth,  # type: ignore[union-attr]
         "observable": cfg.binning.observable,  # type: ignore[union-attr]

@@ -9,6 +9,7 @@ running and to prepare the accumulation.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,23 +17,27 @@ import numpy as np
 
 from farm.analysis.nominal_flux import FluxRule
 from farm.analysis.predict import binned_flux
-from farm.config import FarmConfig, ReactorCevnsConfig, ReactorIbdConfig, SnsCevnsConfig
+from farm.config import FarmConfig
 from farm.config.analysis import BinningSection, SystematicSection
+from farm.flux.model import Flux
+from farm.flux.universes import universe_covariance, universe_ratios
 from farm.physics import flux as flux_physics
 from farm.physics.constants import SIN2W_LOW_Q2
+from farm.resolve import fission_fractions, readout_of, run_flux
 from farm.reweight.knobs import KnobContext
 from farm.reweight.readout_shift import (
     RESPONSE_KNOBS,
     Readout,
-    ScaledReadout,
     check_response_knob,
 )
+from farm.store.schema import Channel
 from farm.systematics.fluxbins import FluxBins
 from farm.systematics.universes import UniverseSet, build_universe_set, touched_flavors
 
 __all__ = [
     "check_knobs",
     "fission_jacobian",
+    "flux_file_universes",
     "knob_context",
     "read_flux_covariance",
     "readout_model",
@@ -55,17 +60,21 @@ def readout_model(cfg: FarmConfig, observable: str) -> Readout | None:
     observable, which the ``energy_scale`` knob rescales (the generators' ``[detector]
     energy_scale`` scales the IBD prompt energy and the nuSCOPE tagged energy: `farm validate
     closure` shows whether the analysis bins the column that parameter moves)."""
-    if isinstance(cfg, SnsCevnsConfig | ReactorCevnsConfig):
-        from farm.samples.cevns_events import response_of
-
-        return response_of(cfg.detector)
-    return ScaledReadout(column=observable)
+    return readout_of(cfg, observable)
 
 
-def knob_context(cfg: FarmConfig, observable: str, nuclei_by_a: dict[int, str]) -> KnobContext:
-    """What the knobs of ``cfg`` need: its readout and the nominal physical parameters."""
+def knob_context(
+    cfg: FarmConfig,
+    observable: str,
+    nuclei_by_a: dict[int, str],
+    declared_channels: Mapping[str, int] | None = None,
+) -> KnobContext:
+    """What the knobs of ``cfg`` need: its readout, the nominal physical parameters, and the
+    channels (built-in, and those the store declares) a ``channel_norm`` knob may name."""
     physics = getattr(cfg, "physics", None)
+    channels = {c.name: int(c) for c in Channel} | dict(declared_channels or {})
     return KnobContext(
+        channels=channels,
         observable=observable,
         nuclei_by_a=nuclei_by_a,
         readout=readout_model(cfg, observable),
@@ -98,14 +107,17 @@ def check_knobs(cfg: FarmConfig, observable: str) -> None:
         raise ValueError(msg)
 
 
-def fission_jacobian(cfg: FarmConfig, rule: FluxRule, bins: FluxBins) -> np.ndarray | None:
-    """Relative change of each flux bin per unit change of each fission fraction."""
-    if not isinstance(cfg, ReactorCevnsConfig | ReactorIbdConfig) or "nuebar" not in bins.flavors:
+def fission_jacobian(
+    fractions: Mapping[str, float] | None, rule: FluxRule, bins: FluxBins
+) -> np.ndarray | None:
+    """Relative change of each flux bin per unit change of each fission fraction, for a reactor
+    flux with these ``fractions`` (None: the flux is no reactor model)."""
+    if fractions is None or "nuebar" not in bins.flavors:
         return None
     e, w = rule["nuebar"]
     index = bins.index(np.full(e.shape, -12), e)
     nominal = np.bincount(index, weights=w, minlength=bins.n_bins)[:-1]
-    total = flux_physics.reactor_spectrum(e, cfg.source.fission_fractions)
+    total = flux_physics.reactor_spectrum(e, fractions)
     columns = []
     for isotope in flux_physics.REACTOR_ISOTOPES:
         per_isotope = (
@@ -142,10 +154,17 @@ def read_flux_covariance(syst: SystematicSection, bins: FluxBins) -> np.ndarray:
     if not path.is_file():
         msg = f"{where} not found; {shape_hint}"
         raise FileNotFoundError(msg)
+    from farm.inputfiles import npy_problem
+
+    # a text file is told so, not advised to set allow_pickle; its text is never quoted
+    problem = npy_problem(path)
+    if problem is not None:
+        msg = f"{where}: cannot read it as a .npy array: {problem}; {shape_hint}"
+        raise ValueError(msg)
     try:
         matrix = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as err:
-        msg = f"{where}: cannot read it as a .npy array ({err}); {shape_hint}"
+    except (OSError, ValueError, EOFError):
+        msg = f"{where}: cannot read it as a .npy array (truncated or damaged); {shape_hint}"
         raise ValueError(msg) from None
     matrix = np.asarray(matrix)
     if matrix.dtype.kind not in "iuf" or matrix.shape != (n, n):
@@ -172,23 +191,77 @@ def read_flux_covariance(syst: SystematicSection, bins: FluxBins) -> np.ndarray:
 
 
 def run_universe_set(
-    cfg: FarmConfig, rule: FluxRule, bins: FluxBins, universes: int | None
+    cfg: FarmConfig,
+    rule: FluxRule,
+    bins: FluxBins,
+    universes: int | None,
+    *,
+    flux: Flux | None = None,
+    weight_universes: Mapping[str, int] | None = None,
 ) -> UniverseSet:
     """The universes of the run: its systematics thrown with the run's seed and flux inputs
-    (covariance files, the fission jacobian, and the nominal flux of the signal flavours per flux
-    bin, which ``preserve_integral`` systematics keep integrated)."""
+    (covariance files, the fission jacobian, the flux's own universes for ``from_flux``
+    systematics, and the nominal flux of the signal flavours per flux bin, which
+    ``preserve_integral`` systematics keep integrated); ``weight_universes`` counts the columns
+    of each ``weights`` systematic's weight set (farm.weights)."""
+    flux = flux if flux is not None else run_flux(cfg)
     external = {
         s.name: read_flux_covariance(s, bins)
         for s in cfg.systematics
         if s.kind == "flux" and s.covariance_file is not None
     }
+    own, given = flux_file_universes(cfg.systematics, flux, bins)
+    for name, matrix in own.items():
+        external[name] = external[name] + matrix if name in external else matrix
+    missing = [
+        s.name
+        for s in cfg.systematics
+        if s.kind == "weights" and s.name not in (weight_universes or {})
+    ]
+    if missing:
+        msg = (
+            f"[[systematics]] {missing[0]!r}: its weight set is not in the store (farm weights add)"
+        )
+        raise ValueError(msg)
     return build_universe_set(
         cfg.systematics,
         bins,
         seed=cfg.analysis.universe_seed,
-        fission_jacobian=fission_jacobian(cfg, rule, bins),
+        fission_jacobian=fission_jacobian(fission_fractions(cfg, flux), rule, bins),
         universes=universes,
         all_knob_universes=cfg.analysis.all_knob_universes,
         flux_covariances=external,
         signal_flux=binned_flux(rule, bins, required_binning(cfg).flux_normalising_flavors),
+        flux_throws=given,
+        weight_universes=weight_universes,
     )
+
+
+def flux_file_universes(
+    systematics: Sequence[SystematicSection], flux: Flux, bins: FluxBins
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """For the ``from_flux`` systematics: (fractional covariances on the touched flux bins, per
+    systematic whose flux has one; universe flux ratios (N, bins), per one whose flux has
+    universe histograms). A ValueError names the systematic when the flux has no universes."""
+    covariances, ratios = {}, {}
+    for s in systematics:
+        if not (s.kind == "flux" and s.from_flux):
+            continue
+        if flux.universes is None:
+            msg = (
+                f"[[systematics]] {s.name!r}: from_flux = true, but the run's flux ({flux.source}) "
+                "has no universes; give [flux.universes] (a covariance or universe histograms)"
+            )
+            raise ValueError(msg)
+        try:
+            if flux.universes.histograms is not None:
+                ratios[s.name] = universe_ratios(flux.universes, bins, name=s.name)
+                continue
+            full = universe_covariance(flux.universes, bins, name=s.name)
+        except ValueError as err:
+            raise ValueError(f"[[systematics]] {err}") from None
+        touched = np.zeros(bins.n_bins - 1, dtype=bool)
+        for f in touched_flavors(s, bins):
+            touched[bins.flavor_slice(f)] = True
+        covariances[s.name] = full[np.ix_(touched, touched)]
+    return covariances, ratios

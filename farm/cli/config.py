@@ -153,7 +153,8 @@ def _config_summary(cfg: Any) -> list[tuple[str, str]]:
 
     systematics = cfg.systematics
     kinds = {
-        kind: sum(s.kind == kind for s in systematics) for kind in ("flux", "knob", "bootstrap")
+        kind: sum(s.kind == kind for s in systematics)
+        for kind in ("flux", "knob", "bootstrap", "weights")
     }
     universes = sum(s.n_universes for s in systematics) + cfg.analysis.all_knob_universes
     by_kind = ", ".join(f"{k} {n}" for k, n in kinds.items() if n)
@@ -164,13 +165,18 @@ def _config_summary(cfg: Any) -> list[tuple[str, str]]:
         ),
         (
             "events",
-            f"{cfg.generation.events:,} generated, seed {cfg.generation.seed}, store {store_path(cfg)}",
+            f"ingested (farm ingest), store {store_path(cfg)}; flux, target and exposure the store's"
+            if cfg.sample.generator == "external"
+            else f"{cfg.generation.events:,} generated, seed {cfg.generation.seed}, store {store_path(cfg)}",
         ),
         (
             "systematics",
-            f"{len(systematics)} ({by_kind or 'none'}): {universes} universes + the central value",
+            f"{len(systematics)} ({by_kind or 'none'}): {universes} universes + the central value"
+            + (" (weight sets and flux files bring their own count)" if kinds["weights"] else ""),
         ),
     ]
+    if cfg.flux is not None:
+        lines.append(("flux", f"file {cfg.flux.file} ({', '.join(cfg.flux.flavors)})"))
     if cfg.binning is not None:
         b = cfg.binning
         truth = "total" if b.truth == "total" else f"{b.truth}, {b.n_truth} bins"
@@ -191,6 +197,10 @@ def _mapping_summary(mapping: Any) -> list[tuple[str, str]]:
     ing, gen, norm = mapping.ingest, mapping.generator, mapping.normalization
     columns = ", ".join(mapping.columns)
     rules = ", ".join(r.channel for r in mapping.channel.rules) or "none"
+    if mapping.channel.preset:
+        rules += f", then preset {mapping.channel.preset}"
+    if mapping.channel.declare:
+        rules += f" (declared: {', '.join(mapping.channel.declare)})"
     if norm.events_per_weight is not None:
         how = f"{norm.events_per_weight:g} events per unit weight"
     elif norm.expected_events is not None:
@@ -211,4 +221,23 @@ def _mapping_summary(mapping: Any) -> list[tuple[str, str]]:
         ("channels", f"rules {rules}; default {mapping.channel.default or 'none (an error)'}"),
         ("signal", f"{', '.join(mapping.signal.channels)}; {flavors}"),
         ("exposure", f"{mapping.exposure.value:g} {mapping.exposure.unit}; {how}"),
+        (
+            "target",
+            "none declared"
+            if mapping.target is None
+            else ", ".join(mapping.target.nuclei)
+            + ("" if mapping.target.check else " (unchecked)"),
+        ),
+        (
+            "flux",
+            "none (the store records no flux)"
+            if mapping.flux is None
+            else f"file {mapping.flux.file} ({', '.join(mapping.flux.flavors)})",
+        ),
+        (
+            "cross-check",
+            "σ̄ · Φ · N_T against the declared events, 1 %"
+            if norm.cross_check
+            else "off (cross_check = false)",
+        ),
     ]

@@ -53,6 +53,7 @@ def inspect(
     console.print(
         f"expected events: {summary.total.expected:.6g} produced, {summary.total.expected_selected:.6g} selected"
     )
+    _flux_and_weights(store)
     for title, tallies in (("channel", summary.by_channel), ("flavor", summary.by_flavor)):
         table = Table(title=f"by {title}")
         table.add_column(title)
@@ -69,6 +70,21 @@ def inspect(
         console.print("checksums: not verified (use --verify)")
         return
     console.print(f"checksums: all {store.n_shards} shard(s) OK, and their values")
+
+
+def _flux_and_weights(store: object) -> None:
+    """An ingested store's flux and the weight sets attached to any store (docs/ingest.md)."""
+    from farm.store.weights import weight_set_names
+
+    attrs = store.attrs  # type: ignore[attr-defined]
+    flux = attrs.get("flux")
+    if isinstance(flux, dict):
+        universes = flux.get("universes") or {}
+        extra = f", universes: {universes['kind']}" if universes else ""
+        console.print(f"flux: {escape(str(flux.get('source', '?')))}{extra}", highlight=False)
+    names = weight_set_names(store.path)  # type: ignore[attr-defined]
+    if names:
+        console.print(f"weight sets: {', '.join(names)} (farm weights list)", highlight=False)
 
 
 def _verify(store: object) -> None:

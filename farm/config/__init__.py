@@ -13,9 +13,9 @@ import hashlib
 import json
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, PositiveFloat, ValidationError, model_validator
 
 from farm.config._base import Section
 from farm.config.analysis import (
@@ -25,6 +25,7 @@ from farm.config.analysis import (
     ModelSection,
     SystematicSection,
 )
+from farm.config.flux import FluxSection
 from farm.config.sample import (
     BeamSource,
     CevnsDetector,
@@ -44,6 +45,7 @@ from farm.config.sample import (
 __all__ = [
     "GENERATOR_VERSION",
     "ConfigError",
+    "ExternalConfig",
     "FarmConfig",
     "NuscopeConfig",
     "ReactorCevnsConfig",
@@ -67,6 +69,9 @@ class ConfigError(ValueError):
 class _Sample(Section):
     sample: SampleSection
     generation: GenerationSection = GenerationSection()
+    flux: FluxSection | None = None
+    """A flux file for the run (farm.config.flux); default: the source model of a generated
+    sample, the recorded flux of an ingested one."""
     binning: BinningSection | None = None
     systematics: list[SystematicSection] = Field(default_factory=list)
     analysis: AnalysisSection = AnalysisSection()
@@ -116,13 +121,40 @@ class NuscopeConfig(_Sample):
     physics: NuscopePhysics = NuscopePhysics()
 
 
-FarmConfig = SnsCevnsConfig | ReactorCevnsConfig | ReactorIbdConfig | NuscopeConfig
+class ExternalPhysics(Section):
+    """The nominal values the knobs of an ingested sample reweight about (the generator's)."""
+
+    couplings: Literal["corrected", "tree"] = "corrected"
+    sin2w: float = Field(default=0.23857, gt=0.0, lt=1.0)
+    neutron_radius_scale: PositiveFloat = 1.0
+    ccqe_ma_mev: PositiveFloat = 1000.0
+
+
+class ExternalConfig(_Sample):
+    """A measurement on an ingested event store (``farm ingest``): the store brings its events,
+    target, exposure and flux; this file the binning, systematics, extraction and models."""
+
+    physics: ExternalPhysics = ExternalPhysics()
+
+    @model_validator(mode="after")
+    def _store(self) -> ExternalConfig:
+        if not self.sample.store:
+            msg = (
+                "generator = 'external' runs on an ingested store: set [sample] store = PATH "
+                "(written by `farm ingest`)"
+            )
+            raise ValueError(msg)
+        return self
+
+
+FarmConfig = SnsCevnsConfig | ReactorCevnsConfig | ReactorIbdConfig | NuscopeConfig | ExternalConfig
 
 _BY_GENERATOR: dict[str, type[_Sample]] = {
     "sns-cevns": SnsCevnsConfig,
     "reactor-cevns": ReactorCevnsConfig,
     "reactor-ibd": ReactorIbdConfig,
     "nuscope-cc": NuscopeConfig,
+    "external": ExternalConfig,
 }
 
 
@@ -188,7 +220,7 @@ def _format_errors(source: str, err: ValidationError) -> str:
 
 
 _TYPE_HINTS = {
-    "int_type": "; write a whole number without quotes, e.g. 100 (true, false and \"100\" are not counts)",
+    "int_type": '; write a whole number without quotes, e.g. 100 (true, false and "100" are not counts)',
     "float_type": "; write a number without quotes, e.g. 19.3",
     "bool_type": "; write true or false, without quotes",
     "string_type": "; write text in quotes",

@@ -40,6 +40,7 @@ KNOBS: dict[str, str] = {
     "light_yield": "fractional scale of the light yield (lateral shift of the readout)",
     "threshold": "absolute shift of the efficiency turn-on, in readout units (per-event)",
     "efficiency": "fractional normalisation of the detection efficiency",
+    "channel_norm": "fractional normalisation of the events of `channels` (built-in or declared channel names)",
 }
 
 
@@ -111,7 +112,9 @@ class SystematicSection(Section):
     """One named systematic: a flux variation, a knob, or the MC-statistics bootstrap."""
 
     name: str = Field(min_length=1)
-    kind: Literal["flux", "knob", "bootstrap"]
+    kind: Literal["flux", "knob", "bootstrap", "weights"]
+    """``weights``: precomputed per-event universe weights stored with the events
+    (``weight_set``; ``farm weights add``)."""
     group: str | None = None
     """Group the systematic's covariance adds into; default "flux" (flux), "mcstat" (bootstrap),
     "background" (brn_norm, nin_norm, ssb_norm, accidental_norm), "detector" (energy_scale,
@@ -129,6 +132,9 @@ class SystematicSection(Section):
     """A .npy fractional covariance over the touched flux bins (flavours in alphabetical order,
     then energy), added to normalization/shape; checked symmetric positive semi-definite."""
     flavors: list[str] | None = None
+    from_flux: bool = False
+    """Flux: throw the flux's own universes (its file's universe histograms, one universe each,
+    or its covariance), on the analysis flux bins (farm.flux.universes)."""
     preserve_integral: bool = False
     """Flux: make every throw a pure shape change, keeping the integrated flux Φ of the signal
     flavours (``[binning] signal_flavors``) at its nominal value; the throw's normalisation part
@@ -137,6 +143,12 @@ class SystematicSection(Section):
     # knob
     parameter: str | None = None
     sigma: float = Field(default=0.0, ge=0.0)
+    channels: list[str] | None = None
+    """``channel_norm``: the channels whose events it normalises."""
+    # weights
+    weight_set: str | None = None
+    """The store's weight set (``farm weights add STORE --name NAME``): one universe per column,
+    the first ``throws`` of them where ``throws`` is given (default all)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> SystematicSection:
@@ -149,6 +161,18 @@ class SystematicSection(Section):
                 raise ValueError(msg)
         elif self.parameter is not None:
             msg = f"systematic {self.name!r}: `parameter` only applies to kind = 'knob'"
+            raise ValueError(msg)
+        if (self.parameter == "channel_norm") != bool(self.channels):
+            msg = (
+                f"systematic {self.name!r}: parameter = 'channel_norm' and channels = [NAME, …] "
+                "go together (the channels whose events it normalises)"
+            )
+            raise ValueError(msg)
+        if (self.kind == "weights") != (self.weight_set is not None):
+            msg = f"systematic {self.name!r}: kind = 'weights' and weight_set = NAME go together"
+            raise ValueError(msg)
+        if self.from_flux and self.kind != "flux":
+            msg = f"systematic {self.name!r}: `from_flux` only applies to kind = 'flux'"
             raise ValueError(msg)
         if self.covariance_file is not None and self.kind != "flux":
             msg = f"systematic {self.name!r}: `covariance_file` only applies to kind = 'flux'"
@@ -169,8 +193,9 @@ class SystematicSection(Section):
             and self.shape == 0
             and self.fission_fraction_sigma == 0
             and self.covariance_file is None
+            and not self.from_flux
         ):
-            msg = f"systematic {self.name!r}: a flux systematic needs normalization, shape or fission_fraction_sigma > 0, or a covariance_file"
+            msg = f"systematic {self.name!r}: a flux systematic needs normalization, shape or fission_fraction_sigma > 0, a covariance_file, or from_flux = true"
             raise ValueError(msg)
         if self.kind == "bootstrap" and self.mode == "unisim":
             msg = f"systematic {self.name!r}: the bootstrap is multisim only"
@@ -185,6 +210,8 @@ class SystematicSection(Section):
             return "flux"
         if self.kind == "bootstrap":
             return "mcstat"
+        if self.kind == "weights":
+            return "xsec"
         if self.parameter in _BACKGROUND_KNOBS:
             return "background"
         return "detector" if self.parameter in _DETECTOR_KNOBS else "xsec"
@@ -220,6 +247,10 @@ class AnalysisSection(Section):
     set, reported as systematic "all_knobs"; not added into the total, which sums the per-knob sets)."""
     weight_clamp: Annotated[tuple[float, float], AsTuple] | None = None
     """Weight policy: clamp universe/nominal weight ratios into [lo, hi]; None means no clamping."""
+    unphysical_weights: Literal["refuse", "zero", "one"] = "refuse"
+    """Weight policy for weight sets (``kind = "weights"``): a NaN, infinite or negative weight
+    stops the run naming the event (refuse), or becomes 0 or 1; each is counted per universe
+    with the clamped ones (``weight_clamped_total``)."""
     universe_precision: float = Field(default=0.10, gt=0.0, lt=1.0)
     """Target relative Monte-Carlo error of each multisim systematic's covariance (its worst
     variance; √(2/N) for N Gaussian universes, so 0.10 asks for 200): a systematic above it is

@@ -28,7 +28,8 @@ __all__ = [
     "SteadyStateBackground",
 ]
 
-GeneratorName = Literal["sns-cevns", "reactor-cevns", "reactor-ibd", "nuscope-cc"]
+GeneratorName = Literal["sns-cevns", "reactor-cevns", "reactor-ibd", "nuscope-cc", "external"]
+"""``external``: events ingested with ``farm ingest`` (no generator of the farm's own)."""
 DAY_S = 86400.0
 
 

@@ -7,6 +7,11 @@ like a generated one::
     from farm.ingest import ingest
     ingest(["genie.gst.root"], "examples/genie-mapping.toml", "stores/genie.zarr")
 
+Before anything is written every event's target is checked against ``[target]``, the
+cross-section units and target scale the file declares are applied, and the expected events are
+cross-checked against σ̄ · Φ · N_T from the sample's ``[flux]``, which the store records
+(:mod:`farm.ingest.normalise`, :mod:`farm.ingest.scan`; docs/ingest.md).
+
 uproot and pyhepmc are optional (``pip install 'farm[ingest]'``); they are imported when a file
 of their format is read.
 """

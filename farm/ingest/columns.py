@@ -30,9 +30,9 @@ from farm.ingest.mapping import (
     MagnitudeSource,
 )
 from farm.ingest.units import UNITS, unit_factor
-from farm.store.schema import COLUMNS, FLAVOR_PDG, Channel
+from farm.store.schema import COLUMNS, FLAVOR_PDG
 
-__all__ = ["ColumnPlan", "map_chunk", "plan_columns", "store_columns"]
+__all__ = ["ColumnPlan", "evaluate_column", "map_chunk", "plan_columns", "store_columns"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -117,12 +117,13 @@ def map_chunk(
     n: int,
     *,
     first_event_id: int,
-    events_per_weight: float,
+    events_per_weight: float | np.ndarray,
 ) -> dict[str, np.ndarray]:
     """The store columns of ``n`` events from their fields, each of the schema's dtype.
 
     ``event_id`` numbers the events from ``first_event_id``; ``w_nominal`` is
-    ``events_per_weight`` times the generator weight (1 without a weight field).
+    ``events_per_weight`` (one factor, or one per event) times the generator weight (1 without
+    a weight field).
 
     Raises
     ------
@@ -134,15 +135,17 @@ def map_chunk(
         "event_id": np.arange(first_event_id, first_event_id + n, dtype=np.uint64)
     }
     for name, plan in plans.items():
-        out[name] = _cast(name, _evaluate(plan, fields, n, mapping.ingest.beam_direction))
+        out[name] = _cast(name, evaluate_column(plan, fields, n, mapping.ingest.beam_direction))
     _check_flavor(out["flavor"])
 
-    rules = [(int(Channel[r.channel]), r.when) for r in mapping.channel.rules]
-    default = None if mapping.channel.default is None else int(Channel[mapping.channel.default])
+    codes = mapping.channel.codes()
+    all_rules = mapping.channel.all_rules()
+    rules = [(codes[r.channel], r.when) for r in all_rules]
+    default = None if mapping.channel.default is None else codes[mapping.channel.default]
     channel, unmatched = assign_channels(fields, rules, default, n)
     if unmatched.any():
         row = int(np.argmax(unmatched))
-        used = sorted({f for r in mapping.channel.rules for f in r.when})
+        used = sorted({f for r in all_rules for f in r.when})
         values = ", ".join(f"{f} = {fields[f][row]}" for f in used)
         msg = (
             f"{int(unmatched.sum())} event(s) match no [[channel.rules]] (the first: event "
@@ -156,7 +159,7 @@ def map_chunk(
     out["is_signal"] = signal_mask(
         channel,
         out["flavor"],
-        [int(Channel[c]) for c in signal.channels],
+        [codes[c] for c in signal.channels],
         flavors,
         when_mask(fields, signal.when, n),
     )
@@ -168,9 +171,10 @@ def map_chunk(
     return out
 
 
-def _evaluate(
+def evaluate_column(
     plan: ColumnPlan, fields: Mapping[str, np.ndarray], n: int, direction: tuple[float, ...]
 ) -> np.ndarray:
+    """One column's values from the fields, in its farm unit (before the cast to its dtype)."""
     if plan.kind == "value":
         return np.full(n, plan.value)
     values = [fields[f] for f in plan.fields]

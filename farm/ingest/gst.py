@@ -46,9 +46,10 @@ class GstFile:
             raise IngestError("no such file", path=path)
         try:
             directory = uproot.open(path)
-        except (OSError, ValueError) as err:
-            msg = f"cannot be read as a ROOT file ({err}); give a gst ROOT file (gntpc -f gst)"
-            raise IngestError(msg.replace("\n", " "), path=path) from None
+        except (OSError, ValueError):
+            # uproot's message quotes the file's first bytes: not shown
+            msg = "cannot be read as a ROOT file (not ROOT, or truncated); give a gst ROOT file (gntpc -f gst)"
+            raise IngestError(msg, path=path) from None
         try:
             trees = _tree_names(directory)
             if tree not in trees:
@@ -85,6 +86,22 @@ class GstFile:
                 raise IngestError(msg, path=self._info.path, tree=self._info.container)
             out[name] = values.astype(values.dtype.newbyteorder("="), copy=False)
         return out
+
+    def read_array(self, name: str, start: int, stop: int) -> np.ndarray:
+        """Entries ``[start, stop)`` of a branch holding an array per event, as (n, U): the
+        same number of values in every event (universe weights)."""
+        import awkward as ak
+
+        values = self._tree[name].array(entry_start=start, entry_stop=stop, library="ak")  # type: ignore[attr-defined]
+        try:
+            table = ak.to_numpy(values)
+        except ValueError:
+            msg = f"branch {name!r} holds arrays of different lengths; universe weights need the same number per event"
+            raise IngestError(msg, path=self._info.path, tree=self._info.container) from None
+        if table.ndim != 2:
+            msg = f"branch {name!r} holds one number per event; universe weights need an array per event"
+            raise IngestError(msg, path=self._info.path, tree=self._info.container)
+        return table
 
     def close(self) -> None:
         self._directory.close()  # type: ignore[attr-defined]

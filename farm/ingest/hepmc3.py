@@ -5,7 +5,10 @@ event as a graph of particles; NuHepMC (Gardiner, Isaacson & Pickering, arXiv:23
 the conventions that make neutrino events readable without knowing the generator: the incoming
 neutrino has status 4, the target status 20 (11 before NuHepMC 1.0), the process id is the event
 attribute ``signal_process_id`` (``ProcID`` in early versions), the "CV" weight normalises, and
-the run info may carry ``NuHepMC.FluxAveragedTotalCrossSection``.
+the run info may carry ``NuHepMC.FluxAveragedTotalCrossSection`` in
+``NuHepMC.Units.CrossSection.Unit`` per ``NuHepMC.Units.CrossSection.TargetScale`` (G.C.4,
+G.C.5) and the beam's energy histogram (``NuHepMC.Beam[PDG].Histogram.*``, G.C.7), which the
+reader passes on as they are (:mod:`farm.ingest.normalise` resolves them).
 
 From each event this reader takes the fields a gst tree would have, in MeV whatever unit the
 event declares:
@@ -30,6 +33,7 @@ pyhepmc's numpy views); the fields of all events are kept (≈150 bytes per even
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,7 +44,7 @@ import numpy as np
 
 from farm.ingest.source import IngestError, SourceInfo
 
-__all__ = ["FIELD_UNITS", "HepMC3File", "xsec_unit_cm2"]
+__all__ = ["FIELD_UNITS", "HepMC3File", "read_run_info"]
 
 FIELD_UNITS: dict[str, str] = {
     "iev": "",
@@ -69,20 +73,6 @@ _BEAM_STATUS = 4
 _TARGET_STATUS = (20, 11)
 _FINAL_STATUS = 1
 _NEUTRINOS = (12, -12, 14, -14, 16, -16)
-_XSEC_UNITS_CM2 = {"pb": 1e-36, "nb": 1e-33, "fb": 1e-39, "cm2": 1.0, "1e-38 cm2": 1e-38}
-
-
-def xsec_unit_cm2(unit: str) -> float:
-    """cm² per unit of a NuHepMC cross section (``NuHepMC.Units.CrossSection.Unit``; pb by default).
-
-    >>> xsec_unit_cm2("pb")
-    1e-36
-    """
-    try:
-        return _XSEC_UNITS_CM2[unit]
-    except KeyError:
-        msg = f"unknown cross-section unit {unit!r}; known: {', '.join(_XSEC_UNITS_CM2)}"
-        raise ValueError(msg) from None
 
 
 class HepMC3File:
@@ -105,11 +95,13 @@ class HepMC3File:
         if not path.is_file():
             raise IngestError("no such file", path=path)
         rows: list[tuple[float, ...]] = []
+        weights: list[list[float]] = []
         run_info = None
         try:
             with pyhepmc.open(path) as reader:
                 for event in reader:
                     rows.append(_event_fields(path, event))
+                    weights.append(list(event.weights))
                     if run_info is None:
                         run_info = event.run_info
         except (OSError, RuntimeError) as err:
@@ -121,7 +113,7 @@ class HepMC3File:
         fields = {name: table[:, i] for i, name in enumerate(FIELD_UNITS)}
         for name in _INTEGER_FIELDS:
             fields[name] = fields[name].astype(np.int64)
-        generator, xsec = _run_info(path, run_info)
+        run = _run_info(path, run_info)
         info = SourceInfo(
             path=path,
             format="hepmc3",
@@ -129,10 +121,35 @@ class HepMC3File:
             n_events=len(rows),
             fields=tuple(FIELD_UNITS),
             field_units=dict(FIELD_UNITS),
-            generator=generator,
-            flux_averaged_xsec_cm2=xsec,
+            generator=run["generator"],
+            flux_averaged_xsec=run.get("flux_averaged_xsec"),
+            xsec_unit=run.get("xsec_unit"),
+            xsec_target_scale=run.get("xsec_target_scale"),
+            beam_histograms=run.get("beam_histograms", {}),
         )
+        names = list(run_info.weight_names) if run_info is not None else []
+        widths = {len(w) for w in weights}
+        if len(widths) == 1 and names and len(names) == widths.pop():
+            fields |= {
+                f"weight:{name}": column
+                for name, column in zip(names, np.array(weights).T, strict=True)
+            }
         return cls(info, fields)
+
+    def read_array(self, prefix: str, start: int, stop: int) -> np.ndarray:
+        """(n, U) of the events' named weights (``GenRunInfo.weight_names``) that start with
+        ``prefix``, in the order the names end in numbers (``genie_univ_0``, ``…_1``, …)."""
+        names = [k[len("weight:") :] for k in self._fields if k.startswith("weight:" + prefix)]
+        if not names:
+            msg = f"no event weights named {prefix}…; the run info names: {', '.join(k[7:] for k in self._fields if k.startswith('weight:')) or 'none'}"
+            raise IngestError(msg, path=self._info.path)
+
+        def order(name: str) -> tuple[int, str]:
+            tail = name[len(prefix) :].lstrip("_")
+            return (int(tail), name) if tail.isdigit() else (-1, name)
+
+        names.sort(key=order)
+        return np.stack([self._fields[f"weight:{n}"][start:stop] for n in names], axis=1)
 
     @property
     def info(self) -> SourceInfo:
@@ -244,25 +261,63 @@ def _cv_weight(event: Any) -> float:
     return float(weights[names.index("CV")] if "CV" in names else weights[0])
 
 
-def _run_info(path: Path, run_info: Any) -> tuple[dict[str, str], float | None]:
-    """Generator name/version (the first tool) and the flux-averaged cross section in cm²."""
+def _run_info(path: Path, run_info: Any) -> dict[str, Any]:
+    """Generator name/version (the first tool), σ̄ as recorded (value, unit, target scale; NuHepMC
+    G.C.4/G.C.5) and the beam energy histograms (G.C.7), each where the file has them."""
+    out: dict[str, Any] = {"generator": {}}
     if run_info is None:
-        return {}, None
-    generator = {}
+        return out
     if run_info.tools:
-        generator = {"name": run_info.tools[0].name, "version": run_info.tools[0].version}
+        out["generator"] = {"name": run_info.tools[0].name, "version": run_info.tools[0].version}
     attributes = run_info.attributes
-    if "NuHepMC.FluxAveragedTotalCrossSection" not in attributes:
-        return generator, None
-    value = float(attributes["NuHepMC.FluxAveragedTotalCrossSection"].astype(float))
-    unit = "pb"
-    if "NuHepMC.Units.CrossSection.Unit" in attributes:
-        unit = str(attributes["NuHepMC.Units.CrossSection.Unit"].astype(str)).strip()
-    try:
-        factor = xsec_unit_cm2(unit)
-    except ValueError as err:
-        raise IngestError(f"NuHepMC.Units.CrossSection.Unit: {err}", path=path) from None
-    if "NuHepMC.Units.CrossSection.TargetScale" in attributes:
-        scale = attributes["NuHepMC.Units.CrossSection.TargetScale"].astype(str)
-        generator["xsec_target_scale"] = str(scale).strip()
-    return generator, value * factor
+
+    def text(name: str) -> str | None:
+        return str(attributes[name].astype(str)).strip() if name in attributes else None
+
+    if "NuHepMC.FluxAveragedTotalCrossSection" in attributes:
+        value = float(attributes["NuHepMC.FluxAveragedTotalCrossSection"].astype(float))
+        if not (math.isfinite(value) and value > 0):
+            msg = f"NuHepMC.FluxAveragedTotalCrossSection is {value}; a cross section is > 0"
+            raise IngestError(msg, path=path)
+        out["flux_averaged_xsec"] = value
+    out["xsec_unit"] = text("NuHepMC.Units.CrossSection.Unit")
+    out["xsec_target_scale"] = text("NuHepMC.Units.CrossSection.TargetScale")
+    out["beam_histograms"] = _beam_histograms(attributes, text)
+    return out
+
+
+def _beam_histograms(attributes: Any, text: Any) -> dict[int, dict[str, Any]]:
+    beams = {}
+    for name in attributes:
+        if not (name.startswith("NuHepMC.Beam[") and name.endswith("].Type")):
+            continue
+        pdg = int(name[len("NuHepMC.Beam[") : -len("].Type")])
+        if text(name) != "Histogram":
+            continue
+        prefix = f"NuHepMC.Beam[{pdg}]"
+        edges, contents = (
+            text(f"{prefix}.Histogram.BinEdges"),
+            text(f"{prefix}.Histogram.BinContent"),
+        )
+        if edges is None or contents is None:
+            continue
+        per_width = (text(f"{prefix}.Histogram.ContentIsPerWidth") or "").lower()
+        beams[pdg] = {  # vector attributes are written as space-separated numbers
+            "edges": np.array(edges.split(), dtype=np.float64),
+            "contents": np.array(contents.split(), dtype=np.float64),
+            "energy_unit": text(f"{prefix}.EnergyUnit"),
+            "rate_unit": text(f"{prefix}.RateUnit") or "Arbitrary",
+            "per_width": per_width in ("1", "true"),
+        }
+    return beams
+
+
+def read_run_info(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The run info of a NuHepMC file (its first event's): generator, σ̄ and beam histograms."""
+    import pyhepmc
+
+    path = Path(path)
+    with pyhepmc.open(path) as reader:
+        for event in reader:
+            return _run_info(path, event.run_info)
+    raise IngestError("holds no HepMC3 events", path=path)

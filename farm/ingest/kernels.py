@@ -9,15 +9,15 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from farm.ingest.mapping import Condition, NormalizationSection, Range
+from farm.ingest.mapping import Condition, Range
 
 __all__ = [
     "NEUTRINO_PDG",
     "assign_channels",
     "condition_mask",
     "cosine_to_direction",
-    "expected_events_per_weight",
     "momentum_magnitude",
+    "nucleus_of_pdg",
     "signal_mask",
     "when_mask",
 ]
@@ -138,45 +138,20 @@ def cosine_to_direction(
     return np.clip(out, -1.0, 1.0)
 
 
-def expected_events_per_weight(
-    normalization: NormalizationSection,
-    *,
-    sum_weights: float,
-    xsec_cm2: float | None = None,
-) -> float:
-    """Expected events over the exposure per unit of generator weight: w_nominal = this · wght.
+def nucleus_of_pdg(pdg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(Z, A) of target PDG codes: nuclei 10LZZZAAAI (PDG MC numbering), 2212 a free proton
+    (1, 1), 2112 a free neutron (0, 1); (−1, −1) for any other code.
 
-    One of three normalisations (:class:`~farm.ingest.mapping.NormalizationSection`):
-
-    - k = events_per_weight;
-    - k = N / Σ wght for a given expected count N;
-    - k = σ̄ Φ N_T / Σ wght: the expected count is the flux-averaged cross section σ̄ times the
-      fluence Φ (ν/cm²) times the number of targets N_T (the event-rate formula, e.g. Formaggio
-      & Zeller, Rev. Mod. Phys. 84, 1307 (2012)), shared by the events in proportion
-      to their weights, as NuHepMC's "CV" weight and FATX prescribe (Gardiner, Isaacson &
-      Pickering, arXiv:2310.13211, G.R.7 and G.C.4).
-
-    ``xsec_cm2`` is σ̄ read from the input when the mapping says ``flux_averaged_xsec_cm2 = "file"``.
-
-    >>> expected_events_per_weight(NormalizationSection(expected_events=300.0), sum_weights=600.0)
-    0.5
+    >>> z, a = nucleus_of_pdg(np.array([1000180400, 1000060120, 2212, 11]))
+    >>> z.tolist(), a.tolist()
+    ([18, 6, 1, -1], [40, 12, 1, -1])
     """
-    if normalization.events_per_weight is not None:
-        return normalization.events_per_weight
-    if not sum_weights > 0:
-        msg = f"the generator weights sum to {sum_weights}; they must sum to a positive number"
-        raise ValueError(msg)
-    if normalization.expected_events is not None:
-        return normalization.expected_events / sum_weights
-    xsec = normalization.flux_averaged_xsec_cm2
-    if xsec == "file":
-        if xsec_cm2 is None:
-            msg = (
-                'flux_averaged_xsec_cm2 = "file" needs an input that records it '
-                "(NuHepMC.FluxAveragedTotalCrossSection); give the value in cm² instead"
-            )
-            raise ValueError(msg)
-        xsec = xsec_cm2
-    assert normalization.fluence_per_cm2 is not None and normalization.targets is not None
-    assert isinstance(xsec, float)
-    return xsec * normalization.fluence_per_cm2 * normalization.targets / sum_weights
+    pdg = np.asarray(pdg, dtype=np.int64)
+    z = np.full(pdg.shape, -1, dtype=np.int64)
+    a = np.full(pdg.shape, -1, dtype=np.int64)
+    nucleus = pdg >= 1_000_000_000
+    z[nucleus] = (pdg[nucleus] // 10_000) % 1000
+    a[nucleus] = (pdg[nucleus] // 10) % 1000
+    z[pdg == 2212], a[pdg == 2212] = 1, 1
+    z[pdg == 2112], a[pdg == 2112] = 0, 1
+    return z, a

@@ -20,7 +20,6 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     Discriminator,
     Field,
-    PositiveFloat,
     PositiveInt,
     Tag,
     ValidationError,
@@ -30,9 +29,20 @@ from pydantic import (
 
 from farm.config import ConfigError
 from farm.config._base import AsTuple, Section
+from farm.config.flux import FluxSection
+from farm.ingest.channels import BUILTIN_CHANNELS, declared_codes, preset_rules
+from farm.ingest.sections import (
+    ExposureSection,
+    GeneratorSection,
+    NormalizationSection,
+    Nucleus,
+    StoreSection,
+    TargetSection,
+    WeightsSection,
+)
 from farm.ingest.units import UNITS
 from farm.ingest.validation_errors import format_validation_error
-from farm.store.schema import COLUMNS
+from farm.store.schema import COLUMNS, Channel
 
 __all__ = [
     "DERIVED_COLUMNS",
@@ -44,13 +54,16 @@ __all__ = [
     "CosineSource",
     "IngestMapping",
     "MagnitudeSource",
+    "NormalizationSection",
+    "Nucleus",
     "Range",
+    "TargetSection",
     "load_mapping",
     "parse_mapping",
 ]
 
-ChannelName = Literal["CEVNS", "IBD", "CCQE", "CC_OTHER", "BRN", "NIN", "SSB", "ACCIDENTAL"]
-"""Names of ``farm.store.schema.Channel``."""
+ChannelName = str
+"""A name of ``farm.store.schema.Channel`` or one the mapping declares (``[channel] declare``)."""
 FlavorName = Literal["nue", "nuebar", "numu", "numubar"]
 
 DERIVED_COLUMNS = ("event_id", "channel", "is_signal", "selected", "w_nominal")
@@ -192,22 +205,47 @@ class ChannelRule(Section):
 
 
 class ChannelSection(Section):
+    """How events are classified: the mapping's ``rules``, then a ``preset``'s, then ``default``."""
+
     rules: list[ChannelRule] = Field(default_factory=list)
+    preset: Literal["genie", "nuhepmc"] | None = None
+    """Rules from GENIE's flags or NuHepMC's process IDs (farm.ingest.channels), after ``rules``."""
+    declare: list[str] = Field(default_factory=list)
+    """Channels of the mapping's own (codes 64, 65, … in this order), for rules and signal."""
     default: ChannelName | None = None
     """Channel of events no rule matches; without it such events are an error."""
 
     @model_validator(mode="after")
     def _something(self) -> ChannelSection:
-        if not self.rules and self.default is None:
-            msg = "give [[channel.rules]], a default channel, or both"
+        if not self.rules and self.preset is None and self.default is None:
+            msg = "give [[channel.rules]], a preset, a default channel, or several"
+            raise ValueError(msg)
+        codes = self.codes()
+        names = [r.channel for r in self.rules] + ([self.default] if self.default else [])
+        unknown = sorted({n for n in names if n not in codes})
+        if unknown:
+            msg = (
+                f"unknown channel(s) {', '.join(unknown)}; built in: {', '.join(BUILTIN_CHANNELS)}"
+                f"{'; declared: ' + ', '.join(self.declare) if self.declare else ''} "
+                "(declare your own with [channel] declare = [NAME, …])"
+            )
             raise ValueError(msg)
         return self
+
+    def codes(self) -> dict[str, int]:
+        """Every channel name this mapping may use → its code."""
+        return {c.name: int(c) for c in Channel} | declared_codes(self.declare)
+
+    def all_rules(self) -> list[ChannelRule]:
+        """The mapping's rules, then the preset's, in the order they are tried."""
+        return [*self.rules, *(ChannelRule.model_validate(r) for r in preset_rules(self.preset))]
 
 
 class SignalSection(Section):
     """Signal: channel in ``channels``, flavour in ``flavors`` (default any) and ``when`` holds."""
 
     channels: list[ChannelName] = Field(min_length=1)
+    """Built-in or declared channel names."""
     flavors: list[FlavorName] | None = None
     when: dict[str, Condition] = Field(default_factory=dict)
 
@@ -216,83 +254,6 @@ class SelectionSection(Section):
     """Selected: ``when`` holds (default: every event is selected)."""
 
     when: dict[str, Condition] = Field(default_factory=dict)
-
-
-# --- normalisation, exposure, provenance -------------------------------------------------------
-
-
-class NormalizationSection(Section):
-    """How generator weights become expected events over ``[exposure]``; exactly one way.
-
-    - ``events_per_weight``: w = wght · events_per_weight;
-    - ``expected_events``: w = wght · N / Σ wght (N over all inputs);
-    - ``flux_averaged_xsec_cm2``, ``fluence_per_cm2``, ``targets``: N = σ̄ · Φ · N_T, then as
-      ``expected_events`` (σ̄ = "file" reads NuHepMC's FluxAveragedTotalCrossSection).
-    """
-
-    weight: str | None = None
-    """Field holding each event's generator weight (GENIE: ``wght``); none: every event weighs 1."""
-    events_per_weight: PositiveFloat | None = None
-    expected_events: PositiveFloat | None = None
-    flux_averaged_xsec_cm2: PositiveFloat | Literal["file"] | None = None
-    """σ̄ per target nucleus (or per whatever ``targets`` counts), in cm²."""
-    fluence_per_cm2: PositiveFloat | None = None
-    """Φ: neutrinos per cm² over the exposure."""
-    targets: PositiveFloat | None = None
-    """N_T: number of targets σ̄ refers to."""
-
-    @model_validator(mode="after")
-    def _one_way(self) -> NormalizationSection:
-        flux = (self.flux_averaged_xsec_cm2, self.fluence_per_cm2, self.targets)
-        ways = [self.events_per_weight is not None, self.expected_events is not None]
-        ways.append(any(v is not None for v in flux))
-        if sum(ways) != 1:
-            msg = (
-                "give exactly one of: events_per_weight; expected_events; or "
-                "flux_averaged_xsec_cm2 with fluence_per_cm2 and targets"
-            )
-            raise ValueError(msg)
-        if ways[2] and any(v is None for v in flux):
-            msg = "flux_averaged_xsec_cm2, fluence_per_cm2 and targets go together: give all three"
-            raise ValueError(msg)
-        return self
-
-
-class ExposureSection(Section):
-    """The exposure the normalisation refers to (``farm ingest --exposure`` rescales it)."""
-
-    value: PositiveFloat
-    unit: Literal["POT", "fissions", "seconds"]
-    seconds: PositiveFloat | None = None
-
-
-class GeneratorSection(Section):
-    """Recorded in the store; HepMC3 files that name their generator fill in what is left out."""
-
-    name: str | None = None
-    version: str | None = None
-    tune: str | None = None
-
-
-class StoreSection(Section):
-    """What the event store records about itself (not a ``[sample]`` table: this is no sample
-    configuration that ``farm generate`` could run)."""
-
-    sample: str = Field(min_length=1)
-    description: str = ""
-
-
-class Nucleus(Section):
-    z: int = Field(ge=0)
-    n: int = Field(ge=0)
-    a: int = Field(ge=1)
-    count: PositiveFloat
-
-
-class TargetSection(Section):
-    material: str
-    mass_kg: PositiveFloat | None = None
-    nuclei: dict[str, Nucleus] = Field(default_factory=dict)
 
 
 class IngestSection(Section):
@@ -326,11 +287,41 @@ class IngestMapping(Section):
     generator: GeneratorSection = GeneratorSection()
     exposure: ExposureSection
     target: TargetSection | None = None
+    flux: FluxSection | None = None
+    """The sample's flux (a file); recorded in the store, which a run then takes it from."""
     normalization: NormalizationSection
     columns: dict[str, ColumnSource]
     channel: ChannelSection
     signal: SignalSection
     selection: SelectionSection = SelectionSection()
+    weights: list[WeightsSection] = Field(default_factory=list)
+    """Precomputed universe weights written into the store (``[[weights]]``)."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> IngestMapping:
+        codes = self.channel.codes()
+        unknown = sorted(set(self.signal.channels) - set(codes))
+        if unknown:
+            msg = f"[signal] channels {', '.join(unknown)} are neither built in nor declared in [channel] declare"
+            raise ValueError(msg)
+        norm = self.normalization
+        per_target = self.target is not None and self.target.per_target_xsec
+        ways = [norm.events_per_weight, norm.expected_events, norm.flux_averaged_xsec_cm2]
+        if all(w is None for w in ways) and not per_target:
+            msg = (
+                "[normalization] give one of: events_per_weight; expected_events; "
+                "flux_averaged_xsec_cm2 (with xsec_target_scale, and fluence_per_cm2 or [flux]); "
+                "or a flux_averaged_xsec_cm2 for every [target] nucleus"
+            )
+            raise ValueError(msg)
+        if per_target and norm.xsec_target_scale is None:
+            msg = "[target] nuclei give σ̄ per nucleus: set [normalization] xsec_target_scale (what σ̄ is per)"
+            raise ValueError(msg)
+        names = [w.name for w in self.weights]
+        if len(set(names)) != len(names):
+            msg = "[[weights]] names must be distinct"
+            raise ValueError(msg)
+        return self
 
     @field_validator("columns")
     @classmethod
@@ -358,6 +349,11 @@ class IngestMapping(Section):
         for i, rule in enumerate(self.channel.rules):
             for f in rule.when:
                 uses[f].append(f"channel.rules[{i}].when")
+        if self.channel.preset is not None:
+            for rule in self.channel.all_rules()[len(self.channel.rules) :]:
+                for f in rule.when:
+                    if f"channel.preset ({self.channel.preset})" not in uses[f]:
+                        uses[f].append(f"channel.preset ({self.channel.preset})")
         for f in self.signal.when:
             uses[f].append("signal.when")
         for f in self.selection.when:

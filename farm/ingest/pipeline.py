@@ -20,14 +20,19 @@ from typing import Any
 
 import numpy as np
 
-import farm
-from farm.config import ConfigError, config_hash
+from farm.config import ConfigError
+from farm.flux.files import FluxFileError, read_flux_file
+from farm.flux.model import Flux
+from farm.flux.record import flux_record, write_universes
 from farm.ingest.columns import map_chunk, plan_columns, store_columns
 from farm.ingest.gst import GstFile
 from farm.ingest.hepmc3 import HepMC3File
-from farm.ingest.kernels import expected_events_per_weight, when_mask
+from farm.ingest.kernels import when_mask
 from farm.ingest.mapping import IngestMapping, load_mapping
-from farm.ingest.source import CHECKSUM_ALGORITHM, EventFile, IngestError, file_checksum
+from farm.ingest.normalise import FileXsec, Normalisation, NormalisationError, normalise
+from farm.ingest.provenance import exposure_record, store_attrs
+from farm.ingest.scan import Scan, check_targets, flavor_names, nuclei_of, scan, target_fields
+from farm.ingest.source import EventFile, IngestError
 from farm.store import DEFAULT_CHUNK_ROWS, DEFAULT_SHARD_ROWS, StoreError, StoreWriter
 from farm.store.schema import check_shard_rows
 from farm.store.values import first_invalid
@@ -108,13 +113,31 @@ def ingest(
         files = [stack.enter_context(_open(fmt, p, mapping)) for p in paths]
         fields = _check_fields(files, mapping, source)
         plans = plan_columns(mapping, files[0].info.field_units, source=source)
-        scans = [_scan(f, mapping) for f in files]
-        norm = _normalisation(files, scans, mapping, exposure_scale)
-        n_events = sum(scan.kept for scan in scans)
+        _check_weight_sources(mapping, files, fmt)
+        targets = target_fields(mapping, files[0].info.fields, str(paths[0]))
+        fields = sorted({*fields, *targets})
+        scans = [scan(f, mapping, plans, targets) for f in files]
+        by_target = check_targets(mapping, scans, [str(p) for p in paths])
+        flux = _flux(mapping, source, exposure_scale, exposure)
+        norm = _normalisation(files, scans, mapping, flux, source)
+        n_events = sum(s.kept for s in scans)
         if n_events == 0:
             msg = "no events to ingest: the inputs hold none, or [ingest] keep drops them all"
             raise IngestError(msg, path=paths[0])
-        attrs = _attrs(mapping, source, fmt, files, scans, norm, exposure)
+        record, universes = (None, None) if flux is None else flux_record(flux)
+        attrs = store_attrs(
+            mapping,
+            source,
+            fmt,
+            files,
+            scans,
+            norm,
+            exposure_scale=exposure_scale,
+            exposure=exposure_record(mapping, exposure),
+            events_by_target=by_target,
+            flux=record,
+        )
+        factor = _Factor(norm=norm, exposure_scale=exposure_scale, target_fields=targets)
         with StoreWriter.create(
             out,
             n_events=n_events,
@@ -123,13 +146,20 @@ def ingest(
             attrs=attrs,
             overwrite=overwrite,
         ) as writer:
+            if universes is not None:
+                write_universes(writer.tmp_path, universes)
             shards = _Shards(writer, on_shard)
             first_id = 0
-            for f, scan in zip(files, scans, strict=True):
-                for chunk in _mapped_chunks(f, mapping, plans, fields, first_id, norm):
+            for f, s in zip(files, scans, strict=True):
+                for chunk in _mapped_chunks(f, mapping, plans, fields, first_id, factor):
                     shards.add(chunk)
-                first_id += scan.kept
+                first_id += s.kept
             shards.finish()
+    if mapping.weights:
+        from farm.weights.attach import attach_from_mapping
+
+        for weights in mapping.weights:
+            attach_from_mapping(out, weights, paths, fmt, mapping)
     return attrs
 
 
@@ -196,63 +226,87 @@ def _check_fields(files: Sequence[EventFile], mapping: IngestMapping, source: st
 
 
 @dataclass(frozen=True, kw_only=True)
-class _Scan:
-    """One input's events kept by ``[ingest] keep`` and the sum of all its generator weights."""
+class _Factor:
+    """Expected events per unit of generator weight: one factor, or one per target nucleus."""
 
-    kept: int
-    sum_weights: float
-
-
-@dataclass(frozen=True, kw_only=True)
-class _Normalisation:
-    events_per_weight: float
-    sum_weights: float
-    xsec_cm2: float | None
+    norm: Normalisation
     exposure_scale: float
+    target_fields: tuple[str, ...]
+
+    def of(self, raw: Mapping[str, np.ndarray], n: int) -> float | np.ndarray:
+        if not self.norm.per_target:
+            return self.norm.events_per_weight * self.exposure_scale
+        z, a = nuclei_of(raw, self.target_fields)
+        factor = np.zeros(n)
+        for (zz, aa), k in self.norm.per_target.items():
+            factor[(z == zz) & (a == aa)] = k * self.exposure_scale
+        return factor
 
 
-def _scan(f: EventFile, mapping: IngestMapping) -> _Scan:
-    weight, keep = mapping.normalization.weight, mapping.ingest.keep
-    n, rows = f.info.n_events, mapping.ingest.read_rows
-    if weight is None and not keep:
-        return _Scan(kept=n, sum_weights=float(n))
-    names = sorted({*keep, *([weight] if weight else [])})
-    kept, total = 0, 0.0
-    for start in range(0, n, rows):
-        stop = min(start + rows, n)
-        raw = f.read(names, start, stop)
-        kept += int(when_mask(raw, keep, stop - start).sum())
-        total += float(np.sum(raw[weight], dtype=np.float64)) if weight else stop - start
-    return _Scan(kept=kept, sum_weights=total)
+def _check_weight_sources(mapping: IngestMapping, files: Sequence[EventFile], fmt: str) -> None:
+    """Refuse, before anything is written, ``[[weights]]`` branches the inputs lack."""
+    for section in mapping.weights:
+        if fmt == "gst" and section.branch is not None:
+            lacking = [f for f in files if section.branch not in f.info.fields]
+            if lacking:
+                info = lacking[0].info
+                msg = f"[[weights]] {section.name!r}: no branch {section.branch!r}; the tree has: {', '.join(info.fields)}"
+                raise IngestError(msg, path=info.path, tree=info.container)
+
+
+def _flux(
+    mapping: IngestMapping, source: str, exposure_scale: float, exposure: float | None
+) -> Flux | None:
+    """The sample's flux over the (possibly rescaled) exposure, from ``[flux]`` (a relative
+    path is relative to the mapping file)."""
+    if mapping.flux is None:
+        return None
+    section = mapping.flux
+    if source != "<mapping>" and not Path(section.file).is_absolute():
+        section = section.model_copy(update={"file": str(Path(source).parent / section.file)})
+    try:
+        flux = read_flux_file(section, mapping.exposure.model_dump(), where="[flux]")
+    except (FluxFileError, ValueError) as err:
+        raise ConfigError(str(err)) from None
+    if exposure_scale == 1.0:
+        return flux
+    return flux.scaled(exposure_scale, exposure_record(mapping, exposure))
 
 
 def _normalisation(
     files: Sequence[EventFile],
-    scans: Sequence[_Scan],
+    scans: Sequence[Scan],
     mapping: IngestMapping,
-    exposure_scale: float,
-) -> _Normalisation:
-    norm = mapping.normalization
-    sum_weights = sum(scan.sum_weights for scan in scans)
-    xsec = _file_xsec(files) if norm.flux_averaged_xsec_cm2 == "file" else None
-    try:
-        per_weight = expected_events_per_weight(norm, sum_weights=sum_weights, xsec_cm2=xsec)
-    except ValueError as err:
-        raise IngestError(str(err), path=files[0].info.path) from None
-    return _Normalisation(
-        events_per_weight=per_weight * exposure_scale,
-        sum_weights=sum_weights,
-        xsec_cm2=xsec,
-        exposure_scale=exposure_scale,
-    )
-
-
-def _file_xsec(files: Sequence[EventFile]) -> float | None:
-    values = {f.info.flux_averaged_xsec_cm2 for f in files}
-    if len(values) > 1:
-        msg = f"the inputs record different flux-averaged cross sections {sorted(map(str, values))}; ingest them separately"
+    flux: Flux | None,
+    source: str,
+) -> Normalisation:
+    by_target: dict[tuple[int, int], float] = {}
+    for s in scans:
+        for key, w in s.sum_weights_by_target.items():
+            by_target[key] = by_target.get(key, 0.0) + w
+    recorded = {
+        (f.info.flux_averaged_xsec, f.info.xsec_unit, f.info.xsec_target_scale) for f in files
+    }
+    if len(recorded) > 1 and mapping.normalization.flux_averaged_xsec_cm2 == "file":
+        msg = f"the inputs record different flux-averaged cross sections {sorted(map(str, recorded))}; ingest them separately"
         raise IngestError(msg, path=files[0].info.path)
-    return values.pop()
+    value, unit, scale = next(iter(recorded))
+    unscaled = flux
+    if flux is not None and flux.exposure.get("value") != mapping.exposure.value:
+        factor = mapping.exposure.value / float(flux.exposure["value"])
+        unscaled = flux.scaled(factor, mapping.exposure.model_dump())
+    try:
+        return normalise(
+            mapping.normalization,
+            mapping.target,
+            sum_weights=sum(s.sum_weights for s in scans),
+            sum_weights_by_target=by_target,
+            file_xsec=FileXsec(value=value, unit=unit, target_scale=scale),
+            flux=unscaled,
+            flavors=flavor_names(list(scans)),
+        )
+    except NormalisationError as err:
+        raise IngestError(f"{source}: {err}", path=files[0].info.path) from None
 
 
 def _mapped_chunks(
@@ -261,7 +315,7 @@ def _mapped_chunks(
     plans: Mapping[str, Any],
     fields: Sequence[str],
     first_id: int,
-    norm: _Normalisation,
+    factor: _Factor,
 ) -> Iterator[dict[str, np.ndarray]]:
     n, rows, keep = f.info.n_events, mapping.ingest.read_rows, mapping.ingest.keep
     next_id = first_id
@@ -281,7 +335,7 @@ def _mapped_chunks(
                 raw,
                 kept,
                 first_event_id=next_id,
-                events_per_weight=norm.events_per_weight,
+                events_per_weight=factor.of(raw, kept),
             )
         except (StoreError, ValueError) as err:
             detail = err.detail if isinstance(err, StoreError) else str(err)
@@ -348,69 +402,3 @@ class _Shards:
         self.index += 1
         if self.on_shard is not None:
             self.on_shard(self.writer.shard_range(self.index - 1)[1], self.writer.n_events)
-
-
-# --- provenance ----------------------------------------------------------------------------------
-
-
-def _attrs(
-    mapping: IngestMapping,
-    source: str,
-    fmt: str,
-    files: Sequence[EventFile],
-    scans: Sequence[_Scan],
-    norm: _Normalisation,
-    exposure: float | None,
-) -> dict[str, Any]:
-    from_file = dict(files[0].info.generator)
-    given = mapping.generator.model_dump(exclude_none=True)
-    inputs, first = [], 0
-    for f, scan in zip(files, scans, strict=True):
-        inputs.append(
-            {
-                "path": str(f.info.path.resolve()),
-                "format": fmt,
-                "tree": f.info.container,
-                "n_events": f.info.n_events,
-                "dropped": f.info.n_events - scan.kept,
-                "event_ids": [first, first + scan.kept],
-                "checksum": file_checksum(f.info.path),
-            }
-        )
-        first += scan.kept
-    attrs: dict[str, Any] = {
-        "source_family": "external",
-        "sample": mapping.store.sample,
-        "description": mapping.store.description,
-        "exposure": _exposure(mapping, exposure),
-        "generator": {**from_file, **given, "format": fmt},
-        "ingest": {
-            "mapping": mapping.model_dump(mode="json"),
-            "mapping_file": None if source == "<mapping>" else str(Path(source).resolve()),
-            "mapping_hash": config_hash(mapping),
-            "checksum_algorithm": CHECKSUM_ALGORITHM,
-            "inputs": inputs,
-            "normalization": {
-                "expected_events_per_weight": norm.events_per_weight,
-                "sum_weights": norm.sum_weights,
-                "flux_averaged_xsec_cm2": norm.xsec_cm2,
-                "exposure_scale": norm.exposure_scale,
-            },
-        },
-        "software_version": farm.__version__,
-    }
-    if mapping.target is not None:
-        attrs["target"] = mapping.target.model_dump(mode="json", exclude_none=True)
-    return attrs
-
-
-def _exposure(mapping: IngestMapping, exposure: float | None) -> dict[str, Any]:
-    """The store's exposure; with ``--exposure`` the running time scales along (same power)."""
-    given = mapping.exposure
-    value = given.value if exposure is None else exposure
-    out: dict[str, Any] = {"value": value, "unit": given.unit}
-    if given.unit == "seconds":
-        out["seconds"] = value
-    elif given.seconds is not None:
-        out["seconds"] = given.seconds * (value / given.value)
-    return out

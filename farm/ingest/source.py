@@ -58,8 +58,16 @@ class SourceInfo:
     """Units the file itself declares for some fields (HepMC3 events carry theirs)."""
     generator: Mapping[str, str] = field(default_factory=dict)
     """Generator name and version where the file records them."""
-    flux_averaged_xsec_cm2: float | None = None
-    """Flux-averaged total cross section per target, where the file records it (NuHepMC G.C.4)."""
+    flux_averaged_xsec: float | None = None
+    """Flux-averaged total cross section as the file records it (NuHepMC G.C.5), in ``xsec_unit``
+    per ``xsec_target_scale``."""
+    xsec_unit: str | None = None
+    """NuHepMC.Units.CrossSection.Unit where the file states it (pb, 1e-38 cm2, …)."""
+    xsec_target_scale: str | None = None
+    """NuHepMC.Units.CrossSection.TargetScale where the file states it (PerTargetNucleon, …)."""
+    beam_histograms: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+    """NuHepMC G.C.7 beam energy distributions per beam PDG code: ``edges``, ``contents``,
+    ``energy_unit``, ``rate_unit``, ``per_width``."""
 
 
 class EventFile(Protocol):

@@ -9,7 +9,7 @@ threshold) re-run the detector response: farm.reweight.readout_shift.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -21,10 +21,12 @@ from farm.store.schema import Channel
 
 __all__ = [
     "CATEGORICAL_KNOBS",
+    "CHANNEL_NORM",
     "DETECTION_KNOBS",
     "RESPONSE_KNOBS",
     "WEIGHT_KNOBS",
     "KnobContext",
+    "categorical_columns",
     "knob_weight",
     "required_columns",
 ]
@@ -63,6 +65,35 @@ class KnobContext:
     sin2w: float = SIN2W_LOW_Q2
     neutron_radius_scale: float = 1.0
     ccqe_ma_mev: float = 1000.0
+    channels: Mapping[str, int] = field(default_factory=lambda: {c.name: int(c) for c in Channel})
+    """Channel name → code: the built-in ones and those the store declares (``channel_norm``)."""
+
+
+CHANNEL_NORM = "channel_norm"
+"""The knob that normalises the events of given channels; its key in a universe set is
+``channel_norm:NAME+NAME…`` (:func:`farm.systematics.universes.knob_key`)."""
+
+
+def categorical_columns(parameter: str) -> tuple[str, ...] | None:
+    """The discrete columns a knob's factor depends on (None: it depends on more)."""
+    if parameter.startswith(CHANNEL_NORM + ":"):
+        return ("channel",)
+    return CATEGORICAL_KNOBS.get(parameter)
+
+
+def _channel_norm(parameter: str) -> Callable[[np.ndarray, Columns, KnobContext], np.ndarray]:
+    names = parameter.split(":", 1)[1].split("+")
+
+    def weight(values: np.ndarray, cols: Columns, ctx: KnobContext) -> np.ndarray:
+        unknown = [n for n in names if n not in ctx.channels]
+        if unknown:
+            known = ", ".join(sorted(ctx.channels))
+            msg = f"channel_norm: channel(s) {', '.join(unknown)} are neither built in nor declared by the store ({known})"
+            raise ValueError(msg)
+        sel = np.isin(cols["channel"], [ctx.channels[n] for n in names])
+        return 1.0 + values[:, None] * sel[None, :]
+
+    return weight
 
 
 def required_columns(parameter: str, ctx: KnobContext | None = None) -> tuple[str, ...]:
@@ -172,6 +203,8 @@ WEIGHT_KNOBS = frozenset(_WEIGHTS)
 
 def knob_weight(parameter: str, values: np.ndarray, cols: Columns, ctx: KnobContext) -> np.ndarray:
     """The weight of each event of the block when ``parameter`` is shifted by ``values[u]``."""
+    if parameter.startswith(CHANNEL_NORM + ":"):
+        return _channel_norm(parameter)(np.asarray(values, dtype=np.float64), cols, ctx)
     try:
         weight = _WEIGHTS[parameter]
     except KeyError:

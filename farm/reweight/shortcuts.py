@@ -30,9 +30,9 @@ from farm.reweight.fastpaths import (
     lateral_histograms,
 )
 from farm.reweight.knobs import (
-    CATEGORICAL_KNOBS,
     DETECTION_KNOBS,
     RESPONSE_KNOBS,
+    categorical_columns,
     knob_weight,
 )
 from farm.reweight.readout_shift import ScaledReadout, affected
@@ -219,9 +219,10 @@ def fast_histograms(
         return _response(cols, spec, parameter, layout, reco_bin, truth_bin, signal)
     weights_truth = parameter not in DETECTION_KNOBS
     bins = (reco_bin, truth_bin, signal)
-    if parameter in CATEGORICAL_KNOBS:
+    categorical = categorical_columns(parameter)
+    if categorical is not None:
         key = np.zeros(w0.size, dtype=np.int64)
-        for name in CATEGORICAL_KNOBS[parameter]:  # small integer columns (channel, A)
+        for name in categorical:  # small integer columns (channel, A)
             key = key * 65536 + cols[name].astype(np.int64)
         _, first, category = np.unique(key, return_index=True, return_inverse=True)
         return _by_class(cols, spec, parameter, layout, np.arange(w0.size), first, category)

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from farm.store.blocks import BLOCK_EVENTS  # generation's unit too: one random stream per block
+
 __all__ = [
     "BLOCK_EVENTS",
     "BlockLayout",
     "allocate",
     "block_rng",
 ]
-
-BLOCK_EVENTS = 65_536
 
 
 def allocate(n: int, fractions: Mapping[str, float]) -> dict[str, int]:

@@ -11,7 +11,7 @@ import numpy as np
 
 from farm.config.sample import CevnsDetector, CevnsPhysics
 from farm.physics import cevns, detector, nuclei
-from farm.physics.response import CevnsResponse, EfficiencyCurve, Quenching
+from farm.physics.response import CevnsResponse
 from farm.samples.component import Columns
 
 __all__ = [
@@ -86,31 +86,11 @@ def draw_recoils(
 
 
 def response_of(det: CevnsDetector) -> CevnsResponse:
-    """The detector response a CEvNS detector section describes (generator and knobs share it)."""
-    targets = [nuclei.get_target(name) for name in nuclei.targets_per_kg(det.material)]
-    eff = det.efficiency
-    return CevnsResponse(
-        readout=det.readout,
-        quenching=Quenching(
-            model=det.quenching,
-            scale=det.quenching_scale,
-            nuclei={t.a: (t.z, t.a) for t in targets},
-        ),
-        light_yield_pe_per_kevee=det.light_yield_pe_per_kevee,
-        resolution_stochastic=det.resolution_stochastic,
-        resolution_constant=det.resolution_constant,
-        resolution_noise_kevee=det.resolution_noise_kevee,
-        energy_scale=det.energy_scale,
-        efficiency=EfficiencyCurve(
-            kind=eff.kind,
-            threshold=eff.threshold,
-            width=eff.width,
-            plateau=eff.plateau,
-            scale=eff.scale,
-        ),
-        efficiency_shift=eff.shift,
-        time_window_us=det.time_window_us,
-    )
+    """The detector response a CEvNS detector section describes (generator and knobs share it:
+    :func:`farm.resolve.detector_response`)."""
+    from farm.resolve import detector_response
+
+    return detector_response(det)
 
 
 def readout(

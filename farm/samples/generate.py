@@ -51,6 +51,12 @@ def sample_model(cfg: FarmConfig) -> SampleModel:
         from farm.samples.nuscope import nuscope_model
 
         return nuscope_model(cfg)
+    if cfg.sample.generator == "external":
+        msg = (
+            f"{cfg.sample.name}: generator = 'external' has no generator of the farm's own; its "
+            "events come from `farm ingest`"
+        )
+        raise ValueError(msg)
     msg = f"no generator for configuration of type {type(cfg).__name__}"
     raise TypeError(msg)
 
@@ -195,32 +201,8 @@ def check_room(out: Path, n_events: int, shard_rows: int, columns: tuple[str, ..
 
 
 def _target_attrs(cfg: FarmConfig, nuclei: Any) -> dict[str, Any]:
-    det = cfg.detector
-    if isinstance(cfg, SnsCevnsConfig | ReactorCevnsConfig):
-        per_kg = nuclei.targets_per_kg(det.material)
-        return {
-            "material": det.material,
-            "mass_kg": det.mass_kg,
-            "nuclei": {
-                name: {
-                    "z": nuclei.get_target(name).z,
-                    "n": nuclei.get_target(name).n,
-                    "a": nuclei.get_target(name).a,
-                    "count": count * det.mass_kg,
-                }
-                for name, count in per_kg.items()
-            },
-        }
-    if isinstance(cfg, ReactorIbdConfig):
-        return {
-            "material": "liquid scintillator",
-            "mass_kg": det.mass_kg,
-            "free_protons": det.mass_kg * det.free_protons_per_kg,
-        }
-    from farm.samples.nuscope import argon_nuclei
+    """The target of the configured detector (farm.resolve.detector_target)."""
+    del nuclei
+    from farm.resolve import detector_target
 
-    return {
-        "material": "Ar",
-        "mass_kg": cfg.detector.mass_t * 1e3,
-        "nuclei": {"Ar40": {"z": 18, "n": 22, "a": 40, "count": argon_nuclei(cfg)}},
-    }
+    return detector_target(cfg)

@@ -17,12 +17,13 @@ QE-formula E_ν from the smeared lepton, and the vertex radius from the beam axi
 
 from __future__ import annotations
 
-import json
-from functools import lru_cache, partial
+from functools import partial
 
 import numpy as np
 
+from farm import resolve
 from farm.config import NuscopeConfig
+from farm.flux import sources
 from farm.physics import beamline, ccqe, detector
 from farm.physics.constants import MASS_ELECTRON_MEV, MASS_MUON_MEV, MASS_NEUTRON_MEV
 from farm.samples.component import Columns, Component, SampleModel
@@ -30,31 +31,21 @@ from farm.store.schema import FLAVOR_PDG, Channel
 
 __all__ = ["argon_nuclei", "beam", "flux_sample", "nuscope_model"]
 
-AVOGADRO = 6.02214076e23
 _LAMBDA2_MEV2 = 1.0e6
 _LEPTON_MASS = {"numu": MASS_MUON_MEV, "nue": MASS_ELECTRON_MEV}
 
 
 def beam(cfg: NuscopeConfig) -> beamline.Beamline:
-    src = cfg.source
-    return beamline.Beamline(
-        secondary_momentum_mev=src.secondary_momentum_gev * 1000.0,
-        momentum_bite=src.momentum_bite,
-        tunnel_length_m=src.tunnel_length_m,
-        dump_to_detector_m=src.detector_distance_m,
-        face_half_width_cm=src.detector_half_width_cm,
-        detector_mass_t=cfg.detector.mass_t,
-    )
+    return sources.nuscope_beamline(cfg.source, cfg.detector.mass_t)
 
 
 def argon_nuclei(cfg: NuscopeConfig) -> float:
-    return cfg.detector.mass_t * 1.0e6 / 39.948 * AVOGADRO
+    return resolve.argon_nuclei(cfg.detector.mass_t)
 
 
 def _per_event_fluence(cfg: NuscopeConfig, flavor: str, weight: np.ndarray) -> np.ndarray:
     """ν per cm² at the face carried by each forced-direction draw (exposure included)."""
-    b = beam(cfg)
-    return cfg.source.pot * beamline.neutrinos_per_pot(flavor, b) * weight / b.face_area_cm2
+    return sources.nuscope_per_event_fluence(cfg.source, cfg.detector.mass_t, flavor, weight)
 
 
 def _draw_q2_qe(
@@ -145,18 +136,7 @@ def _interaction(
 
 def flux_sample(cfg: NuscopeConfig, n: int = 400_000) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """The nominal flux as a weighted sample (fixed seed): energies and ν/cm² carried by each."""
-    return _flux_sample(json.dumps(cfg.model_dump(mode="json"), sort_keys=True), n)
-
-
-@lru_cache(maxsize=8)
-def _flux_sample(key: str, n: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    cfg = NuscopeConfig.model_validate_json(key)
-    rule = {}
-    for k, flavor in enumerate(("numu", "nue")):
-        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([2026, k])))
-        nu = beamline.sample_beam_neutrinos(rng, n, flavor=flavor, beamline=beam(cfg))
-        rule[flavor] = (nu["enu_mev"], _per_event_fluence(cfg, flavor, nu["weight"]) / n)
-    return rule
+    return sources.nuscope_flux(cfg.source, cfg.detector.mass_t, n).rule()
 
 
 def nuscope_model(cfg: NuscopeConfig) -> SampleModel:

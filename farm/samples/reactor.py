@@ -6,13 +6,13 @@ The ν̄_e energy is drawn from the Huber–Mueller spectrum for the configured 
 
 from __future__ import annotations
 
-import math
 from functools import lru_cache, partial
 
 import numpy as np
 
 from farm.config import ReactorCevnsConfig, ReactorIbdConfig
-from farm.physics import flux, ibd, reactor
+from farm.flux import sources
+from farm.physics import flux, ibd
 from farm.samples.cevns_events import (
     draw_nuclei,
     draw_recoils,
@@ -31,23 +31,12 @@ _NUEBAR = FLAVOR_PDG["nuebar"]
 
 
 def _fissions(cfg: ReactorCevnsConfig | ReactorIbdConfig) -> float:
-    return (
-        float(reactor.fission_rate_per_s(cfg.source.thermal_power_mw, cfg.source.fission_fractions))
-        * cfg.source.seconds
-    )
-
-
-def _spectrum_integral(cfg: ReactorCevnsConfig | ReactorIbdConfig) -> float:
-    """ν̄_e per fission between the configured energy limits."""
-    src = cfg.source
-    grid = np.linspace(src.enu_min_mev, src.enu_max_mev, 4001)
-    return float(np.trapezoid(flux.reactor_spectrum(grid, src.fission_fractions), grid))
+    return sources.reactor_fissions(cfg.source)
 
 
 def _fluence_per_cm2(cfg: ReactorCevnsConfig | ReactorIbdConfig) -> float:
     """ν̄_e per cm² at the detector over the exposure within the generated energy range."""
-    distance_cm = cfg.source.distance_m * 100.0
-    return _fissions(cfg) * _spectrum_integral(cfg) / (4.0 * math.pi * distance_cm**2)
+    return sources.reactor_fluence_per_cm2(cfg.source)
 
 
 def _draw_enu(

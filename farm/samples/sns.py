@@ -7,12 +7,12 @@ independent); neutrino-induced neutrons from ν_e CC on the lead shielding (they
 
 from __future__ import annotations
 
-import math
 from functools import partial
 
 import numpy as np
 
 from farm.config import SnsCevnsConfig
+from farm.flux import sources
 from farm.physics import flux, lead, nuclei
 from farm.samples.cevns_events import (
     draw_nuclei,
@@ -33,19 +33,12 @@ _LEAD_NUCLEI_PER_KG = 6.02214076e26 / 207.2  # natural lead, treated as 208Pb fo
 
 
 def _pot(cfg: SnsCevnsConfig) -> float:
-    return (
-        flux.sns_pot_per_second(cfg.source.beam_power_mw, cfg.source.proton_kinetic_gev)
-        * cfg.source.seconds
-    )
+    return sources.sns_pot(cfg.source)
 
 
 def _fluence_per_cm2(cfg: SnsCevnsConfig) -> float:
-    """ν per cm² per flavour at the detector over the exposure: POT · yield / (4π L²)."""
-    per_pot = cfg.source.yield_per_flavor or float(
-        flux.sns_yield_per_pot(cfg.source.proton_kinetic_gev)
-    )
-    distance_cm = cfg.source.distance_m * 100.0
-    return _pot(cfg) * per_pot / (4.0 * math.pi * distance_cm**2)
+    """ν per cm² per flavour at the detector over the exposure (farm.flux.sources)."""
+    return sources.pidar_fluence_per_cm2(cfg.source)
 
 
 def _times_us(cfg: SnsCevnsConfig, rng: np.random.Generator, flavor: str, n: int) -> np.ndarray:

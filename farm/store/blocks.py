@@ -8,7 +8,11 @@ import numpy as np
 
 from farm.store.reader import EventStore
 
-__all__ = ["iter_blocks"]
+__all__ = ["BLOCK_EVENTS", "iter_blocks"]
+
+BLOCK_EVENTS = 65_536
+"""Rows of a block: the unit of generation (one random stream per block), of partial sums and
+of the reduction tree, whatever the shard layout."""
 
 
 def iter_blocks(

@@ -20,6 +20,7 @@ __all__ = [
     "MAX_SHARD_ROWS",
     "REQUIRED_COLUMNS",
     "SCHEMA_VERSION",
+    "USER_CHANNELS",
     "Channel",
     "ColumnSpec",
     "check_shard_rows",
@@ -39,7 +40,21 @@ class Channel(enum.IntEnum):
     CEVNS = 0
     IBD = 1
     CCQE = 2
+    """Charged-current quasi-elastic."""
     CC_OTHER = 3
+    """Charged current not classified further (the farm's own nuSCOPE generator)."""
+    CC_MEC = 4
+    """Charged-current meson exchange (2p2h)."""
+    CC_RES = 5
+    """Charged-current resonance production."""
+    CC_DIS = 6
+    """Charged-current deep (and shallow) inelastic scattering."""
+    CC_COH = 7
+    """Charged-current coherent pion production."""
+    NC_EL = 8
+    """Neutral-current elastic on nucleons (CEvNS, coherent on the nucleus, is ``CEVNS``)."""
+    NC_INEL = 9
+    """Neutral-current inelastic: resonances, DIS, coherent pions, nuclear excitation."""
     BRN = 10
     """Beam-related (prompt) neutrons."""
     NIN = 11
@@ -49,6 +64,10 @@ class Channel(enum.IntEnum):
     ACCIDENTAL = 13
     """Accidental coincidences (reactor IBD, random tags)."""
 
+
+USER_CHANNELS = (64, 127)
+"""Codes a store may give to channels its ingest mapping declares (``[channel.user]``), inclusive;
+their names are in the store's ``channels`` attribute."""
 
 FLAVOR_PDG = {"nue": 12, "nuebar": -12, "numu": 14, "numubar": -14, "none": 0}
 """PDG codes in the ``flavor`` column; 0 marks events with no neutrino (BRN, SSB)."""

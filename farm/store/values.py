@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from farm.store.errors import StoreError
-from farm.store.schema import COLUMNS, FLAVOR_PDG, Channel
+from farm.store.schema import COLUMNS, FLAVOR_PDG, USER_CHANNELS, Channel
 
 __all__ = [
     "VALUE_RULES",
@@ -41,7 +41,8 @@ class ValueRule:
 
     A float column holds values in ``[lo, hi]``, finite unless ``infinite`` allows ±inf, and not
     NaN unless ``nan`` allows it. An integer column holds values in ``[lo, hi]`` or, with
-    ``codes``, one of those codes. A boolean column holds the bytes 0 and 1 only.
+    ``codes``, one of those codes (or, with ``code_range``, a code in that inclusive range). A
+    boolean column holds the bytes 0 and 1 only.
     """
 
     allowed: str
@@ -51,13 +52,18 @@ class ValueRule:
     infinite: bool = False
     nan: bool = False
     codes: tuple[int, ...] | None = None
+    code_range: tuple[int, int] | None = None
+    """With ``codes``: a further inclusive range of allowed codes (user-declared channels)."""
 
     def valid(self, values: np.ndarray) -> np.ndarray:
         """Boolean mask of the values that follow the rule (the slow, exact path)."""
         if values.dtype == np.bool_:
             return values.view(np.uint8) <= 1
         if self.codes is not None:
-            return np.isin(values, self.codes)
+            ok = np.isin(values, self.codes)
+            if self.code_range is not None:
+                ok |= (values >= self.code_range[0]) & (values <= self.code_range[1])
+            return ok
         ok = (values >= self.lo) & (values <= self.hi)  # False for NaN
         if values.dtype.kind == "f":
             if not self.infinite:
@@ -72,6 +78,9 @@ class ValueRule:
             return True
         if values.dtype == np.bool_:
             return int(values.view(np.uint8).max()) <= 1
+        if self.codes is not None and values.dtype.itemsize == 1:  # one counting pass
+            counts = np.bincount(values.view(np.uint8), minlength=256)
+            return int(counts[~self._byte_table(values.dtype)].sum()) == 0
         if self.codes is not None:  # a few codes: one comparison each beats any lookup
             found = sum(int(np.count_nonzero(values == code)) for code in self.codes)
             return found == values.size
@@ -89,6 +98,11 @@ class ValueRule:
             return False
         return bool(self.lo <= lo and hi <= self.hi)
 
+    def _byte_table(self, dtype: np.dtype) -> np.ndarray:
+        """For a one-byte column: which of the 256 byte values are allowed."""
+        byte = np.arange(256, dtype=np.uint8).view(dtype)
+        return self.valid(byte)
+
 
 _NON_NEGATIVE = ValueRule(allowed="finite and >= 0", lo=0.0)
 _FINITE = ValueRule(allowed="finite")
@@ -103,8 +117,10 @@ VALUE_RULES: dict[str, ValueRule] = {
     ),
     "channel": ValueRule(
         allowed="a farm.store.schema.Channel code: "
-        + ", ".join(f"{int(c)} ({c.name})" for c in Channel),
+        + ", ".join(f"{int(c)} ({c.name})" for c in Channel)
+        + f", or a declared channel's code in {USER_CHANNELS[0]}..{USER_CHANNELS[1]}",
         codes=tuple(int(c) for c in Channel),
+        code_range=USER_CHANNELS,
     ),
     "is_signal": _BOOLEAN,
     "selected": _BOOLEAN,

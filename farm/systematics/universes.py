@@ -25,6 +25,7 @@ __all__ = [
     "build_universe_set",
     "flux_fractional_covariance",
     "integral_preserving_projector",
+    "knob_key",
     "throw_rng",
     "touched_flavors",
 ]
@@ -247,6 +248,30 @@ def _flux_shift(syst: SystematicSection, factor: np.ndarray, seed: int, index: i
     return factor @ throw_rng(seed, syst.name, index).standard_normal(factor.shape[1])
 
 
+def knob_key(syst: SystematicSection) -> str:
+    """The key of a knob's values in :attr:`UniverseSet.knobs`: its parameter, and for
+    ``channel_norm`` the channels it normalises (``channel_norm:CC_RES+CC_DIS``), so that two such
+    knobs on other channels are two parameters."""
+    if syst.parameter == "channel_norm":
+        return f"channel_norm:{'+'.join(syst.channels or ())}"
+    return str(syst.parameter)
+
+
+def _count(syst: SystematicSection, universes: int | None, available: Mapping[str, int]) -> int:
+    """Universes of one systematic: 2 for a unisim; for one that brings its universes, the first
+    ``universes`` (``--universes``) or ``throws`` (when set) of those it has, else all."""
+    if syst.name in available:
+        have = available[syst.name]
+        if syst.mode == "unisim":
+            if have != 2:
+                msg = f"systematic {syst.name!r}: a unisim needs 2 universes (+1σ, −1σ); its weight set holds {have}"
+                raise ValueError(msg)
+            return 2
+        wanted = universes or (syst.throws if "throws" in syst.model_fields_set else have)
+        return min(wanted, have)
+    return 2 if syst.mode == "unisim" else (universes or syst.throws)
+
+
 def _knob_shift(syst: SystematicSection, seed: int, index: int) -> float:
     return syst.sigma * float(throw_rng(seed, syst.name, index).standard_normal())
 
@@ -261,6 +286,8 @@ def build_universe_set(
     all_knob_universes: int = 0,
     flux_covariances: Mapping[str, np.ndarray] | None = None,
     signal_flux: np.ndarray | None = None,
+    flux_throws: Mapping[str, np.ndarray] | None = None,
+    weight_universes: Mapping[str, int] | None = None,
 ) -> UniverseSet:
     """Throw every systematic.
 
@@ -271,12 +298,21 @@ def build_universe_set(
     (``farm.analysis.pipeline.read_flux_covariance``). ``signal_flux`` is the nominal fluence of
     the signal flavours per flux bin (n_bins values, ``farm.analysis.predict.binned_flux``), whose
     sum Φ̄ the flux systematics with ``preserve_integral`` keep in every universe.
+
+    Some systematics bring their universes rather than throwing them: ``flux_throws`` gives, per
+    flux systematic with ``from_flux`` universe histograms, each universe's flux ratio per flux
+    bin (N, n_bins − 1; farm.flux.universes); ``weight_universes`` gives, per ``weights``
+    systematic, the number of universes its weight set holds. Universe i of such a systematic is
+    the set's i-th (its throw index); it takes the first ``throws`` of them when ``throws`` is
+    set, ``universes`` of them with ``--universes``, else all.
     """
     if universes is not None and universes < 1:
         msg = f"the number of universes per multisim systematic must be at least 1 (got {universes}); give --universes N with N >= 1"
         raise ValueError(msg)
     external = dict(flux_covariances or {})
-    counts = [(2 if s.mode == "unisim" else (universes or s.throws)) for s in systematics]
+    given = {name: np.asarray(r, dtype=np.float64) for name, r in (flux_throws or {}).items()}
+    available = {name: r.shape[0] for name, r in given.items()} | dict(weight_universes or {})
+    counts = [_count(s, universes, available) for s in systematics]
     names = [s.name for s in systematics]
     if all_knob_universes:
         if ALL_KNOBS in names:
@@ -292,19 +328,31 @@ def build_universe_set(
     factors = {
         s.name: _flux_factor(s, bins, fission_jacobian, external.get(s.name), signal_flux)
         for s in systematics
-        if s.kind == "flux"
+        if s.kind == "flux" and s.name not in given
+    }
+    projectors = {
+        s.name: integral_preserving_projector(s, bins, signal_flux)  # type: ignore[arg-type]
+        for s in systematics
+        if s.name in given and s.preserve_integral
     }
     start = 1
     for k, (syst, count) in enumerate(zip(systematics, counts, strict=False)):
         rows = slice(start, start + count)
         systematic_index[rows] = k
         throw_index[rows] = np.arange(count)
-        if syst.kind == "flux":
+        if syst.kind == "flux" and syst.name in given:
+            shift = given[syst.name][:count] - 1.0
+            if syst.name in projectors:
+                shift = shift @ projectors[syst.name].T
+            flux_ratio[rows, :-1] += shift
+        elif syst.kind == "flux":
             flux_ratio[rows, :-1] += np.stack(
                 [_flux_shift(syst, factors[syst.name], seed, i) for i in range(count)]
             )
+        elif syst.kind == "weights":
+            pass  # per-event universes: column throw_index of the weight set (farm.weights)
         elif syst.kind == "knob":
-            values = knobs.setdefault(str(syst.parameter), np.zeros(total))
+            values = knobs.setdefault(knob_key(syst), np.zeros(total))
             if syst.mode == "unisim":
                 values[rows] = [syst.sigma, -syst.sigma]
             else:
@@ -318,7 +366,19 @@ def build_universe_set(
         systematic_index[rows] = len(systematics)
         throw_index[rows] = np.arange(all_knob_universes)
         for syst in systematics:
-            if syst.kind == "flux":
+            if syst.kind == "flux" and syst.name in given:
+                have = given[syst.name].shape[0]
+                if all_knob_universes > have:
+                    msg = (
+                        f"[analysis] all_knob_universes = {all_knob_universes}: systematic "
+                        f"{syst.name!r} has only {have} flux universes; lower it to at most {have}"
+                    )
+                    raise ValueError(msg)
+                shift = given[syst.name][:all_knob_universes] - 1.0
+                if syst.name in projectors:
+                    shift = shift @ projectors[syst.name].T
+                flux_ratio[rows, :-1] += shift
+            elif syst.kind == "flux":
                 flux_ratio[rows, :-1] += np.stack(
                     [
                         _flux_shift(syst, factors[syst.name], seed, i)
@@ -326,10 +386,17 @@ def build_universe_set(
                     ]
                 )
             elif syst.kind == "knob":
-                values = knobs.setdefault(str(syst.parameter), np.zeros(total))
+                values = knobs.setdefault(knob_key(syst), np.zeros(total))
                 values[rows] += [_knob_shift(syst, seed, i) for i in range(all_knob_universes)]
     if (flux_ratio < 0).any():
-        msg = "a flux universe has a negative flux in some bin; the flux uncertainty is too large for Gaussian throws"
+        row = int(np.argmax((flux_ratio < 0).any(axis=1)))
+        owner = int(systematic_index[row])
+        name = names[owner] if owner < len(names) else ALL_KNOBS
+        msg = (
+            f"[[systematics]] {name!r}: flux universe {int(throw_index[row])} has a negative flux "
+            "in some bin; the flux uncertainty is too large for Gaussian throws: lower its "
+            "normalization or shape (or give its universes as histograms, from_flux)"
+        )
         raise ValueError(msg)
     extra = (ALL_KNOBS,) if all_knob_universes else ()
     return UniverseSet(

@@ -1,0 +1,290 @@
+"""The flux of a run: per-flavour spectra over the exposure, nominal and with its uncertainty.
+
+A :class:`Flux` is built once, at the boundary (``farm.flux.sources`` from a source model,
+``farm.flux.files`` from a flux file, ``farm.flux.record`` from an event store), and every later
+step takes it: generation and ingest (its integral normalises events), reweighting (its bins
+carry the flux universes), extraction (Φ) and prediction (models are folded with it).
+
+Each flavour's spectrum is one of four forms, all in neutrinos per cm² over the exposure:
+
+- a **line** at E₀ carrying Φ₀ (the π-DAR ν_μ);
+- a **density** S(E) on [lo, hi] times a scale c: F(E) = c · S(E) (π-DAR ν_e, ν̄_μ; reactor ν̄_e);
+- a **sample** of weighted energies (E_k, Φ_k) (the nuSCOPE beamline Monte Carlo);
+- a **histogram** (edges e_0 < … < e_n, contents Φ_b per bin), flat within each bin (a file).
+
+All four give a quadrature *rule* (energies, fluences) with ∫ F g dE ≈ Σ_k Φ_k g(E_k): the rule
+of a density or histogram is Gauss–Legendre on every interval between knots (the spectrum's own
+and the analysis bin edges), so summing nodes by flux or truth bin integrates every bin exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = [
+    "DensitySpectrum",
+    "Flux",
+    "FluxRule",
+    "FluxUniverses",
+    "HistogramSpectrum",
+    "LineSpectrum",
+    "SampledSpectrum",
+    "Spectrum",
+    "gauss_legendre",
+]
+
+FluxRule = dict[str, tuple[np.ndarray, np.ndarray]]
+"""Per flavour, (energies in MeV, ν/cm² over the exposure carried by each node)."""
+
+_NODES = 48
+_HISTOGRAM_NODES = 16
+
+
+def gauss_legendre(lo: float, hi: float, n: int = _NODES) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights of the n-point Gauss–Legendre rule on [lo, hi]."""
+    x, w = np.polynomial.legendre.leggauss(n)
+    return 0.5 * (hi - lo) * x + 0.5 * (hi + lo), 0.5 * (hi - lo) * w
+
+
+def _piecewise(
+    lo: float, hi: float, knots: Iterable[float], nodes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss–Legendre on every interval between the knots inside [lo, hi]."""
+    points = sorted(k for k in {lo, hi, *knots} if lo <= k <= hi)
+    parts = [gauss_legendre(a, b, nodes) for a, b in itertools.pairwise(points) if b > a]
+    if not parts:
+        return np.zeros(0), np.zeros(0)
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class LineSpectrum:
+    """A mono-energetic line: Φ₀ neutrinos per cm² at E₀ MeV."""
+
+    energy_mev: float
+    fluence: float
+    kind: str = field(default="line", init=False)
+
+    def rule(self, knots: Iterable[float] = ()) -> tuple[np.ndarray, np.ndarray]:
+        del knots
+        return np.array([self.energy_mev]), np.array([self.fluence])
+
+    @property
+    def support(self) -> tuple[float, float]:
+        return self.energy_mev, self.energy_mev
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class DensitySpectrum:
+    """F(E) = scale · density(E) on [lo, hi] (density per MeV, e.g. per decay or fission).
+
+    ``density`` must pickle (a module-level function or a ``functools.partial`` of one): the
+    flux travels to workers with the run.
+    """
+
+    density: Callable[[np.ndarray], np.ndarray]
+    scale: float
+    lo: float
+    hi: float
+    knots: tuple[float, ...] = ()
+    """Where the density has kinks (e.g. where a fit joins its extension): always knots."""
+    kind: str = field(default="density", init=False)
+
+    def rule(self, knots: Iterable[float] = ()) -> tuple[np.ndarray, np.ndarray]:
+        e, w = _piecewise(self.lo, self.hi, {*self.knots, *knots}, _NODES)
+        return e, self.scale * w * self.density(e)
+
+    @property
+    def support(self) -> tuple[float, float]:
+        return self.lo, self.hi
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class SampledSpectrum:
+    """A weighted sample: energies E_k (MeV) carrying Φ_k neutrinos per cm² each."""
+
+    energies: np.ndarray
+    fluences: np.ndarray
+    kind: str = field(default="sample", init=False)
+
+    def rule(self, knots: Iterable[float] = ()) -> tuple[np.ndarray, np.ndarray]:
+        del knots
+        return self.energies, self.fluences
+
+    @property
+    def support(self) -> tuple[float, float]:
+        live = self.energies[self.fluences > 0]
+        return (float(live.min()), float(live.max())) if live.size else (0.0, 0.0)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class HistogramSpectrum:
+    """Φ_b neutrinos per cm² in each bin [e_b, e_b+1) MeV, spread evenly within the bin."""
+
+    edges: np.ndarray
+    contents: np.ndarray
+    kind: str = field(default="histogram", init=False)
+
+    def __post_init__(self) -> None:
+        edges = np.asarray(self.edges, dtype=np.float64)
+        contents = np.asarray(self.contents, dtype=np.float64)
+        if edges.ndim != 1 or contents.shape != (edges.size - 1,) or edges.size < 2:
+            msg = f"a histogram needs n + 1 edges for n contents; got {edges.size} edges, {contents.size} contents"
+            raise ValueError(msg)
+        if np.any(np.diff(edges) <= 0) or not np.all(np.isfinite(edges)):
+            msg = "histogram edges must be finite and strictly increasing"
+            raise ValueError(msg)
+        object.__setattr__(self, "edges", edges)
+        object.__setattr__(self, "contents", contents)
+
+    def rule(self, knots: Iterable[float] = ()) -> tuple[np.ndarray, np.ndarray]:
+        """16 Gauss–Legendre nodes on each piece between the histogram's edges and the knots:
+        Σ of a bin's node weights is its content (to rounding), for any knots."""
+        e, w = _piecewise(self.edges[0], self.edges[-1], {*self.edges, *knots}, _HISTOGRAM_NODES)
+        b = np.clip(np.searchsorted(self.edges, e, side="right") - 1, 0, self.contents.size - 1)
+        density = self.contents / np.diff(self.edges)
+        return e, w * density[b]
+
+    @property
+    def support(self) -> tuple[float, float]:
+        return float(self.edges[0]), float(self.edges[-1])
+
+
+Spectrum = LineSpectrum | DensitySpectrum | SampledSpectrum | HistogramSpectrum
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class FluxUniverses:
+    """The flux's own uncertainty: a fractional covariance on its bins, or N universe histograms.
+
+    Bins run over ``flavors`` in that order, then by energy (``edges`` per flavour). A PPFX-style
+    publication gives ``histograms`` (N, bins): ν/cm² per bin in each universe, over the same
+    exposure as the nominal; a covariance file gives ``covariance`` (bins, bins), fractional.
+    """
+
+    flavors: tuple[str, ...]
+    edges: tuple[np.ndarray, ...]
+    nominal: np.ndarray
+    """ν/cm² per bin at the nominal flux (the universes' reference)."""
+    covariance: np.ndarray | None = None
+    histograms: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = sum(e.size - 1 for e in self.edges)
+        if (self.covariance is None) == (self.histograms is None):
+            msg = "flux universes are either a covariance or histograms, exactly one"
+            raise ValueError(msg)
+        if self.nominal.shape != (n,):
+            msg = f"flux universes: the nominal holds {self.nominal.shape} values for {n} bins"
+            raise ValueError(msg)
+        if self.covariance is not None and self.covariance.shape != (n, n):
+            msg = f"flux universes: the covariance has shape {self.covariance.shape}, the bins are {n}"
+            raise ValueError(msg)
+        if self.histograms is not None and (
+            self.histograms.ndim != 2 or self.histograms.shape[1] != n
+        ):
+            msg = (
+                f"flux universes: the histograms have shape {self.histograms.shape}, need (N, {n})"
+            )
+            raise ValueError(msg)
+
+    @property
+    def n_universes(self) -> int | None:
+        """N for histograms, None for a covariance (which throws as many as asked)."""
+        return None if self.histograms is None else int(self.histograms.shape[0])
+
+    def checksum(self) -> str:
+        h = hashlib.blake2b(digest_size=16)
+        h.update(",".join(self.flavors).encode())
+        for array in (*self.edges, self.nominal, self.covariance, self.histograms):
+            if array is not None:
+                h.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
+        return h.hexdigest()
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Flux:
+    """The nominal flux of a run per flavour, over its exposure, and its uncertainty model.
+
+    ``exposure`` is what the fluences are over, e.g. ``{"value": 1e20, "unit": "POT"}``;
+    ``source`` says where the flux comes from in words (a model, a file and its checksum).
+    """
+
+    spectra: Mapping[str, Spectrum]
+    exposure: Mapping[str, float | str]
+    source: str
+    universes: FluxUniverses | None = None
+
+    @property
+    def flavors(self) -> tuple[str, ...]:
+        return tuple(self.spectra)
+
+    def rule(self, knots: Mapping[str, Sequence[float]] | None = None) -> FluxRule:
+        """The quadrature rule per flavour; ``knots`` per flavour are the analysis bin edges
+        (flux bins, and truth bins in E_ν) that no node may straddle."""
+        knots = knots or {}
+        return {f: s.rule(knots.get(f, ())) for f, s in self.spectra.items()}
+
+    def integral(self, flavors: Iterable[str] | None = None) -> float:
+        """Φ: neutrinos per cm² over the exposure, summed over ``flavors`` (default all)."""
+        chosen = self.flavors if flavors is None else tuple(flavors)
+        return float(
+            sum(float(self.spectra[f].rule()[1].sum()) for f in chosen if f in self.spectra)
+        )
+
+    def histogram(self, flavor: str, edges: Sequence[float]) -> np.ndarray:
+        """ν/cm² of one flavour in each bin of ``edges`` (MeV), integrated exactly per bin."""
+        edges = np.asarray(edges, dtype=np.float64)
+        e, w = self.spectra[flavor].rule(edges)
+        b = np.searchsorted(edges, e, side="right") - 1
+        keep = (b >= 0) & (b < edges.size - 1)
+        return np.bincount(b[keep], weights=w[keep], minlength=edges.size - 1)
+
+    def checksum(self) -> str:
+        """Identity of the nominal flux (its rule with no extra knots) and its universes."""
+        h = hashlib.blake2b(digest_size=16)
+        h.update(repr(sorted((str(k), str(v)) for k, v in self.exposure.items())).encode())
+        for flavor in sorted(self.spectra):
+            e, w = self.spectra[flavor].rule()
+            h.update(flavor.encode())
+            h.update(np.ascontiguousarray(e, dtype=np.float64).tobytes())
+            h.update(np.ascontiguousarray(w, dtype=np.float64).tobytes())
+        if self.universes is not None:
+            h.update(self.universes.checksum().encode())
+        return h.hexdigest()
+
+    def scaled(self, factor: float, exposure: Mapping[str, float | str]) -> Flux:
+        """The same spectra times ``factor``, over ``exposure`` (e.g. a longer run)."""
+        return Flux(
+            spectra={f: _scale(s, factor) for f, s in self.spectra.items()},
+            exposure=dict(exposure),
+            source=self.source,
+            universes=None if self.universes is None else _scale_universes(self.universes, factor),
+        )
+
+
+def _scale(s: Spectrum, factor: float) -> Spectrum:
+    if isinstance(s, LineSpectrum):
+        return LineSpectrum(energy_mev=s.energy_mev, fluence=s.fluence * factor)
+    if isinstance(s, DensitySpectrum):
+        return DensitySpectrum(
+            density=s.density, scale=s.scale * factor, lo=s.lo, hi=s.hi, knots=s.knots
+        )
+    if isinstance(s, SampledSpectrum):
+        return SampledSpectrum(energies=s.energies, fluences=s.fluences * factor)
+    return HistogramSpectrum(edges=s.edges, contents=s.contents * factor)
+
+
+def _scale_universes(u: FluxUniverses, factor: float) -> FluxUniverses:
+    return FluxUniverses(
+        flavors=u.flavors,
+        edges=u.edges,
+        nominal=u.nominal * factor,
+        covariance=u.covariance,
+        histograms=None if u.histograms is None else u.histograms * factor,
+    )
