@@ -136,12 +136,14 @@ def read_model_table(path: str | Path) -> ModelTable:
         msg = f"model table {path}: columns must be enu_mev, xsec_cm2 and optionally flavor; got {', '.join(header) or 'none'}"
         raise ValueError(msg)
     rows = [{k.strip(): (v or "").strip() for k, v in row.items()} for row in reader]
-    try:
-        energy = [float(r["enu_mev"]) for r in rows]
-        sigma = [float(r["xsec_cm2"]) for r in rows]
-    except ValueError as err:
-        msg = f"model table {path}: {err}; enu_mev and xsec_cm2 must be numbers"
-        raise ValueError(msg) from None
+    energy, sigma = [], []
+    for number, r in enumerate(rows, start=1):
+        try:
+            energy.append(float(r["enu_mev"]))
+            sigma.append(float(r["xsec_cm2"]))
+        except ValueError:  # float()'s message quotes the text: not shown
+            msg = f"model table {path}: data row {number}: enu_mev and xsec_cm2 must be numbers"
+            raise ValueError(msg) from None
     flavor = [r["flavor"] for r in rows] if "flavor" in header else None
     try:
         return ModelTable.from_columns(energy, sigma, flavor)

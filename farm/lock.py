@@ -12,6 +12,11 @@ this host is then stale and removed.
 
 Releasing unlinks ``OUT.lock`` while still holding it. A waiter that locked the unlinked file
 notices (the path no longer names the inode it locked) and tries again on the new file.
+
+The lock file is created with ``O_CREAT | O_EXCL | O_NOFOLLOW`` and an existing one opened with
+``O_NOFOLLOW``: a symbolic link planted at ``OUT.lock`` is refused, never followed (its target
+would be truncated and overwritten with the holder's record: CWE-59), and so is anything that
+is not a plain file with one link (a hard link to another file, a FIFO, a folder).
 """
 
 from __future__ import annotations
@@ -23,13 +28,14 @@ import fcntl
 import json
 import os
 import socket
+import stat
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-__all__ = ["LockHolder", "OutputLockedError", "lock_path", "output_lock"]
+__all__ = ["LockFileError", "LockHolder", "OutputLockedError", "lock_path", "output_lock"]
 
 Log = Callable[[str], None]
 
@@ -96,6 +102,71 @@ class OutputLockedError(RuntimeError):
         super().__init__(msg)
 
 
+class LockFileError(OSError):
+    """The lock file cannot be created or is not a plain file (a link, a FIFO, a folder)."""
+
+
+_OPEN = os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
+
+
+def _refuse_link(path: Path, out: Path) -> LockFileError:
+    try:
+        target = f" (to {os.readlink(path)})"
+    except OSError:
+        target = ""
+    msg = (
+        f"{path}: the lock file of {out} is a symbolic link{target}; the farm never follows a "
+        "link at its lock path, which would overwrite the link's target (CWE-59). Remove the "
+        f"link (`rm {path}`), find out who made it, then rerun"
+    )
+    return LockFileError(msg)
+
+
+def _open_lock_file(path: Path, out: Path) -> tuple[int, bool]:
+    """(fd, whether this call created it) of the plain file ``path``, created exclusively if
+    absent; never through a link."""
+    from farm.oserrors import describe_os_error
+
+    while True:
+        created = False
+        try:
+            fd = os.open(path, _OPEN | os.O_CREAT | os.O_EXCL, 0o644)
+            created = True
+        except FileExistsError:
+            try:
+                fd = os.open(path, _OPEN)
+            except FileNotFoundError:
+                continue  # released between the two opens: create it
+            except OSError as err:
+                if err.errno == errno.ELOOP:
+                    raise _refuse_link(path, out) from None
+                if err.errno == errno.EISDIR:
+                    raise _not_plain(path, out, "is not a plain file (a folder)") from None
+                raise LockFileError(
+                    describe_os_error(err, action=f"open the lock file of {out}")
+                ) from None
+        except OSError as err:
+            if err.errno == errno.ELOOP:  # a dangling link: O_EXCL refuses it too
+                raise _refuse_link(path, out) from None
+            raise LockFileError(
+                describe_os_error(err, action=f"create the lock file of {out}")
+            ) from None
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode) and info.st_nlink == 1:
+            return fd, created
+        os.close(fd)
+        kind = "has other hard links" if stat.S_ISREG(info.st_mode) else "is not a plain file"
+        raise _not_plain(path, out, kind)
+
+
+def _not_plain(path: Path, out: Path, kind: str) -> LockFileError:
+    msg = (
+        f"{path}: the lock file of {out} {kind}; the farm only writes a lock file of its own, "
+        f"never through another name. Remove it (`rm {path}`), then rerun"
+    )
+    return LockFileError(msg)
+
+
 def lock_path(out: str | os.PathLike[str]) -> Path:
     """The lock file of an output: ``OUT.lock`` beside it."""
     out = Path(out)
@@ -104,7 +175,14 @@ def lock_path(out: str | os.PathLike[str]) -> Path:
 
 def _read_holder(path: Path) -> LockHolder | None:
     try:
-        record = json.loads(path.read_text())
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            text = os.read(fd, 1 << 16)
+        finally:
+            os.close(fd)
+        record = json.loads(text)
         return LockHolder(
             pid=int(record["pid"]),
             host=str(record["host"]),
@@ -121,10 +199,10 @@ def _write_holder(fd: int, holder: LockHolder) -> None:
     os.fsync(fd)
 
 
-def _try_flock(path: Path) -> int | None:
+def _try_flock(path: Path, out: Path) -> int | None:
     """An fd holding the flock of ``path``, or None if another process holds it."""
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd, created = _open_lock_file(path, out)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -132,6 +210,9 @@ def _try_flock(path: Path) -> int | None:
             return None
         except BaseException:
             os.close(fd)
+            if created:  # no flock here: the exclusive-file fallback must find no file
+                with contextlib.suppress(OSError):
+                    path.unlink()
             raise
         try:
             same = os.fstat(fd).st_ino == os.stat(path).st_ino
@@ -146,7 +227,7 @@ def _try_exclusive(path: Path, log: Log | None) -> int | None:
     """Fallback without flock: create ``path`` exclusively; remove it if its holder is dead."""
     while True:
         try:
-            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            return os.open(path, _OPEN | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
             holder = _read_holder(path)
             if holder is None or not holder.is_dead():
@@ -157,10 +238,10 @@ def _try_exclusive(path: Path, log: Log | None) -> int | None:
                 path.unlink()
 
 
-def _acquire(path: Path, log: Log | None) -> tuple[int, bool] | None:
+def _acquire(path: Path, out: Path, log: Log | None) -> tuple[int, bool] | None:
     """(fd, whether it is a flock) if the lock was free, else None."""
     try:
-        fd = _try_flock(path)
+        fd = _try_flock(path, out)
     except OSError as err:
         if err.errno not in _NO_FLOCK:
             raise
@@ -197,11 +278,17 @@ def output_lock(
     """
     out = Path(out)
     path = lock_path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        from farm.oserrors import describe_os_error
+
+        action = f"create the folder of {out}"
+        raise LockFileError(describe_os_error(err, path.parent, action=action)) from None
     start = time.monotonic()
     told = False
     while True:
-        acquired = _acquire(path, log)
+        acquired = _acquire(path, out, log)
         if acquired is not None:
             break
         holder = _read_holder(path)

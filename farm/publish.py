@@ -10,16 +10,21 @@ once complete, and only then the symlink is swapped with one atomic rename. A re
 ``results/x.zarr`` with :func:`open_published` (which follows the link once) sees the old or the
 new version, never a mix; a failed write (full disk, an error while encoding) leaves the current
 version untouched and no temporary directory behind.
+
+``OUT`` is only ever a result: anything else there (an event store, a file, a foreign folder) is
+refused and left as it is, and a result of another sample needs ``new_analysis``
+(:mod:`farm.outputs`). Temporaries are named after their writer (:mod:`farm.stale`), so those a
+killed publisher left are removed by the next run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
 import time
-import uuid
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +32,8 @@ from pathlib import Path
 import xarray as xr
 
 from farm.finite import require_finite
+from farm.outputs import check_output, check_same_analysis, refuse_non_result
+from farm.stale import temp_token
 
 __all__ = [
     "PublishError",
@@ -96,6 +103,7 @@ def open_published(out: str | Path) -> xr.Dataset:
     if current is None:
         msg = f"{out}: nothing published yet; publish with `farm run CONFIG --out {out}`"
         raise FileNotFoundError(msg)
+    refuse_non_result(out, current)
     return xr.open_zarr(current)
 
 
@@ -106,13 +114,24 @@ def _write(ds: xr.Dataset, target: Path) -> None:
         ds.to_zarr(target, mode="w-", consolidated=True, zarr_format=3)
 
 
-def publish_dataset(ds: xr.Dataset, out: str | Path) -> Path:
+def publish_dataset(ds: xr.Dataset, out: str | Path, *, new_analysis: bool = False) -> Path:
     """Write ``ds`` as the next version and make it current; returns the version's path.
 
-    A dataset holding NaN or inf where a result may not (:mod:`farm.finite`) is refused with a
-    :class:`ValueError` before anything is written.
+    Refused with a :class:`ValueError` before anything is written: a dataset holding NaN or inf
+    where a result may not (:mod:`farm.finite`); an ``out`` that is not a new path or a farm
+    result (:func:`farm.outputs.check_output`); a dataset of another sample than the current
+    version's, unless ``new_analysis`` (:func:`farm.outputs.check_same_analysis`).
     """
     out = Path(out)
+    check_output(out)
+    config = ds.attrs.get("config", "{}")
+    try:
+        generator = str(json.loads(config)["sample"]["generator"])
+    except (ValueError, KeyError, TypeError):
+        generator = ""
+    sample = str(ds.attrs.get("sample", ""))
+    if sample:
+        check_same_analysis(out, sample, generator, new_analysis=new_analysis)
     kept = (
         "nothing was published"
         if current_version(out) is None
@@ -122,13 +141,14 @@ def publish_dataset(ds: xr.Dataset, out: str | Path) -> Path:
     folder = versions_dir(out)
     folder.mkdir(parents=True, exist_ok=True)
     if out.exists() and not out.is_symlink():
-        # a result published before versioning: keep it as the first version
+        # a result published before versioning (check_output made sure it is one): keep it
+        # as the first version
         legacy = folder / "v0000.zarr"
         if not legacy.exists():
             os.rename(out, legacy)
             os.symlink(os.path.relpath(legacy, out.parent), out)
     before = current_version(out)
-    tmp = folder / f".tmp-{uuid.uuid4().hex[:12]}.zarr"
+    tmp = folder / f".tmp-{temp_token()}.zarr"
     try:
         _write(ds, tmp)
         while True:
@@ -147,7 +167,7 @@ def publish_dataset(ds: xr.Dataset, out: str | Path) -> Path:
         if isinstance(err, Exception):
             raise _publish_error(out, before, "writing the new version", err) from err
         raise
-    link = out.with_name(f".{out.name}.link-{uuid.uuid4().hex[:8]}")
+    link = out.with_name(f".{out.name}.link-{temp_token()}")
     try:
         os.symlink(os.path.relpath(final, out.parent), link)
         os.replace(link, out)

@@ -24,6 +24,7 @@ from farm.config import FarmConfig, store_path
 from farm.execute import ExecutionStats, execute_dask, execute_inprocess
 from farm.plan import Plan, make_plan
 from farm.samples.generate import generate_store
+from farm.stale import clean_stale, temporaries_of
 from farm.store.reader import EventStore
 
 __all__ = [
@@ -44,8 +45,13 @@ Progress = Callable[[int, int], None]
 def ensure_store(
     cfg: FarmConfig, *, log: Log = print, on_shard: Callable[[int, int], None] | None = None
 ) -> EventStore:
-    """Open the sample's event store, generating it first if it does not exist."""
+    """Open the sample's event store, generating it first if it does not exist.
+
+    Temporaries a killed generation of this store left beside it are removed first
+    (:mod:`farm.stale`: only those whose writer no longer runs).
+    """
     path = store_path(cfg)
+    clean_stale(temporaries_of(path), log=log)
     if not path.exists():
         log(
             f"event store {path} does not exist: generating {cfg.generation.events:,} events of {cfg.sample.name}"
@@ -120,7 +126,7 @@ def run(
     """
     check_before_running(cfg, universes=universes)
     store = ensure_store(cfg, log=log)
-    checkpoints = CheckpointStore(checkpoint_dir) if checkpoint_dir is not None else None
+    checkpoints = CheckpointStore(checkpoint_dir, log=log) if checkpoint_dir is not None else None
     with _client(options, log) as client:
         return _run_once(
             cfg, store, client, universes=universes, checkpoints=checkpoints, progress=progress
@@ -180,7 +186,11 @@ def run_until_converged(
     if not 0 < target < 1:
         msg = f"--precision must be a fraction in (0, 1), e.g. 0.05; got {target}"
         raise ValueError(msg)
-    throws = {s.name: universes or s.throws for s in cfg.systematics if s.mode == "multisim"}
+    throws = {  # weight sets and flux files bring their universes: none to throw
+        s.name: universes or s.throws
+        for s in cfg.systematics
+        if s.mode == "multisim" and s.kind != "weights" and not s.from_flux
+    }
     if max_universes < max(throws.values(), default=1):
         msg = (
             f"--max-universes {max_universes} is below the {max(throws.values())} universes a "
@@ -190,7 +200,7 @@ def run_until_converged(
     first = with_throws(cfg, throws, target)
     check_before_running(first)
     store = ensure_store(first, log=log)
-    checkpoints = CheckpointStore(checkpoint_dir)
+    checkpoints = CheckpointStore(checkpoint_dir, log=log)
     steps: list[tuple[dict[str, int], ExecutionStats]] = []
     with _client(options, log) as client:
         while True:

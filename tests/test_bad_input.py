@@ -541,7 +541,7 @@ def test_a_negative_universe_count_on_the_command_line_is_refused(case: Case) ->
 
 def test_an_unknown_systematic_kind_is_refused(case: Case) -> None:
     config_error(
-        case, r"\[systematics.0.kind\] Input should be 'flux', 'knob' or 'bootstrap'", "got 'fluxx'",
+        case, r"\[systematics.0.kind\] Input should be 'flux', 'knob', 'bootstrap' or 'weights'", "got 'fluxx'",
         systematics=_systematics(case, kind="fluxx"),
     )  # fmt: skip
 

@@ -71,6 +71,19 @@ def cluster_options(
     if workers is not None and workers < 1:
         msg = "--workers must be at least 1"
         raise ValueError(msg)
+    if scheduler is not None and scheduler.startswith("tls://") and tls_dir is None:
+        msg = (
+            f"--scheduler {scheduler}: a tls:// scheduler needs the cluster's certificates; add "
+            "--tls-dir DIR (the folder `farm cluster certs` wrote: ca.pem, cert.pem, key.pem)"
+        )
+        raise ValueError(msg)
+    if scheduler is not None and tls_dir is not None and not scheduler.startswith("tls://"):
+        rest = scheduler.partition("://")[2] or scheduler
+        msg = (
+            f"--scheduler {scheduler}: with --tls-dir every connection is encrypted, so the "
+            f"address must be tls://{rest}"
+        )
+        raise ValueError(msg)
     return ClusterOptions(
         kind=cluster,  # type: ignore[arg-type]
         workers=workers,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 
 import typer
@@ -33,7 +34,7 @@ EXIT_BUSY = 75
 
 
 @contextlib.contextmanager
-def user_errors() -> Iterator[None]:
+def user_errors(writing: str | os.PathLike[str] | None = None) -> Iterator[None]:
     """Turn the farm's input errors into a message and exit 2, and a failed work item into exit 1.
 
     Input errors: bad values (ValueError family), missing or existing files, a cluster that
@@ -41,16 +42,25 @@ def user_errors() -> Iterator[None]:
     on a worker arrives as RuntimeError naming the item and its rows; a failed write (a full disk,
     a failing checkpoint or result store) as OSError: both exit 1. An output locked by another
     publisher exits 75 (try again later).
+
+    An operating-system error that carries only Python's text (``[Errno 28] No space left on
+    device``) is reworded to name its file, or else ``writing`` (what the command writes), with
+    what to do (:func:`farm.oserrors.describe_os_error`).
     """
     from farm.lock import OutputLockedError
+    from farm.oserrors import describe_os_error, is_raw
 
     try:
         yield
-    except (ValueError, FileNotFoundError, FileExistsError, ConnectionError, ImportError) as err:
+    except (FileNotFoundError, FileExistsError) as err:
+        raise fail(describe_os_error(err, writing) if is_raw(err) else str(err)) from None
+    except (ValueError, ConnectionError, ImportError) as err:
         raise fail(str(err)) from None
     except OutputLockedError as err:
         raise fail(str(err), code=EXIT_BUSY) from None
-    except (RuntimeError, OSError) as err:
+    except OSError as err:
+        raise fail(describe_os_error(err, writing) if is_raw(err) else str(err), code=1) from None
+    except RuntimeError as err:
         raise fail(str(err), code=1) from None
 
 

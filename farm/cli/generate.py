@@ -47,14 +47,17 @@ def generate(
     """
     from farm.config import load_config
     from farm.samples.generate import generate_store
+    from farm.stale import clean_stale, temporaries_of
 
     overrides = {
         f"generation.{k}": v
         for k, v in {"events": events, "seed": seed, "shard_size": shard_size}.items()
         if v is not None
     }
-    with user_errors():
+    with user_errors(writing=out):
         cfg = load_config(sample, **overrides)
+        # what a killed `farm generate --out OUT` left beside OUT (its writer no longer runs)
+        clean_stale(temporaries_of(out), log=lambda m: console.print(m, markup=False))
         n = cfg.generation.events
         t0 = time.perf_counter()
         with progress_bar() as bar:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.table import Table
 
 from farm.cli._common import console, fail, user_errors
@@ -70,18 +71,34 @@ def versions(
 ) -> None:
     """List the published versions of a result, oldest first; the current one is marked.
 
+    Each version shows its sample, the hash of its configuration, its events and universes.
+
     Example: farm versions results/sns-csi.zarr
     """
+    from farm.outputs import version_summary
     from farm.publish import list_versions
 
     with user_errors():
         found = list_versions(path)
     if not found:
         raise fail(f"{path}: no published versions (publish with `farm run CONFIG --out {path}`)")
-    table = Table("version", "created (UTC)", "current", "path")
+    table = Table(box=box.SIMPLE, pad_edge=False)
+    for name in ("version", "created (UTC)", "sample", "config"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("events", no_wrap=True, justify="right")
+    table.add_column("universes", no_wrap=True, justify="right")
     for v in found:
         created = datetime.datetime.fromtimestamp(v.created, tz=datetime.UTC).strftime(
-            "%Y-%m-%d %H:%M:%S"
+            "%Y-%m-%d %H:%M"
         )
-        table.add_row(f"v{v.number:04d}", created, "*" if v.current else "", str(v.path))
+        s = version_summary(v.path)
+        table.add_row(
+            f"v{v.number:04d}" + (" *" if v.current else ""),
+            created,
+            s.sample if s else "?",
+            s.config_hash[:12] if s else "?",
+            f"{s.n_events:,}" if s and s.n_events is not None else "?",
+            f"{s.n_universes:,}" if s and s.n_universes is not None else "?",
+        )
     console.print(table)
+    console.print(f"* current; the versions are in {found[0].path.parent}", highlight=False)

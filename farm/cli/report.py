@@ -46,7 +46,7 @@ def report(
     from farm.publish import open_published
     from farm.report import write_report
 
-    with user_errors():
+    with user_errors(writing=out):
         ds = open_published(result)
         require_finite(ds, source=result, action="reported")
         written = write_report(ds, out, result=str(result), embed=embed, threshold=threshold)

@@ -62,6 +62,14 @@ MaxUniversesFlag = Annotated[
     int,
     typer.Option("--max-universes", help="With --until-converged: most universes per systematic."),
 ]
+NewAnalysisFlag = Annotated[
+    bool,
+    typer.Option(
+        "--new-analysis",
+        help="Publish even though OUT holds the results of another sample (as its next version; "
+        "earlier versions are kept).",
+    ),
+]
 CheckpointFlag = Annotated[
     bool,
     typer.Option(
@@ -84,16 +92,19 @@ def _execute(
     until_converged: bool = False,
     precision: float | None = None,
     max_universes: int = 10_000,
+    new_analysis: bool = False,
 ) -> None:
     from farm.analysis.convergence import summary_lines
-    from farm.config import load_config
+    from farm.config import load_config, store_path
     from farm.lock import output_lock
+    from farm.outputs import check_output, check_same_analysis
     from farm.publish import current_version, publish_dataset
     from farm.runner import checkpoint_dir_for
+    from farm.stale import clean_stale, temporaries_of
 
     overrides = {"generation.events": events} if events is not None else {}
     t0 = time.perf_counter()
-    with user_errors():
+    with user_errors(writing=out):
         cfg = load_config(config, **overrides)
         _check_config(config, cfg, universes)
         if wait < 0:
@@ -105,8 +116,14 @@ def _execute(
         if not until_converged and (precision is not None or max_universes != 10_000):
             msg = "--precision and --max-universes apply to --until-converged; add it"
             raise ValueError(msg)
+        # only ever a result, of this sample: refused before a cluster starts (farm.outputs)
+        check_output(out, store=store_path(cfg))
+        generator = cfg.sample.generator
+        check_same_analysis(out, cfg.sample.name, generator, new_analysis=new_analysis)
         # one publisher per output: the checkpoints, the comparison and the swap are its alone
         with output_lock(out, wait_s=wait, log=lambda m: console.print(m)):
+            # what killed runs left in OUT's versions and checkpoints (their writers are gone)
+            clean_stale(temporaries_of(out), log=lambda m: console.print(m, markup=False))
             if refresh and current_version(out) is None:
                 msg = f"{out}: nothing published yet; run `farm run {config} --out {out}` first"
                 raise ValueError(msg)
@@ -127,7 +144,7 @@ def _execute(
                     f"{out} is up to date: recomputed {stats.computed} of {stats.items} work items, nothing changed"
                 )
                 return
-            version = publish_dataset(ds, out)
+            version = publish_dataset(ds, out, new_analysis=new_analysis)
     dt = time.perf_counter() - t0
     extended = f", {stats.extended} extending checkpointed replicas" if stats.extended else ""
     console.print(
@@ -231,13 +248,16 @@ def run(
     until_converged: UntilConvergedFlag = False,
     precision: PrecisionFlag = None,
     max_universes: MaxUniversesFlag = 10_000,
+    new_analysis: NewAnalysisFlag = False,
 ) -> None:
     """Generate the sample if needed, throw the universes, extract, and publish the covariance dataset.
 
     Without --cluster it starts an embedded LocalCluster (one worker per core) and prints the
     dashboard address; --cluster inprocess runs without dask. A rerun resumes from the work-item
     checkpoints beside OUT. The summary warns when a systematic has too few universes for
-    analysis.universe_precision; --until-converged throws more until none has.
+    analysis.universe_precision; --until-converged throws more until none has. OUT is a new
+    path or an earlier result (an event store, a file or a foreign folder there is refused); a
+    result of another sample there needs --new-analysis.
 
     Example: farm run sns-csi --out results/sns-csi.zarr --workers 2 --events 200000
     Example: farm run sns-csi --out r.zarr --universes 20 --until-converged --precision 0.1
@@ -258,6 +278,7 @@ def run(
         until_converged=until_converged,
         precision=precision,
         max_universes=max_universes,
+        new_analysis=new_analysis,
     )
 
 
@@ -274,6 +295,7 @@ def refresh(
     events: EventsFlag = None,
     universes: UniversesFlag = None,
     wait: WaitFlag = 0.0,
+    new_analysis: NewAnalysisFlag = False,
 ) -> None:
     """Recompute only what changed since the published result and publish it as a new version.
 
@@ -286,4 +308,14 @@ def refresh(
         options = cluster_options(
             cluster, workers, threads, scheduler, scheduler_file, tls_dir, cluster_settings
         )
-    _execute(config, out, events, universes, True, options, refresh=True, wait=wait)
+    _execute(
+        config,
+        out,
+        events,
+        universes,
+        True,
+        options,
+        refresh=True,
+        wait=wait,
+        new_analysis=new_analysis,
+    )

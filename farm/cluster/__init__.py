@@ -54,6 +54,44 @@ def _security(options: ClusterOptions) -> Any:
     return security_from_dir(options.tls_dir)
 
 
+def _scheduler_address(options: ClusterOptions) -> tuple[str, str]:
+    """(address, where it came from) of the scheduler to join."""
+    if options.scheduler_file is None:
+        return str(options.scheduler_address), "--scheduler"
+    import json
+
+    try:
+        address = json.loads(Path(options.scheduler_file).read_text())["address"]
+    except (OSError, ValueError, KeyError, TypeError):
+        msg = (
+            f"--scheduler-file {options.scheduler_file}: cannot read a scheduler address from "
+            "it; give the file `dask scheduler --scheduler-file FILE` wrote"
+        )
+        raise ConnectionError(msg) from None
+    return str(address), f"the address in --scheduler-file {options.scheduler_file}:"
+
+
+@contextlib.contextmanager
+def _joined(options: ClusterOptions, security: Any) -> Iterator[Any]:
+    """A client of an existing scheduler; a failed connection says why (farm.cluster.probe)."""
+    from distributed import Client
+
+    from farm.cluster.probe import explain_connect_failure
+
+    address, source = _scheduler_address(options)
+    if address.startswith("tls://") and security is None:
+        raise explain_connect_failure(address, ValueError(), tls_dir=None, source=source)
+    kwargs: dict[str, Any] = {"security": security} if security is not None else {}
+    try:
+        client = Client(address, **kwargs)
+    except (OSError, TimeoutError, TypeError, ValueError, RuntimeError) as err:
+        raise explain_connect_failure(
+            address, err, tls_dir=options.tls_dir, source=source
+        ) from None
+    with client:
+        yield client
+
+
 @contextlib.contextmanager
 def connect(options: ClusterOptions) -> Iterator[Any]:
     """Yield a ``distributed.Client`` for the requested cluster; close what was started on exit."""
@@ -61,12 +99,7 @@ def connect(options: ClusterOptions) -> Iterator[Any]:
 
     security = _security(options)
     if options.scheduler_address or options.scheduler_file:
-        kwargs: dict[str, Any] = {"security": security} if security is not None else {}
-        if options.scheduler_file:
-            client = Client(scheduler_file=str(options.scheduler_file), **kwargs)
-        else:
-            client = Client(options.scheduler_address, **kwargs)
-        with client:
+        with _joined(options, security) as client:
             yield client
         return
     if options.kind == "local":

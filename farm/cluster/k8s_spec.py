@@ -438,8 +438,10 @@ def read_settings(path: Path | str) -> dict[str, Any]:
     try:
         document = yaml.safe_load(file.read_text())
     except yaml.YAMLError as exc:
-        msg = f"{file} is not valid YAML: {exc}"
-        raise ValueError(msg) from exc
+        from farm.inputfiles import yaml_problem
+
+        msg = f"{file} is not valid YAML: {yaml_problem(exc)} (its text is not shown)"
+        raise ValueError(msg) from None
     document = {} if document is None else document
     if not isinstance(document, dict):
         msg = f"{file}: expected a mapping of settings ({', '.join(SETTINGS_KEYS)}) or a DaskCluster manifest"

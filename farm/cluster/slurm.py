@@ -165,8 +165,10 @@ def read_settings(path: Path | str) -> dict[str, Any]:
     try:
         document = yaml.safe_load(file.read_text()) or {}
     except yaml.YAMLError as exc:
-        msg = f"{file} is not valid YAML: {exc}"
-        raise ValueError(msg) from exc
+        from farm.inputfiles import yaml_problem
+
+        msg = f"{file} is not valid YAML: {yaml_problem(exc)} (its text is not shown)"
+        raise ValueError(msg) from None
     section = document.get("jobqueue", {}).get("slurm") if isinstance(document, dict) else None
     if not isinstance(section, dict):
         msg = f"{file}: expected a mapping under 'jobqueue: slurm:' (the dask-jobqueue layout, see deploy/slurm/jobqueue.yaml)"

@@ -47,6 +47,14 @@ class ShardCheck:
     error: str | None
 
 
+def _listed(err: StoreError) -> str:
+    """``err`` as a line of ``farm inspect --verify``: without the advice to run that command."""
+    if err.hint and "farm inspect --verify" in err.hint:
+        rebuild, (cls, detail, fields) = err.__reduce__()  # how the error pickles
+        return str(rebuild(cls, detail, {**fields, "hint": ""}))  # type: ignore[operator]
+    return str(err)
+
+
 @dataclass(frozen=True, kw_only=True, eq=False)
 class EventStore:
     """A validated, read-only event store. Build it with :meth:`open`; it pickles to workers."""
@@ -243,13 +251,13 @@ class EventStore:
                 data = self._read_shard_unvalidated(index, self.columns)
             except CorruptShardError as err:
                 failed = ShardCheck(
-                    index=index, ok=False, expected=expected, actual=None, error=str(err)
+                    index=index, ok=False, expected=expected, actual=None, error=_listed(err)
                 )
                 checks.append(failed)
                 continue
             actual = shard_checksum(data)
             mismatch = self._checksum_mismatch(index, actual)
-            error = None if mismatch is None else str(mismatch)
+            error = None if mismatch is None else _listed(mismatch)
             if error is None:
                 try:
                     first_row = self._shard_range(index)[0]
@@ -257,7 +265,7 @@ class EventStore:
                         data, store=self.path, shard=index, first_row=first_row, across=True
                     )
                 except StoreError as err:
-                    error = str(err)
+                    error = _listed(err)
             check = ShardCheck(
                 index=index, ok=error is None, expected=expected, actual=actual, error=error
             )

@@ -1,6 +1,7 @@
 """Write an event store shard by shard, then publish it atomically (docs/internals.md §2).
 
-A store is built in a temporary sibling directory ``.{name}.tmp-<uuid>`` and renamed into place
+A store is built in a temporary sibling directory ``.{name}.tmp-<host>-<pid>-<random>`` (named
+after its writer, so :mod:`farm.stale` can tell one a killed writer left) and renamed into place
 by :meth:`StoreWriter.commit`, so a reader finds a complete store or none. Each shard is written
 by exactly one call to :meth:`StoreWriter.write_shard`, which covers exactly the shard's rows:
 zarr rewrites a whole shard on any partial write, so two writers of one shard would race.
@@ -42,7 +43,22 @@ from farm.store.schema import (
 )
 from farm.store.values import column_ranges, validate_values
 
-__all__ = ["LAYOUT_ATTRS", "StoreWriter", "is_farm_store"]
+__all__ = ["LAYOUT_ATTRS", "StoreWriteError", "StoreWriter", "is_farm_store"]
+
+
+class StoreWriteError(OSError):
+    """The file system refused a write of the store (full, read-only, …); nothing was published."""
+
+
+def _write_error(path: Path, err: OSError, step: str) -> StoreWriteError:
+    from farm.oserrors import describe_os_error
+
+    detail = describe_os_error(err, path, action=step)
+    failure = StoreWriteError(
+        f"{detail}; nothing was published at {path} (its temporary folder is removed)"
+    )
+    failure.errno = err.errno
+    return failure
 
 LAYOUT_ATTRS = (
     "farm_schema_version",
@@ -128,8 +144,13 @@ class StoreWriter:
         _check_target(path, overwrite=overwrite)
         group_attrs = _group_attrs(path, names, n_events, shard_rows, chunk_rows, attrs or {})
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp_path = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
+        from farm.stale import temp_token
+
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise _write_error(path, err, "create the folder of the event store") from err
+        tmp_path = path.with_name(f".{path.name}.tmp-{temp_token()}")
         writer = cls(
             path=path,
             tmp_path=tmp_path,
@@ -154,6 +175,9 @@ class StoreWriter:
                     dimension_names=("event",),
                 )
             (tmp_path / _SIDECAR_DIR).mkdir()
+        except OSError as err:
+            writer.abort()
+            raise _write_error(path, err, "create the event store") from err
         except BaseException:
             writer.abort()
             raise
@@ -189,15 +213,19 @@ class StoreWriter:
         values = self._checked_values(index, columns, stop - start)
         checksum = shard_checksum(values)
         nbytes = {}
-        for name in self.columns:
-            array = zarr.open_array(self.tmp_path / name, mode="r+", zarr_format=3)
-            array = array.with_config({"write_empty_chunks": True})
-            array[start:stop] = values[name]
-            shard_file = self.tmp_path / name / array.metadata.encode_chunk_key((index,))
-            nbytes[name] = shard_file.stat().st_size
-        record = {"index": index, "start": start, "stop": stop, "checksum": checksum}
-        ranges = column_ranges(values)
-        _write_json_atomic(self._sidecar(index), {**record, "nbytes": nbytes, "ranges": ranges})
+        try:
+            for name in self.columns:
+                array = zarr.open_array(self.tmp_path / name, mode="r+", zarr_format=3)
+                array = array.with_config({"write_empty_chunks": True})
+                array[start:stop] = values[name]
+                shard_file = self.tmp_path / name / array.metadata.encode_chunk_key((index,))
+                nbytes[name] = shard_file.stat().st_size
+            record = {"index": index, "start": start, "stop": stop, "checksum": checksum}
+            ranges = column_ranges(values)
+            sidecar = {**record, "nbytes": nbytes, "ranges": ranges}
+            _write_json_atomic(self._sidecar(index), sidecar)
+        except OSError as err:
+            raise _write_error(self.path, err, f"write shard {index} of the event store") from err
         return checksum
 
     def commit(self) -> Path:
@@ -211,10 +239,13 @@ class StoreWriter:
         self._require_open()
         _check_target(self.path, overwrite=self.overwrite)
         manifest = self._gather_manifest()
-        group = zarr.open_group(self.tmp_path, mode="r+", zarr_format=3)
-        group.update_attributes({"shards": manifest})
-        shutil.rmtree(self.tmp_path / _SIDECAR_DIR)
-        self._publish()
+        try:
+            group = zarr.open_group(self.tmp_path, mode="r+", zarr_format=3)
+            group.update_attributes({"shards": manifest})
+            shutil.rmtree(self.tmp_path / _SIDECAR_DIR)
+            self._publish()
+        except OSError as err:
+            raise _write_error(self.path, err, "commit the event store") from err
         return self.path
 
     def abort(self) -> None:
@@ -301,7 +332,9 @@ class StoreWriter:
         if not (self.path.exists() or self.path.is_symlink()):
             os.rename(self.tmp_path, self.path)
             return
-        old = self.path.with_name(f".{self.path.name}.old-{uuid.uuid4().hex}")
+        from farm.stale import temp_token
+
+        old = self.path.with_name(f".{self.path.name}.old-{temp_token()}")
         os.rename(self.path, old)
         try:
             os.rename(self.tmp_path, self.path)
