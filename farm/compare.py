@@ -22,7 +22,7 @@ in both conventions. Pure numpy on the dataset: no dask, no event store. The mod
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -102,6 +102,13 @@ def open_result(result: str | Path | xr.Dataset) -> xr.Dataset:
     if not Path(result).exists():
         msg = f"result {result} not found; produce one with `farm run CONFIG --out {result}`"
         raise FileNotFoundError(msg)
+    if not (Path(result) / "zarr.json").is_file():
+        msg = (
+            f"{result} is neither a farm result (no zarr.json: produce one with `farm run CONFIG "
+            "--out PATH`) nor a HEPData record (no submission.yaml; give its directory, "
+            "submission.yaml, or a .zip/.tar.gz archive)"
+        )
+        raise ValueError(msg)
     return open_published(result)
 
 
@@ -247,6 +254,10 @@ class ComparisonResult:
     n_universes: int
     real: ConventionComparison
     nominal: ConventionComparison
+    quantity: str = "share"
+    """``share``: the seed's flux share S_j (the chi-squares ``farm run`` stores); ``sigma``: the
+    cross section as quoted (⟨σ⟩_j in E_ν bins, dσ/dx, the flux-averaged total;
+    farm.analysis.quoted), as the ``cross_section-*`` tables of a HEPData release carry it."""
 
     def convention(self, name: str) -> ConventionComparison:
         if name not in CONVENTIONS:
@@ -284,6 +295,7 @@ def compare(
     *,
     kind: str = "xsec",
     name: str | None = None,
+    quantity: str = "share",
 ) -> ComparisonResult:
     """Compare a cross-section model with a published result, in every universe.
 
@@ -300,6 +312,12 @@ def compare(
     kind : {"xsec", "dxsec"}
     name : str, optional
         Label of the model (default: the callable's or the file's name).
+    quantity : {"share", "sigma"}
+        Compare the seed's flux share S_j = ∫_j F σ dE / Φ (default: the numbers ``farm run``
+        stored), or the cross section as quoted, σ = D·S (⟨σ⟩_j = ∫_j F σ / ∫_j F in E_ν bins,
+        dσ/dx = S_j/Δx_j, the total for one bin), measured and predicted alike. The two give
+        the same chi-square wherever D does not depend on the universe (nominal flux, kinematic
+        or total bins).
 
     Returns
     -------
@@ -318,6 +336,9 @@ def compare(
 
     if kind not in ("xsec", "dxsec"):
         msg = f"kind must be 'xsec' (σ(E_ν)) or 'dxsec' (dσ/dX); got {kind!r}"
+        raise ValueError(msg)
+    if quantity not in ("share", "sigma"):
+        msg = f"quantity must be 'share' (the flux share S_j) or 'sigma' (the cross section as quoted); got {quantity!r}"
         raise ValueError(msg)
     function, default_name = resolve_model(model)
     if isinstance(function, ModelTable) and kind != "xsec":
@@ -344,6 +365,17 @@ def compare(
         pub.smearing["real"],
         pub.smearing["nominal"],
     )
+    if quantity == "sigma":
+        from farm.analysis.quoted import with_quoted
+
+        quoted = with_quoted(ds)
+        factor = {c: np.asarray(quoted[f"sigma_factor_{c}"].values) for c in CONVENTIONS}
+        pub = replace(
+            pub,
+            xsec={c: np.asarray(quoted[f"sigma_{c}"].values) for c in CONVENTIONS},
+            stat={c: np.asarray(quoted[f"cov_stat_sigma_{c}"].values) for c in CONVENTIONS},
+        )
+        real, nominal = factor["real"] * real, factor["nominal"] * nominal
     return ComparisonResult(
         name=label,
         kind=kind,
@@ -351,4 +383,5 @@ def compare(
         n_universes=int(pub.phi.size),
         real=_convention("real", pub, real),
         nominal=_convention("nominal", pub, nominal),
+        quantity=quantity,
     )

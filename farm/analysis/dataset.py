@@ -28,6 +28,7 @@ from farm.analysis.covariances import CovarianceSet, chi2_mc_errors, chi2_table,
 from farm.analysis.extract import Extraction
 from farm.analysis.histograms import UniverseHistograms
 from farm.analysis.nominal_flux import FluxRule
+from farm.analysis.quoted import with_quoted
 from farm.store.schema import FLAVOR_PDG
 from farm.systematics.fluxbins import FluxBins
 from farm.systematics.universes import UniverseSet
@@ -310,7 +311,9 @@ def build_dataset(
     ds["xsec_nominal"].attrs["convention"] = (
         "nominal-flux-averaged: unfold(d - B_u; M_u) / (T Phi_nominal)"
     )
-    return ds
+    # the cross section as quoted (<sigma>_j in E_nu bins, dsigma/dx in kinematic bins) beside
+    # the seed's flux share S_j above, and lo/hi coordinates of the truth bins (farm.analysis.quoted)
+    return with_quoted(ds)
 
 
 def _statistics_attrs(extraction: Extraction) -> dict[str, Any]:

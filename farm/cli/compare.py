@@ -1,4 +1,9 @@
-"""``farm compare``: a cross-section model against a published result, without a cluster."""
+"""``farm compare``: a cross-section model against a published result or a HEPData record.
+
+TARGET is a result of ``farm run`` (its --out path), or a HEPData record following the NUISANCE
+HEPData conventions (a directory with submission.yaml, the submission.yaml itself, or a .zip /
+.tar.gz archive; docs/hepdata.md), such as ``farm export hepdata`` writes or hepdata.net serves.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from farm.cli._common import fail, user_errors
 
 if TYPE_CHECKING:
     from farm.compare import ComparisonResult
+    from farm.compare_record import RecordComparison
 
 __all__ = ["compare"]
 
@@ -77,7 +83,13 @@ def _verdicts(c: ComparisonResult) -> list[str]:
 
 
 def _as_json(c: ComparisonResult) -> str:
-    out = {"model": c.name, "kind": c.kind, "sample": c.sample, "n_universes": c.n_universes}
+    out = {
+        "model": c.name,
+        "kind": c.kind,
+        "sample": c.sample,
+        "n_universes": c.n_universes,
+        "quantity": c.quantity,
+    }
     for convention in ("real", "nominal"):
         part = c.convention(convention)
         out[convention] = {
@@ -92,9 +104,85 @@ def _as_json(c: ComparisonResult) -> str:
     return json.dumps(out, indent=2)
 
 
+def _record_tables(c: RecordComparison) -> list[Table]:
+    out = []
+    for m in c.measurements:
+        meas = m.measurement
+        title = f"{m.table}: {meas.name} [{meas.units.text}], covariance {meas.covariance_source}"
+        table = Table(title=title, title_justify="left")
+        for header in ("bin", "measured", "± error", "predicted", "± shared"):
+            table.add_column(header, justify="right")
+        for j in range(meas.n_bins):
+            table.add_row(
+                str(j),
+                f"{meas.values[j]:.5g}",
+                f"{m.measured_error[j]:.3g}",
+                f"{m.predicted[j]:.5g}",
+                f"{m.predicted_error[j]:.3g}",
+            )
+        out.append(table)
+    summary = Table(title=f"chi-square of {c.name}", title_justify="left")
+    for header in (
+        "table",
+        "dof",
+        "χ² (record covariance)",
+        "p-value",
+        "χ² with correlation",
+        "p-value",
+        "χ² ignoring it",
+        "p-value",
+    ):
+        summary.add_column(header, justify="right")
+    for m in c.measurements:
+        joint = (f"{m.joint.chi2:.4g}", f"{m.joint.pvalue:.4g}") if m.joint else ("–", "–")
+        plain = (
+            (f"{m.uncorrelated.chi2:.4g}", f"{m.uncorrelated.pvalue:.4g}")
+            if m.uncorrelated
+            else ("–", "–")
+        )
+        summary.add_row(
+            m.table, str(m.chi2.dof), f"{m.chi2.chi2:.4g}", f"{m.chi2.pvalue:.4g}", *joint, *plain
+        )
+    return [*out, summary]
+
+
+def _record_json(c: RecordComparison) -> str:
+    def result(r: object) -> dict[str, float] | None:
+        if r is None:
+            return None
+        return {"chi2": r.chi2, "dof": r.dof, "pvalue": r.pvalue}  # type: ignore[attr-defined]
+
+    tables = []
+    for m in c.measurements:
+        meas = m.measurement
+        tables.append(
+            {
+                "table": m.table,
+                "variable": meas.name,
+                "measurement_type": meas.measurement_type,
+                "units": meas.units.text,
+                "covariance": meas.covariance_source,
+                "smearing": meas.smearing is not None,
+                "n_universes": 0 if meas.universes is None else int(meas.universes.shape[0]),
+                "measured": meas.values.tolist(),
+                "predicted": m.predicted.tolist(),
+                "chi2": m.chi2.chi2,
+                "dof": m.chi2.dof,
+                "pvalue": m.chi2.pvalue,
+                "joint": result(m.joint),
+                "uncorrelated": result(m.uncorrelated),
+            }
+        )
+    return json.dumps({"record": c.record, "model": c.name, "tables": tables}, indent=2)
+
+
 def compare(
     result: Annotated[
-        Path, typer.Argument(help="A result published by `farm run` (its --out path).")
+        Path,
+        typer.Argument(
+            help="A result published by `farm run` (its --out path), or a HEPData record "
+            "(directory, submission.yaml, .zip or .tar.gz) in the NUISANCE conventions."
+        ),
     ],
     model: Annotated[
         str | None,
@@ -110,32 +198,87 @@ def compare(
             help="CSV with columns enu_mev, xsec_cm2[, flavor], interpolated linearly.",
         ),
     ] = None,
+    prediction: Annotated[
+        Path | None,
+        typer.Option(
+            "--prediction",
+            "-p",
+            help="A record's bins predicted: CSV (column value) or YAML (values: [...]), in the "
+            "record's units.",
+        ),
+    ] = None,
     kind: Annotated[
         str,
         typer.Option("--kind", help="xsec: σ(E_ν); dxsec: dσ/dX(E_ν, X) for truth binned in X."),
     ] = "xsec",
+    table: Annotated[
+        str | None,
+        typer.Option("--table", help="A record's measurement table (default: every one)."),
+    ] = None,
+    quantity: Annotated[
+        str,
+        typer.Option(
+            "--quantity",
+            help="A result's quantity: share (the flux share S_j, as farm run stores its "
+            "chi-squares) or sigma (the cross section as quoted: <σ>_j, dσ/dx).",
+        ),
+    ] = "share",
     name: Annotated[str | None, typer.Option("--name", help="Label of the model.")] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the numbers as JSON instead of tables.")
     ] = False,
 ) -> None:
-    """Compare a cross-section model with a result, universe by universe, without a cluster.
+    """Compare a cross-section model with a result or a HEPData record, without a cluster.
 
-    Prints the model's prediction with the measurement in both flux conventions, and the
-    chi-square with and without the measured–predicted correlation that the shared flux
-    universes carry (docs/physics.md §1). Pure numpy on the result: no cluster, no event store.
+    For a farm result: the model's prediction with the measurement in both flux conventions,
+    and the chi-square with and without the measured–predicted correlation that the shared flux
+    universes carry. For a HEPData record (NUISANCE conventions, docs/hepdata.md): per
+    measurement, the chi-square with the record's covariance (A_C applied where the record has
+    one) and, where the record publishes its universes, the joint and uncorrelated ones.
 
     A model runs as Python in this process: only load models you trust.
 
     Example: farm compare results/sns-csi.zarr --model farm.models:cevns_csi_tree_helm
+
+    Example: farm compare hepdata/sns-csi.tar.gz --model farm.models:cevns_csi_tree_helm --json
     """
     from farm.compare import compare as compare_model
+    from farm.compare_record import compare_record, is_record
 
-    if (model is None) == (model_table is None):
-        raise fail("give exactly one of --model module:callable or --model-table FILE")
+    given = [x for x in (model, model_table, prediction) if x is not None]
+    if len(given) != 1:
+        raise fail(
+            "give exactly one of --model module:callable, --model-table FILE or --prediction FILE"
+        )
+    if is_record(result):
+        with user_errors():
+            record = compare_record(
+                result,
+                model_table if model_table is not None else model,
+                prediction=prediction,
+                kind=kind,
+                table=table,
+                name=name,
+            )
+        out = Console(highlight=False)
+        if as_json:
+            out.print_json(_record_json(record))
+            return
+        out.print(f"[bold]{record.name}[/] against the HEPData record [bold]{result}[/]")
+        for item in _record_tables(record):
+            out.print(item)
+        return
+    if prediction is not None:
+        raise fail(
+            f"{result} is not a HEPData record: --prediction compares bin values with a record's measurement; give a model for a farm result"
+        )
     with user_errors():
         result_of = compare_model(
-            result, model_table if model_table is not None else model, kind=kind, name=name
+            result,
+            model_table if model_table is not None else model,
+            kind=kind,
+            name=name,
+            quantity=quantity,
         )
     out = Console(highlight=False)
     if as_json:
@@ -143,7 +286,8 @@ def compare(
         return
     out.print(
         f"[bold]{result_of.name}[/] against [bold]{result_of.sample}[/] "
-        f"({result_of.n_universes} universes, {result.name})"
+        f"({result_of.n_universes} universes, {result.name}; "
+        f"{'the flux share S_j' if quantity == 'share' else 'the cross section as quoted'})"
     )
     for convention in ("real", "nominal"):
         out.print(_bin_table(result_of, convention))

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from farm.cli._common import console, user_errors
+from farm.cli._common import console, fail, user_errors
 
 __all__ = ["app", "hepdata"]
 
@@ -31,11 +31,22 @@ def hepdata(
         typer.Option("--out", "-o", help="Directory for submission.yaml and the table files."),
     ],
     digits: Annotated[
-        int,
+        str,
         typer.Option(
-            "--digits", help="Significant digits written (17 keeps every number exactly)."
+            "--digits",
+            help="auto: round to what each uncertainty justifies (--error-digits of it); or N "
+            "significant digits of every number (17 keeps every number exactly).",
         ),
-    ] = 17,
+    ] = "auto",
+    error_digits: Annotated[
+        int, typer.Option("--error-digits", help="With --digits auto: digits kept of each uncertainty.")
+    ] = 3,
+    inspire: Annotated[
+        str | None, typer.Option("--inspire", help="INSPIRE id of the paper (else a placeholder).")
+    ] = None,
+    arxiv: Annotated[
+        str | None, typer.Option("--arxiv", help="arXiv id of the paper (else a placeholder).")
+    ] = None,
     archive: Annotated[
         bool,
         typer.Option("--archive/--no-archive", help="Also write OUT.tar.gz, ready for upload."),
@@ -46,12 +57,15 @@ def hepdata(
 ) -> None:
     """Write a HEPData submission of a result, validated with hepdata-validator.
 
-    Tables, in both flux conventions: the measured cross section per truth bin with statistical
-    and per-group systematic errors and the attached models' predictions; total, statistical,
-    systematic and per-group covariances; the cross section in every universe; the smearing
-    matrix (and A_C for Wiener-SVD). Shared: the nominal flux per flavour, the flux of every
-    universe, event counts, and the models' chi-square. Needs hepdata_lib and
-    hepdata-validator (the farm extra named hepdata).
+    Follows the NUISANCE HEPData conventions (docs/hepdata.md), so `farm compare RECORD` and
+    NUISANCE read it. Tables, in both flux conventions: the cross section as quoted (<σ>_j in
+    E_ν bins, dσ/dx in kinematic bins; and the flux share S_j for E_ν bins) with statistical and
+    per-group errors and the attached models' predictions; total, statistical, systematic and
+    per-group covariances; the measurement in every universe; the response (and A_C for
+    Wiener-SVD). Shared: the nominal flux of every flavour at the run's quadrature nodes, the
+    flux of every universe, event counts, the models' chi-square, and the truth definition as
+    ProSelecta functions (analysis.cxx). Needs hepdata_lib and hepdata-validator (the farm
+    extra named hepdata).
 
     Example: farm export hepdata results/sns-csi.zarr --out hepdata/sns-csi
     """
@@ -59,10 +73,21 @@ def hepdata(
     from farm.publish import open_published
     from farm.release import write_hepdata
 
+    if digits != "auto" and not digits.isdigit():
+        raise fail(f"--digits {digits!r}: give auto or a number of significant digits (1-17)")
     with user_errors():
         ds = open_published(result)
         require_finite(ds, source=result, action="exported")
-        release = write_hepdata(ds, out, digits=digits, overwrite=overwrite, archive=archive)
+        release = write_hepdata(
+            ds,
+            out,
+            digits=None if digits == "auto" else int(digits),
+            error_digits=error_digits,
+            inspire=inspire,
+            arxiv=arxiv,
+            overwrite=overwrite,
+            archive=archive,
+        )
     console.print(
         f"wrote {len(release.tables)} tables to [bold]{release.directory}[/]"
         + (f" and {release.archive}" if release.archive else "")

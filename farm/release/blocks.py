@@ -1,9 +1,13 @@
 """Building blocks of a HEPData release: hepdata_lib, what a result is about, axes and variables.
 
-Qualifiers follow the NUISANCE HEPData conventions where they apply (``variable_type``,
-``measurement_type``, ``cross_section_units``, ``target``, ``probe_flux``, ``errors``,
-``smearing``; flux tables ``probe_particle``, ``bin_content_type``; ``error_type``), so tools
-that read those conventions find the flux and the covariance of each measurement.
+Every dependent variable is typed and qualified by the NUISANCE HEPData conventions
+(docs/hepdata.md): ``variable_type`` (``cross_section_measurement``, ``cross_section_prediction``,
+``error_table``, ``smearing_table``, ``probe_flux``; and farm's own ``probe_flux_node``,
+``event_count``, ``statistic_at``, which other readers skip), ``measurement_type``,
+``cross_section_units``, ``target``, ``probe_flux``, ``errors``, ``smearing``, ``selectfunc`` and
+``<axis>:projectfunc``. Table names are their data files' stems, so that a reference
+``table:variable`` resolves to ``table.yaml`` as the conventions' readers look it up. Numbers are
+rounded by the caller (:mod:`farm.release.rounding`); hepdata_lib writes them as given.
 """
 
 from __future__ import annotations
@@ -19,11 +23,12 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from farm.release.rounding import Precision
+from farm.release.snippet import FunctionNames, function_names
 from farm.store.schema import COLUMNS
 
 __all__ = [
     "CONVENTION_TEXT",
-    "SHORT",
     "About",
     "about_result",
     "axis",
@@ -42,8 +47,8 @@ CONVENTION_TEXT = {
     "real": (
         "real-flux-averaged: S_j = unfold(d - B_u; R_u)_j / (T Phi_u), an estimate of "
         "int_j F sigma dE / Phi with F the true flux; a prediction folds the model with the flux "
-        "of every universe (tables 'Flux ...', 'Flux universes') and is correlated with the "
-        "measurement through it"
+        "of every universe (tables 'flux-<flavour>', 'flux_universes-<flavour>') and is "
+        "correlated with the measurement through it"
     ),
     "nominal": (
         "nominal-flux-averaged: S~_j = unfold(d - B_u; M_u)_j / (T Phi_nominal), an estimate of "
@@ -51,7 +56,6 @@ CONVENTION_TEXT = {
         "measurement, and a prediction needs only the nominal flux"
     ),
 }
-SHORT = {"real": "Real-flux", "nominal": "Nominal-flux"}
 _FLAVOR_LABEL = {"nue": "NUE", "nuebar": "NUEBAR", "numu": "NUMU", "numubar": "NUMUBAR"}
 
 
@@ -85,7 +89,20 @@ class About:
     flux_flavors: tuple[str, ...]
     truth: str
     n_truth: int
-    digits: int
+    precision: Precision
+    target_code: str
+    """The ``target`` qualifier: nuclear PDG codes of the target nuclei (NUISANCE reads them)."""
+    target_text: str
+    """What one target is, in words (``Ar nucleus``, ``free proton``)."""
+    names: FunctionNames
+    flux_range_mev: tuple[float, float]
+    """The signal flux's E_ν range: the one bin of a flux-averaged total cross section."""
+
+    @property
+    def axis_kind(self) -> str:
+        return (
+            "total" if self.truth == "total" else "enu" if self.truth == "enu_true" else "kinematic"
+        )
 
 
 def _reactions(config: dict[str, Any], flavors: Sequence[str]) -> tuple[tuple[str, ...], str, str]:
@@ -109,13 +126,29 @@ def _reactions(config: dict[str, Any], flavors: Sequence[str]) -> tuple[tuple[st
     )
 
 
-def about_result(ds: xr.Dataset, digits: int) -> About:
+_TARGET_CODES = {
+    "Ar": "1000180400",
+    "CsI": "1000551330,1000531270",
+    "Ge": "1000320740",
+    "NaI": "1000110230,1000531270",
+    "Xe": "1000541320",
+    "H": "1000010010",
+}
+
+
+def about_result(
+    ds: xr.Dataset, precision: Precision, *, inspire: str | None = None, year: int | None = None
+) -> About:
+    from farm.analysis.quoted import target_text
+
     config = json.loads(ds.attrs.get("config", "{}"))
     flavors = tuple(f for f in str(ds.attrs.get("signal_flavors", "")).split(",") if f)
     reactions, target, process = _reactions(config, flavors)
     flux_flavors = tuple(dict.fromkeys(str(f) for f in ds["flux_bin_flavor"].values[:-1]))
+    energy = np.asarray(ds["flux_rule_enu"].values, dtype=np.float64)
+    sample = str(ds.attrs.get("sample", ""))
     return About(
-        sample=str(ds.attrs.get("sample", "")),
+        sample=sample,
         reactions=reactions,
         phrases=("Neutrino", process, "Flux-averaged cross section"),
         target=target,
@@ -127,7 +160,11 @@ def about_result(ds: xr.Dataset, digits: int) -> About:
         flux_flavors=flux_flavors,
         truth=str(ds.attrs.get("truth_variable", "total")),
         n_truth=int(ds.sizes["truth_bin"]),
-        digits=digits,
+        precision=precision,
+        target_code=_TARGET_CODES.get(target, target),
+        target_text=target_text(config),
+        names=function_names(sample, str(ds.attrs.get("truth_variable", "total")), inspire, year),
+        flux_range_mev=(0.0, float(np.nextafter(energy.max(), np.inf)) * 1.001),
     )
 
 
@@ -174,7 +211,7 @@ def variable(
         zero_uncertainties_warning=False,
     )
     variable.values = list(values)
-    variable.digits = about.digits
+    variable.digits = 17  # already rounded by about.precision: written as given
     for key, value in qualifiers:
         variable.add_qualifier(key, value)
     for label, error in errors:
@@ -208,14 +245,12 @@ def table(
 
 
 def truth_axis(lib: ModuleType, ds: xr.Dataset, about: About, repeat: int = 1) -> Any:
-    """The truth bins as an independent variable (each bin ``repeat`` times, row-major)."""
+    """The truth bins as an independent variable (each bin ``repeat`` times, row-major). One
+    flux-averaged total bin is the E_ν range of the whole signal flux."""
     if about.truth == "total":
+        lo, hi = about.flux_range_mev
         return variable(
-            lib,
-            "Signal",
-            ["flux-averaged total cross section"] * repeat,
-            about,
-            independent=True,
+            lib, "E_nu", [(lo, hi)] * repeat, about, units="MeV", independent=True, binned=True
         )
     edges = np.asarray(ds["truth_edges"].values, dtype=np.float64)
     name, units = axis(about.truth)
@@ -247,14 +282,16 @@ def bin_label(ds: xr.Dataset, about: About, j: int) -> str:
     return f"{about.truth} {edges[j]:g}-{edges[j + 1]:g}"
 
 
-def table_names(convention: str) -> dict[str, str]:
-    short = SHORT[convention]
+def table_names(convention: str, quantity: str = "sigma") -> dict[str, str]:
+    """Table names (= data-file stems) of one convention and quantity: ``sigma`` (what is quoted)
+    or ``share`` (the seed's flux share S_j, released beside ⟨σ⟩ for truth binned in E_ν)."""
+    stem = "" if quantity == "sigma" else "flux_share_"
     return {
-        "xsec": f"{short} cross section",
-        "cov": f"{short} covariance",
-        "universes": f"{short} universes",
-        "smearing": f"{short} smearing",
-        "ac": f"{short} additional smearing A_C",
+        "xsec": f"{'cross_section' if quantity == 'sigma' else 'flux_share'}-{convention}",
+        "cov": f"{stem}covariance-{convention}",
+        "universes": f"{stem}universes-{convention}",
+        "smearing": f"response-{convention}",
+        "ac": f"{stem}additional_smearing-{convention}",
     }
 
 

@@ -1,9 +1,12 @@
 """Write a farm result as a HEPData submission, and validate it with hepdata-validator.
 
 The submission is a directory with ``submission.yaml`` (the record's metadata and one document
-per table), one YAML data file per table and ``farm_provenance.json`` (the configuration and the
-provenance of the result), plus the same files as a ``.tar.gz`` beside it, ready for upload. It
-is written under a temporary name and renamed into place once complete and valid.
+per table), one YAML data file per table (named after its table, so that the NUISANCE HEPData
+conventions' references ``table:variable`` resolve; docs/hepdata.md), ``analysis.cxx`` (the truth
+definition as ProSelecta functions) and ``farm_provenance.json`` (the configuration and the
+provenance of the result), plus the same files as a ``.tar.gz`` beside it, ready for upload. The
+record links its INSPIRE and arXiv entries (placeholders until ``--inspire`` / ``--arxiv`` give
+them). It is written under a temporary name and renamed into place once complete and valid.
 
 hepdata_lib builds the tables (:mod:`farm.release.tables`) and their YAML form; the files are
 written here rather than by ``Submission.create_files``, which writes its archive into the current
@@ -27,12 +30,16 @@ from typing import Any
 import xarray as xr
 import yaml
 
-from farm.release.blocks import hepdata_lib
+from farm.release.blocks import About, hepdata_lib
+from farm.release.rounding import Precision
+from farm.release.snippet import SNIPPET_FILE, snippet
 from farm.release.tables import release_tables
 
 __all__ = ["HepdataRelease", "data_file_name", "validate_submission", "write_hepdata"]
 
 PROVENANCE_FILE = "farm_provenance.json"
+CONVENTIONS_URL = "https://github.com/NUISANCEMC/HEPData"
+ARXIV_PLACEHOLDER = "YYMM.NNNNN"
 _PROVENANCE_ATTRS = (
     "sample",
     "config_hash",
@@ -76,7 +83,9 @@ def _provenance(ds: xr.Dataset) -> dict[str, Any]:
     return json.loads(json.dumps(out, default=str))
 
 
-def _write_files(ds: xr.Dataset, tables: list[Any], directory: Path) -> None:
+def _write_files(
+    ds: xr.Dataset, tables: list[Any], about: About, directory: Path, arxiv: str | None
+) -> None:
     lib = hepdata_lib()
     directory.mkdir(parents=True)
     submission = lib.Submission()
@@ -84,11 +93,47 @@ def _write_files(ds: xr.Dataset, tables: list[Any], directory: Path) -> None:
     submission.add_additional_resource(
         "Configuration and provenance of the farm result (JSON)", PROVENANCE_FILE
     )
+    submission.add_additional_resource(
+        "Truth definition: the selection and projection functions (ProSelecta, C++) that every "
+        "measurement's selectfunc and projectfunc qualifiers name",
+        SNIPPET_FILE,
+        file_type="ProSelecta",
+    )
+    placeholder = (
+        ""
+        if about.names.inspire != "INSPIRE"
+        else " (placeholder: farm export hepdata --inspire ID)"
+    )
+    submission.add_link(
+        f"INSPIRE record{placeholder}", f"https://inspirehep.net/literature/{about.names.inspire}"
+    )
+    paper = arxiv or ARXIV_PLACEHOLDER
+    submission.add_link(
+        f"arXiv:{paper}{'' if arxiv else ' (placeholder: farm export hepdata --arxiv ID)'}",
+        f"https://arxiv.org/abs/{paper}",
+    )
+    submission.add_link("Follows the NUISANCE HEPData conventions", CONVENTIONS_URL)
     (directory / PROVENANCE_FILE).write_text(json.dumps(_provenance(ds), indent=2) + "\n")
+    config = json.loads(ds.attrs.get("config", "{}"))
+    generator = str(config.get("sample", {}).get("generator", ""))
+    (directory / SNIPPET_FILE).write_text(
+        snippet(
+            about.sample,
+            generator,
+            about.target,
+            about.truth,
+            list(about.signal_flavors),
+            about.names,
+        )
+    )
     header = {
         "comment": submission.comment,
         "data_license": submission.get_license(),
         "additional_resources": submission.additional_resources,
+        "record_ids": [
+            {"type": "inspire", "id": about.names.inspire},
+            {"type": "arXiv", "id": f"arXiv:{paper}"},
+        ],
     }
     with (directory / "submission.yaml").open("w", encoding="utf-8") as handle:
         _dump(header, handle, explicit_start=True, allow_unicode=True)
@@ -166,11 +211,19 @@ def write_hepdata(
     ds: xr.Dataset,
     out: str | Path,
     *,
-    digits: int = 17,
+    digits: int | None = None,
+    error_digits: int = 3,
+    inspire: str | None = None,
+    arxiv: str | None = None,
     overwrite: bool = False,
     archive: bool = True,
 ) -> HepdataRelease:
     """Write the HEPData submission of ``ds`` to directory ``out`` (and ``out.tar.gz``).
+
+    ``digits`` None rounds every number to what its uncertainty justifies (``error_digits``
+    significant digits of each bin's uncertainty, :mod:`farm.release.rounding`); an integer keeps
+    that many significant digits of every number (17: exactly). ``inspire`` and ``arxiv`` replace
+    the placeholders of the record's links and of the snippet's function names.
 
     Refuses an existing ``out`` unless ``overwrite``. The submission is validated with
     hepdata-validator before it is moved into place; a failure raises ValueError with the
@@ -180,11 +233,12 @@ def write_hepdata(
     if out.exists() and not overwrite:
         msg = f"{out} exists; choose another --out or pass --overwrite"
         raise FileExistsError(msg)
-    tables = release_tables(ds, digits=digits)
+    precision = Precision(digits=digits, error_digits=error_digits)
+    tables, about = release_tables(ds, precision=precision, inspire=inspire)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.with_name(f".{out.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
-        _write_files(ds, tables, staging)
+        _write_files(ds, tables, about, staging, arxiv)
         problems = validate_submission(staging)
         if problems:
             msg = "the HEPData submission is not valid:\n" + "\n".join(problems)

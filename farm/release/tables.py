@@ -1,9 +1,9 @@
 """Every table of a HEPData release of a farm result, built with hepdata_lib (no file I/O here).
 
-Per flux convention (:mod:`farm.release.measurement`): the measured cross section, its
-covariances, the cross section in every universe, the smearing (and A_C). Shared
-(:mod:`farm.release.inputs`): the nominal flux per flavour, the flux of every universe, event
-counts and the attached models' chi-square.
+Per flux convention (:mod:`farm.release.measurement`): the measured cross section as quoted (and
+the seed's flux share for truth binned in E_ν), its covariances, its universes, the response
+(and A_C). Shared (:mod:`farm.release.inputs`): the nominal flux of each flavour at the run's
+resolution, the flux of every universe, event counts and the attached models' chi-square.
 """
 
 from __future__ import annotations
@@ -12,25 +12,32 @@ from typing import Any
 
 import xarray as xr
 
-from farm.release.blocks import about_result, hepdata_lib
-from farm.release.inputs import input_tables
+from farm.release.blocks import About, about_result, hepdata_lib
+from farm.release.inputs import flux_references, input_tables
 from farm.release.measurement import measurement_tables
+from farm.release.rounding import Precision
 
 __all__ = ["release_tables"]
 
 
-def release_tables(ds: xr.Dataset, *, digits: int = 17) -> list[Any]:
-    """Every table of the release, as hepdata_lib ``Table`` objects, in release order.
+def release_tables(
+    ds: xr.Dataset,
+    *,
+    precision: Precision | None = None,
+    inspire: str | None = None,
+    year: int | None = None,
+) -> tuple[list[Any], About]:
+    """Every table of the release, as hepdata_lib ``Table`` objects in release order, and what
+    the release is about (its names, target, precision)."""
+    from farm.analysis.quoted import with_quoted
 
-    ``digits`` significant digits are kept (17, the default, keeps every float64 exactly).
-    """
-    if not 1 <= digits <= 17:
-        msg = f"digits must be between 1 and 17 (17 keeps every number exactly); got {digits}"
-        raise ValueError(msg)
+    ds = with_quoted(ds)
     lib = hepdata_lib()
-    about = about_result(ds, digits)
-    return [
-        *measurement_tables(lib, ds, about, "real"),
-        *measurement_tables(lib, ds, about, "nominal"),
+    about = about_result(ds, precision or Precision(), inspire=inspire, year=year)
+    refs = flux_references(ds, about)
+    tables = [
+        *measurement_tables(lib, ds, about, "real", refs),
+        *measurement_tables(lib, ds, about, "nominal", refs),
         *input_tables(lib, ds, about),
     ]
+    return tables, about

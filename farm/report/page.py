@@ -96,11 +96,18 @@ def _figure(name: str, src: str, caption: str) -> str:
 
 
 def _measurement_table(ds: xr.Dataset) -> str:
+    from farm.analysis.quoted import with_quoted
+
+    ds = with_quoted(ds)
     bins = truth_bins(ds)
     budgets: dict[str, Breakdown] = {c: breakdown(ds, c) for c in CONVENTIONS}
-    head = ["true E<sub>ν</sub> bin [MeV]" if not bins.is_total else "bin"]
+    truth = str(ds.attrs.get("truth_variable", "total"))
+    units = escape(str(ds["sigma_real"].attrs.get("units", "cm2 per target")).replace("cm2", "cm²"))
+    symbol = {"enu_true": "⟨σ⟩", "total": "σ"}.get(truth, "dσ/dx")
+    axis = "true E<sub>ν</sub> bin [MeV]" if truth == "enu_true" else f"true {escape(truth)} bin"
+    head = [axis if not bins.is_total else "bin"]
     for c in CONVENTIONS:
-        head += [f"σ {CONVENTION_TITLES[c]} [cm² / target]", "total", "stat"]
+        head += [f"{symbol} {CONVENTION_TITLES[c]} [{units}]", "total", "stat"]
     rows = []
     for j, label in enumerate(bins.bin_labels()):
         row = [f'<td class="text">{escape(label)}</td>']
@@ -215,7 +222,8 @@ def _headline(ds: xr.Dataset) -> str:
         stat = float(b.fractional(b.stat_sigma_cm2)[0])
         return (
             f'<p class="lead">Flux-averaged cross section (real flux): <b>{_sci(cv)} cm² per '
-            f"target</b> ± {100 * total:.1f} % (stat ± {100 * stat:.1f} %).</p>"
+            f"{escape(str(ds.attrs.get('cross_section_target', 'target')))}</b> ± {100 * total:.1f} % "
+            f"(stat ± {100 * stat:.1f} %).</p>"
         )
     frac = 100 * b.fractional(b.total_sigma_cm2)
     edges = bins.edges_mev if bins.edges_mev is not None else np.array([np.nan, np.nan])

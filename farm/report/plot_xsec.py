@@ -1,6 +1,9 @@
 """The extracted cross section with its error budget, and the fractional-uncertainty breakdown.
 
-Both conventions side by side. The error bars are boxes nested in quadrature: the innermost is
+The cross section as quoted (farm.analysis.quoted): ⟨σ⟩_j = ∫_j F σ dE / ∫_j F dE in true-E_ν
+bins, dσ/dx per unit of a kinematic truth variable, the flux-averaged total for one bin; not the
+seed's flux share S_j, which follows the bin widths and the flux shape. Both conventions side by
+side. The error bars are boxes nested in quadrature: the innermost is
 the data statistics, each next box adds one systematic group, the outermost is the total
 (√diag of ``cov_total_*``), so the visible part of each colour is that group's contribution.
 """
@@ -39,12 +42,40 @@ from farm.report.style import (
 
 __all__ = ["cross_section_figure", "uncertainty_figure"]
 
-XSEC_UNIT = "cm² / target"
 ENU_LABEL = r"true $E_\nu$ [MeV]"
 _DEFINITION = {
-    "real": r"$\int_j F\,\sigma\,dE\;/\;\Phi$",
-    "nominal": r"$\int_j \bar{F}\,\sigma\,dE\;/\;\Phi$",
+    "enu": {
+        "real": r"$\langle\sigma\rangle_j = \int_j F\sigma\,dE / \int_j F\,dE$",
+        "nominal": r"$\int_j \bar{F}\sigma\,dE / \int_j \bar{F}\,dE$",
+    },
+    "kinematic": {
+        "real": r"$d\sigma/dx = \int F\!\int_j \frac{d\sigma}{dx}dx\,dE\;/\;(\Phi\,\Delta x_j)$",
+        "nominal": r"$\int \bar{F}\!\int_j \frac{d\sigma}{dx}dx\,dE\;/\;(\bar\Phi\,\Delta x_j)$",
+    },
+    "total": {
+        "real": r"$\int F\,\sigma\,dE\;/\;\Phi$",
+        "nominal": r"$\int \bar{F}\,\sigma\,dE\;/\;\bar\Phi$",
+    },
 }
+
+
+def _kind(ds: xr.Dataset) -> str:
+    truth = str(ds.attrs.get("truth_variable", "total"))
+    return "total" if truth == "total" else "enu" if truth == "enu_true" else "kinematic"
+
+
+def _axis_label(ds: xr.Dataset) -> str:
+    if _kind(ds) == "enu":
+        return ENU_LABEL
+    truth = str(ds.attrs.get("truth_variable", "x"))
+    units = str(ds["truth_lo"].attrs.get("units", "")) if "truth_lo" in ds.coords else ""
+    return f"true {truth} [{units}]" if units else f"true {truth}"
+
+
+def _units(ds: xr.Dataset) -> str:
+    """σ's units for an axis label: cm² (per unit of x) per target, the target named."""
+    units = str(ds["sigma_real"].attrs.get("units", "cm2 per target"))
+    return units.replace("cm2", "cm²")
 
 
 def _layer_colors(b: Breakdown) -> dict[str, str]:
@@ -93,8 +124,8 @@ def _legend_handles(b: Breakdown, models: list[str], *, points: bool) -> list[Li
 
 
 def _predictions(ds: xr.Dataset, convention: str) -> np.ndarray:
-    """(M, J) every model's central-value prediction (the generator first)."""
-    return np.asarray(ds[f"model_pred_{convention}"].values[:, 0, :], dtype=np.float64)
+    """(M, J) every model's central-value prediction of σ (the generator first)."""
+    return np.asarray(ds[f"model_sigma_{convention}"].values[:, 0, :], dtype=np.float64)
 
 
 def _draw_total(ax: Axes, ds: xr.Dataset, b: Breakdown, models: list[str], scale: float) -> None:
@@ -170,7 +201,7 @@ def _draw_binned(
         extent.append(np.nanmax(np.abs(pred / cv - 1) + spread / np.abs(cv)))
     half = 1.15 * max(extent)
     ratio.set_ylim(1 - half, 1 + half)
-    ratio.set_xlabel(ENU_LABEL)
+    ratio.set_xlabel(_axis_label(ds))
     ratio.set_xlim(edges[0], edges[-1])
     ax.set_ylim(bottom=0)
 
@@ -180,6 +211,9 @@ def cross_section_figure(ds: xr.Dataset) -> Figure:
 
     Error boxes nest stat ⊕ each systematic group in quadrature (see the module docstring).
     """
+    from farm.analysis.quoted import with_quoted
+
+    ds = with_quoted(ds)
     bins = truth_bins(ds)
     models = labels(ds, "model")
     budgets = {c: breakdown(ds, c) for c in CONVENTIONS}
@@ -187,21 +221,23 @@ def cross_section_figure(ds: xr.Dataset) -> Figure:
     everything += [_predictions(ds, c) for c in CONVENTIONS]
     exponent = power_of_ten(np.concatenate([np.ravel(v) for v in everything]))
     scale = 10.0**exponent
-    ylabel = scale_label(r"$\sigma$", exponent, XSEC_UNIT)
+    kind = _kind(ds)
+    symbol = {"enu": r"$\langle\sigma\rangle$", "kinematic": r"$d\sigma/dx$", "total": r"$\sigma$"}
+    ylabel = scale_label(symbol[kind], exponent, _units(ds))
     if bins.is_total:
         fig = new_figure(11.0, 5.6)
         axes = fig.subplots(1, 2, sharey=True)
         for ax, c in zip(axes, CONVENTIONS, strict=True):
             _draw_total(ax, ds, budgets[c], models, scale)
-            ax.set_title(f"{CONVENTION_TITLES[c]}: {_DEFINITION[c]}")
+            ax.set_title(f"{CONVENTION_TITLES[c]}: {_DEFINITION[kind][c]}")
         axes[0].set_ylabel(f"flux-averaged total {ylabel}")
     else:
         fig = new_figure(11.0, 7.2)
         grid = fig.subplots(2, 2, sharex=True, sharey="row", height_ratios=[3, 1.3])
         for col, c in enumerate(CONVENTIONS):
             _draw_binned(grid[0, col], grid[1, col], ds, budgets[c], bins, models, scale)
-            grid[0, col].set_title(f"{CONVENTION_TITLES[c]}: {_DEFINITION[c]}")
-        grid[0, 0].set_ylabel(f"{ylabel} per bin")
+            grid[0, col].set_title(f"{CONVENTION_TITLES[c]}: {_DEFINITION[kind][c]}")
+        grid[0, 0].set_ylabel(ylabel)
         grid[1, 0].set_ylabel("ratio to measured")
     handles = _legend_handles(budgets["real"], models, points=bins.is_total)
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4))
@@ -252,16 +288,19 @@ def _bars(ax: Axes, b: Breakdown) -> None:
     ax.grid(axis="y", visible=False)
 
 
-def _steps(ax: Axes, b: Breakdown, edges: np.ndarray) -> None:
+def _steps(ax: Axes, b: Breakdown, edges: np.ndarray, xlabel: str = ENU_LABEL) -> None:
     for label, frac, color, ls in _fractional_rows(b):
         lw = 2.8 if label == "total" else 1.8
         ax.stairs(100 * frac, edges, color=color, ls=ls, lw=lw, label=label, baseline=None)
-    ax.set_xlabel(ENU_LABEL)
+    ax.set_xlabel(xlabel)
     ax.set_xlim(edges[0], edges[-1])
 
 
 def uncertainty_figure(ds: xr.Dataset) -> Figure:
     """Fractional ±1σ per systematic group, data statistics and in total, per convention."""
+    from farm.analysis.quoted import with_quoted
+
+    ds = with_quoted(ds)
     bins = truth_bins(ds)
     budgets = {c: breakdown(ds, c) for c in CONVENTIONS}
     n_rows = len(_fractional_rows(budgets["real"]))
@@ -275,7 +314,7 @@ def uncertainty_figure(ds: xr.Dataset) -> Figure:
         fig = new_figure(11.0, 5.4)
         axes = fig.subplots(1, 2, sharey=True)
         for ax, c in zip(axes, CONVENTIONS, strict=True):
-            _steps(ax, budgets[c], bins.edges_mev)
+            _steps(ax, budgets[c], bins.edges_mev, _axis_label(ds))
         top = max(100 * np.nanmax(r[1]) for c in CONVENTIONS for r in _fractional_rows(budgets[c]))
         axes[0].set_ylim(0, 1.12 * top)
         axes[0].set_ylabel("fractional uncertainty (±1σ) [%]")

@@ -107,17 +107,25 @@ def _sigma(cov: np.ndarray) -> np.ndarray:
     return np.sqrt(np.clip(np.diagonal(cov, axis1=-2, axis2=-1), 0.0, None))
 
 
-def breakdown(ds: xr.Dataset, convention: str) -> Breakdown:
+def breakdown(ds: xr.Dataset, convention: str, quantity: str = "sigma") -> Breakdown:
+    """Central values and ±1σ of the cross section as quoted (``quantity="sigma"``: ⟨σ⟩_j in
+    E_ν bins, dσ/dx in kinematic bins; farm.analysis.quoted) or of the seed's flux share S_j
+    (``"share"``), in cm² (per unit of x for dσ/dx) per target."""
+    from farm.analysis.quoted import with_quoted
+
+    ds = with_quoted(ds)
+    infix = "sigma_" if quantity == "sigma" else ""
+    value = f"sigma_{convention}" if quantity == "sigma" else f"xsec_{convention}"
     groups = labels(ds, "group")
-    sigma = _sigma(np.asarray(ds[f"cov_group_{convention}"].values))
+    sigma = _sigma(np.asarray(ds[f"cov_group_{infix}{convention}"].values))
     counted = [g != ALL_KNOBS for g in groups]
     return Breakdown(
         convention=convention,
-        central_cm2=np.asarray(ds[f"xsec_{convention}"].values[0], dtype=np.float64),
+        central_cm2=np.asarray(ds[value].values[0], dtype=np.float64),
         groups=tuple(g for g, c in zip(groups, counted, strict=True) if c),
         group_sigma_cm2=sigma[np.array(counted, dtype=bool)],
-        stat_sigma_cm2=_sigma(np.asarray(ds[f"cov_stat_{convention}"].values)),
-        total_sigma_cm2=_sigma(np.asarray(ds[f"cov_total_{convention}"].values)),
+        stat_sigma_cm2=_sigma(np.asarray(ds[f"cov_stat_{infix}{convention}"].values)),
+        total_sigma_cm2=_sigma(np.asarray(ds[f"cov_total_{infix}{convention}"].values)),
         crosscheck_sigma_cm2={
             g: sigma[k] for k, (g, c) in enumerate(zip(groups, counted, strict=True)) if not c
         },
@@ -140,12 +148,28 @@ def quadrature_layers(b: Breakdown) -> list[tuple[str, np.ndarray]]:
     return layers
 
 
-def prediction_sigma(ds: xr.Dataset, convention: str) -> np.ndarray:
-    """(M, J) ±1σ of each model's prediction over the shared universes (its block of the joint
-    covariance ``joint_cov_*``): in the real-flux convention the prediction carries the flux."""
-    n = ds.sizes["truth_bin"]
-    joint = np.asarray(ds[f"joint_cov_{convention}"].values, dtype=np.float64)
-    return _sigma(joint[:, n:, n:])
+def prediction_sigma(ds: xr.Dataset, convention: str, quantity: str = "sigma") -> np.ndarray:
+    """(M, J) ±1σ of each model's prediction over the shared universes (the predicted block of
+    the joint covariance, per systematic in the total as ``joint_cov_*``): in the real-flux
+    convention the prediction carries the flux. In σ (default) or in the flux share S_j."""
+    from farm.analysis.covariances import covariances
+    from farm.analysis.quoted import universe_set_of, with_quoted
+
+    if quantity != "sigma":
+        n = ds.sizes["truth_bin"]
+        joint = np.asarray(ds[f"joint_cov_{convention}"].values, dtype=np.float64)
+        return _sigma(joint[:, n:, n:])
+    ds = with_quoted(ds)
+    universes = universe_set_of(ds)
+    center = str(ds.attrs.get("covariance_center", "cv"))
+    normalization = str(ds.attrs.get("covariance_normalization", "n"))
+    models = np.asarray(ds[f"model_sigma_{convention}"].values, dtype=np.float64)
+    return np.stack(
+        [
+            _sigma(covariances(m, universes, center=center, normalization=normalization).total)
+            for m in models
+        ]
+    )
 
 
 _NO_SPREAD = 1e-9
