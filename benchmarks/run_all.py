@@ -24,22 +24,26 @@ FULL: dict[str, list[str]] = {
     "bench_store_read.py": ["--events", "1e7"],
     "bench_reweight.py": ["--events", "10000000", "--universes", "1000"],
     "bench_knobs.py": ["--events", "10000000", "--universes", "200"],
+    "bench_weights.py": ["--events", "1048576", "--universes", "1000"],
     "bench_dask.py": ["--events", "4194304", "--universes", "50"],
     "bench_e2e.py": [
         "--events", "10000000", "--flux", "1000", "--continuous", "200", "--bootstrap", "100",
         "--scale", "1", "10",
     ],
+    "bench_fit.py": ["--events", "200000", "--toys", "4000", "--points", "21"],
 }  # fmt: skip
 SMALL: dict[str, list[str]] = {
     "bench_generate.py": ["--events", "70000"],
     "bench_store_read.py": ["--events", "2e5", "--repeat", "1"],
     "bench_reweight.py": ["--events", "100000", "--universes", "20"],
     "bench_knobs.py": ["--events", "70000", "--universes", "20"],
+    "bench_weights.py": ["--events", "70000", "--universes", "20", "--repeat", "1"],
     "bench_dask.py": ["--events", "70000", "--universes", "4", "--repeat", "1"],
     "bench_e2e.py": [
         "--events", "70000", "--flux", "8", "--continuous", "4", "--bootstrap", "2",
         "--scale", "1", "2",
     ],
+    "bench_fit.py": ["--events", "70000", "--toys", "100", "--points", "5", "--block", "50"],
 }  # fmt: skip
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import xarray as xr
 from matplotlib.figure import Figure
 
+from farm.fit.report import with_fit_sections
 from farm.report.page import FIGURES, render_page
 from farm.report.plot_diagnostics import correlation_figure, universe_check_figure
 from farm.report.plot_flux import flux_figure
@@ -92,6 +93,7 @@ def write_report(
     assert set(images) == set(FIGURES)
     page = out / PAGE
     html = render_page(ds, images, result=result, threshold=threshold)
+    html = with_fit_sections(html, out, embed=embed)  # `farm fit --report` entries (docs/fit.md)
     _write_atomically(page, html.encode("utf-8"))
     written.append(page)
     return written
