@@ -65,10 +65,13 @@ def ingest(
     Example: farm ingest numu_Ar40.gst.root --mapping examples/genie-mapping.toml --out stores/genie-ar.zarr
     """
     from farm.ingest import ingest as ingest_events
+    from farm.stale import clean_stale, temporaries_of
     from farm.store import DEFAULT_SHARD_ROWS
 
-    with user_errors():
+    with user_errors(writing=out):
         t0 = time.perf_counter()
+        # what a killed `farm ingest --out OUT` left beside OUT (its writer no longer runs)
+        clean_stale(temporaries_of(out), log=lambda m: console.print(m, markup=False))
         with progress_bar() as bar:
             task = bar.add_task(f"ingesting {len(inputs)} file(s)", total=None)
 
