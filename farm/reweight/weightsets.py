@@ -19,12 +19,12 @@ Events that fill no histogram are not looked at.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from farm.reweight.compiled import CACHE, HAVE_NUMBA  # one numba switch, one kernel cache
 from farm.reweight.fastpaths import BlockLayout
 from farm.store.weights import weights_key
 
@@ -44,15 +44,9 @@ __all__ = [
 POLICIES = {"refuse": 0, "zero": 1, "one": 2}
 """What an unphysical (NaN, ±inf, negative) weight becomes: an error, 0 or 1."""
 
-try:  # pragma: no cover - which branch runs depends on the environment
-    if os.environ.get("FARM_NO_NUMBA"):
-        raise ImportError
+numba: Any = None
+if HAVE_NUMBA:
     import numba
-
-    HAVE_NUMBA = True
-except ImportError:  # pragma: no cover
-    numba = None
-    HAVE_NUMBA = False
 
 
 class UnphysicalWeightError(ValueError):
@@ -61,7 +55,7 @@ class UnphysicalWeightError(ValueError):
 
 if HAVE_NUMBA:
 
-    @numba.njit(nogil=True, cache=False)
+    @numba.njit(nogil=True, cache=CACHE)
     def _fill_plain_numba(weights, w0, slot, slot_truth, n_slots):
         """Weights known physical and no clamp: one fused, vectorised pass per event row."""
         n, n_u = weights.shape
@@ -86,7 +80,7 @@ if HAVE_NUMBA:
                     target[u] += w * np.float64(row[u])
         return out
 
-    @numba.njit(nogil=True, cache=False)
+    @numba.njit(nogil=True, cache=CACHE)
     def _fill_numba(weights, bits, limit, w0, slot, slot_truth, n_slots, policy, lo, hi, clamp):
         """Every weight looked at: a row whose largest bit pattern is below that of +inf holds
         only finite, non-negative weights (one vectorised integer max) and takes the fused
