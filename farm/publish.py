@@ -98,13 +98,17 @@ def open_published(out: str | Path) -> xr.Dataset:
     ``xr.open_zarr(out)`` reads lazily through the symlink: arrays read after a later publish
     would come from the new version, mixed with the old one's. Opening the version the link
     points to now keeps every later read in that one complete, never-modified version.
+
+    The arrays are read without dask (``chunks=None``): a result is small, and reading it must
+    not depend on whichever dask scheduler the calling process has as its default (a client
+    left registered by an earlier failed connection would otherwise take, and hang, the read).
     """
     current = current_version(out)
     if current is None:
         msg = f"{out}: nothing published yet; publish with `farm run CONFIG --out {out}`"
         raise FileNotFoundError(msg)
     refuse_non_result(out, current)
-    return xr.open_zarr(current)
+    return xr.open_zarr(current, chunks=None)
 
 
 def _write(ds: xr.Dataset, target: Path) -> None:

@@ -166,14 +166,31 @@ def _dask_scheduler_config_restored() -> Iterator[None]:
     last). Tests must not depend on what an earlier test's client left behind.
     """
     import dask
+    from distributed import client as dclient
 
     before = dask.config.get("scheduler", None)
+    clients_before = set(dclient._global_clients.values())
     yield
     if dask.config.get("scheduler", None) != before:
         if before is None:
             dask.config.config.pop("scheduler", None)
         else:
             dask.config.set(scheduler=before)
+    # A client whose start failed stays registered as the process's default (distributed
+    # 2026.8 registers it before connecting and never closes it); every later dask computation
+    # in this process is then sent to it and waits forever (CI once hung 11 tests for 600 s
+    # each). Drop it, and fail the test that left it: it must pass set_as_default=False.
+    leaked = [
+        c
+        for c in list(dclient._global_clients.values())
+        if c not in clients_before and c.status != "closed"
+    ]
+    for c in leaked:
+        dclient._del_global_client(c)
+    assert not leaked, (
+        f"the test left {len(leaked)} unclosed default dask client(s) {leaked}; close it, or "
+        "create it with set_as_default=False where its connection is expected to fail"
+    )
 
 
 @pytest.fixture(scope="session")

@@ -238,6 +238,17 @@ def test_a_reader_keeps_the_version_it_opened_while_a_new_one_is_published(
     assert published().xsec_real.equals(2 * old.xsec_real)
 
 
+def test_reading_a_result_does_not_go_through_the_default_dask_scheduler(project: Path) -> None:
+    """A default client left by a failed connection once hung `farm report` in CI; a published
+    result is read without dask, so no default scheduler can take the read."""
+    import dask
+
+    old = published()
+    with dask.config.set(scheduler="dask.distributed"), open_published(OUT) as ds:
+        # with dask-backed arrays this raises "No clients found" (or waits on a stale client)
+        assert_bit_identical(ds.load(), old)
+
+
 def test_readers_during_publishing_always_see_one_complete_version(project: Path) -> None:
     old = published()
     new = old.assign(xsec_real=old.xsec_real * 2, cov_real=old.cov_real * 4)

@@ -189,7 +189,7 @@ def test_tls_cluster_refuses_a_plain_tcp_client(scheduler_host_port: tuple[str, 
     host, port = scheduler_host_port
     # the scheduler resets the connection at the first unencrypted byte (CommClosedError is an OSError)
     with pytest.raises(OSError):
-        Client(f"tcp://{host}:{port}", timeout=CONNECT_TIMEOUT_S)
+        Client(f"tcp://{host}:{port}", timeout=CONNECT_TIMEOUT_S, set_as_default=False)
 
 
 def test_require_encryption_stops_a_client_from_using_plain_tcp(
@@ -201,6 +201,7 @@ def test_require_encryption_stops_a_client_from_using_plain_tcp(
             f"tcp://{host}:{port}",
             security=security_from_dir(tls.cert.parent),
             timeout=CONNECT_TIMEOUT_S,
+            set_as_default=False,
         )
 
 
@@ -211,6 +212,7 @@ def test_tls_cluster_refuses_a_client_certified_by_another_ca(client: Any, tmp_p
             client.scheduler.address,
             security=security_from_dir(tmp_path),
             timeout=CONNECT_TIMEOUT_S,
+            set_as_default=False,
         )
 
 

@@ -227,7 +227,7 @@ def _unchanged(out: Path, ds: object) -> bool:
 
     from farm.publish import current_version
 
-    with xr.open_zarr(current_version(out)) as previous:
+    with xr.open_zarr(current_version(out), chunks=None) as previous:
         return bool(previous.load().identical(ds))
 
 

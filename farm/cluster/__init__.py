@@ -81,7 +81,11 @@ def _joined(options: ClusterOptions, security: Any) -> Iterator[Any]:
     address, source = _scheduler_address(options)
     if address.startswith("tls://") and security is None:
         raise explain_connect_failure(address, ValueError(), tls_dir=None, source=source)
-    kwargs: dict[str, Any] = {"security": security} if security is not None else {}
+    # never the process's default client: a failed connection leaves a registered default
+    # behind (distributed 2026.8), which would take every later dask computation and hang it
+    kwargs: dict[str, Any] = {"set_as_default": False}
+    if security is not None:
+        kwargs["security"] = security
     try:
         client = Client(address, **kwargs)
     except (OSError, TimeoutError, TypeError, ValueError, RuntimeError) as err:
@@ -117,7 +121,7 @@ def connect(options: ClusterOptions) -> Iterator[Any]:
     else:
         msg = f"cluster kind {options.kind!r} has no dask client; choose one of {', '.join(CLUSTER_KINDS)}"
         raise ValueError(msg)
-    with cluster, Client(cluster, security=security) as client:
+    with cluster, Client(cluster, security=security, set_as_default=False) as client:
         if options.kind != "local":
             client.wait_for_workers(options.n_workers, timeout=300)
         yield client
