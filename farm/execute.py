@@ -171,7 +171,8 @@ def execute_dask(
     done = len(loaded)
     if progress is not None:
         progress(done, len(plan.items))
-    for future in as_completed(pending):
+    # the client's own loop: farm's clients are never the process default (farm.cluster)
+    for future in as_completed(pending, loop=client.loop):
         if future.status == "error":
             future.result()  # raises the worker's exception, which names the work item
         done += 1

@@ -166,7 +166,7 @@ def run_toys(
                 )
                 futures[future] = task
             # results arrive with their completion (no round trip per block to fetch each)
-            for future, values in as_completed(futures, with_results=True):
+            for future, values in as_completed(futures, loop=client.loop, with_results=True):
                 finished(futures[future], np.asarray(values, dtype=np.float64))
     stats = ToyRunStats(
         tasks=len(tasks), computed=len(missing), from_checkpoint=len(tasks) - len(missing)
