@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 
-from farm.reweight.flux import FluxTensors, flux_tensors
+from farm.reweight.binning import BIN_CACHE, Binning, BlockBins, bin_block, bin_block_with_flux
+from farm.reweight.compiled import flux_fill
+from farm.reweight.flux import FluxTensors, tensors_from_table
 from farm.reweight.knobs import KnobContext, required_columns
-from farm.reweight.per_event import bin_values as _bin
 from farm.reweight.per_event import event_universes
 from farm.reweight.shortcuts import fast_histograms as _fast_histograms
 from farm.reweight.weightsets import chunk_histograms
@@ -78,6 +80,13 @@ class AccumulationSpec:
     def n_reco(self) -> int:
         return self.reco_edges.size - 1
 
+    @cached_property
+    def binning(self) -> Binning:
+        """The binning in the form the compiled kernels read (farm.reweight.binning)."""
+        return Binning.of(
+            self.observable, self.reco_edges, self.truth_column, self.truth_edges, self.flux_bins
+        )
+
     def for_chunk(self, lo: int, hi: int, *, with_flux: bool) -> AccumulationSpec:
         """The spec of one work-item chunk: per-event universes [lo, hi), flux tensors or not."""
         return replace(
@@ -126,20 +135,16 @@ class AccumulationSpec:
 
 
 def columns_needed(spec: AccumulationSpec) -> tuple[str, ...]:
-    names = {
-        "event_id",
-        "enu_true",
-        "flavor",
-        "channel",
-        "is_signal",
-        "selected",
-        "w_nominal",
-        spec.observable,
-    }
+    """The columns a block is read with: a chunk of only the flux tensors (no per-event
+    universe) reads just what it bins and fills; ``event_id``, ``channel`` and the knobs'
+    columns are read by per-event universes only."""
+    names = {"enu_true", "flavor", "is_signal", "selected", "w_nominal", spec.observable}
     if spec.truth_column is not None:
         names.add(spec.truth_column)
-    for parameter in spec.knob_values:
-        names.update(required_columns(parameter, spec.knob_context))
+    if spec.event_universes.size:
+        names.update(("event_id", "channel"))
+        for parameter in spec.knob_values:
+            names.update(required_columns(parameter, spec.knob_context))
     return tuple(sorted(names))
 
 
@@ -218,36 +223,77 @@ def bin_events(
     """(reco bin (−1 outside the reco range), truth bin, signal) of each event of a block.
 
     Signal outside the truth range is treated as background (seen but not measured): it is not
-    signal here, and its truth bin is 0 like every non-signal event's.
+    signal here, and its truth bin is 0 like every non-signal event's. Binned by the compiled
+    kernels of farm.reweight.binning, which give ``np.searchsorted``'s indices.
+    """
+    bins = bin_block(cols, spec.binning)
+    return bins.reco, bins.truth, bins.signal
+
+
+def _flux_and_bins(
+    cols: Mapping[str, np.ndarray], spec: AccumulationSpec, key: tuple | None
+) -> tuple[FluxTensors | None, BlockBins | None]:
+    """The block's flux tensors (flux chunk) and bins: from this process's cache when the block
+    was binned before, else computed — for the flux chunk in the same pass as the tensors."""
+    binning = spec.binning
+    bins = BIN_CACHE.get(key) if key is not None else None
+    if not spec.with_flux:
+        if bins is None:
+            bins = bin_block(cols, binning)
+            if key is not None:
+                BIN_CACHE.put(key, bins)
+        return None, bins
+    if bins is None:
+        keep = (
+            (key is not None and BIN_CACHE.budget_bytes > 0)
+            or spec.event_universes.size > 0
+            or spec.fake_data_model is not None
+        )
+        table, bins = bin_block_with_flux(cols, binning, keep=keep)
+        if key is not None and bins is not None:
+            BIN_CACHE.put(key, bins)
+        if bins is not None and (spec.event_universes.size or spec.fake_data_model is not None):
+            bins = bins.widened()
+    else:
+        table = flux_fill(
+            cols["w_nominal"],
+            bins.flux,
+            bins.reco,
+            bins.truth,
+            bins.signal,
+            cols["selected"],
+            binning.n_flux,
+            binning.n_reco,
+            binning.n_truth,
+        )
+    return tensors_from_table(table, n_reco=binning.n_reco, n_truth=binning.n_truth), bins
+
+
+def block_partial_sums(
+    cols: Mapping[str, np.ndarray], spec: AccumulationSpec, *, block_key: tuple | None = None
+) -> PartialSums:
+    """Partial sums of one block of events (a dict of columns) over every universe.
+
+    ``block_key`` names the block's rows and its store's content (:func:`workers.tasks.compute_item`
+    passes one): its bins are then computed once per process and shared by every chunk of the
+    block (farm.reweight.binning.BIN_CACHE).
     """
     n = cols["w_nominal"].size
-    reco_bin = _bin(cols[spec.observable].astype(np.float64), spec.reco_edges)
-    if spec.truth_column is None:
-        truth_bin = np.zeros(n, dtype=np.int64)
-    else:
-        truth_bin = _bin(cols[spec.truth_column].astype(np.float64), spec.truth_edges)
-    signal = cols["is_signal"] & (truth_bin >= 0)
-    return reco_bin, np.where(signal, truth_bin, 0), signal
-
-
-def block_partial_sums(cols: Mapping[str, np.ndarray], spec: AccumulationSpec) -> PartialSums:
-    """Partial sums of one block of events (a dict of columns) over every universe."""
-    n = cols["w_nominal"].size
-    reco_bin, truth_bin, signal = bin_events(cols, spec)
-    tensors = None
-    if spec.with_flux:
-        tensors = flux_tensors(
-            cols["w_nominal"],
-            spec.flux_bins.index(cols["flavor"], cols["enu_true"]),
-            reco_bin,
-            truth_bin,
-            signal,
-            cols["selected"],
-            n_flux=spec.flux_bins.n_bins,
-            n_reco=spec.n_reco,
-            n_truth=spec.n_truth,
-        )
+    key = None if block_key is None else (*block_key, spec.binning.digest)
+    tensors, bins = _flux_and_bins(cols, spec, key)
     k = spec.event_universes.size
+    if bins is None:  # only the flux tensors were asked for
+        return PartialSums(
+            flux=tensors,
+            signal=np.zeros((0, spec.n_reco, spec.n_truth)),
+            background=np.zeros((0, spec.n_reco)),
+            truth=np.zeros((0, spec.n_truth)),
+            truth_nominal=np.zeros((0, spec.n_truth)),
+            clamped=np.zeros(0, dtype=np.int64),
+            n_events=n,
+            fake_signal=None,
+        )
+    reco_bin, truth_bin, signal = bins.reco, bins.truth, bins.signal
     weighted = spec.event_weight_set is not None and bool((spec.event_weight_set >= 0).any())
     fast = _fast_histograms(cols, spec, reco_bin, truth_bin, signal) if k and not weighted else None
     if weighted:  # columns of a weight set: one compiled pass (farm.reweight.weightsets)
@@ -263,7 +309,7 @@ def block_partial_sums(cols: Mapping[str, np.ndarray], spec: AccumulationSpec) -
         truth = np.zeros((k, spec.n_truth))
         truth_nominal = np.zeros((k, spec.n_truth))
         clamped = np.zeros(k, dtype=np.int64)
-        flux_bin = spec.flux_bins.index(cols["flavor"], cols["enu_true"])
+        flux_bin = bins.flux
         for start in range(0, k, spec.universes_per_block):
             rows = slice(start, min(start + spec.universes_per_block, k))
             sig[rows], bkg[rows], truth[rows], truth_nominal[rows], clamped[rows] = (

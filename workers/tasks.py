@@ -83,6 +83,19 @@ def _weight_sets_of(spec: AccumulationSpec) -> list[str]:
     return [spec.weight_sets[k][0] for k in used]
 
 
+def _block_key(
+    store: EventStore, block: int, block_rows: int, cols: dict[str, np.ndarray]
+) -> tuple[object, ...]:
+    """What a block's bins depend on besides the binning: its rows and the recorded checksums of
+    the shards they lie in (farm.reweight.binning.BinCache). The rows were read before, so their
+    shards were verified against those checksums."""
+    start = block * block_rows
+    stop = start + next(iter(cols.values())).shape[0]
+    first, last = start // store.shard_rows, (stop - 1) // store.shard_rows
+    checksums = tuple(store.shard_checksums[first : last + 1])
+    return (str(store.path), checksums, start, stop)
+
+
 def compute_item(
     store_path: str,
     spec: AccumulationSpec,
@@ -107,8 +120,12 @@ def compute_item(
             store, columns_needed(chunk_spec), block_rows, start=item.start, stop=item.stop
         )
         parts = (
-            block_partial_sums(cols, chunk_spec)
-            for _, cols in with_weight_sets(blocks, store, _weight_sets_of(chunk_spec), block_rows)
+            block_partial_sums(
+                cols, chunk_spec, block_key=_block_key(store, block, block_rows, cols)
+            )
+            for block, cols in with_weight_sets(
+                blocks, store, _weight_sets_of(chunk_spec), block_rows
+            )
         )
         result = tree_reduce(parts, REDUCTION_ARITY)
     except StoreError:

@@ -13,7 +13,13 @@ import numpy as np
 
 from farm.reweight.compiled import flux_fill
 
-__all__ = ["FluxTensors", "apply_flux_universes", "flux_tensors", "reweight_loop"]
+__all__ = [
+    "FluxTensors",
+    "apply_flux_universes",
+    "flux_tensors",
+    "reweight_loop",
+    "tensors_from_table",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,10 +57,15 @@ def flux_tensors(
     ``bincount`` passes without it); each bin is summed in event order either way, so both give
     the same bits.
     """
-    n_sig = n_reco * n_truth
     table = flux_fill(
         w0, flux_bin, reco_bin, truth_bin, is_signal, selected, n_flux, n_reco, n_truth
     )
+    return tensors_from_table(table, n_reco=n_reco, n_truth=n_truth)
+
+
+def tensors_from_table(table: np.ndarray, *, n_reco: int, n_truth: int) -> FluxTensors:
+    """The tensors in the (F, I·J + I + J) table of :func:`farm.reweight.compiled.flux_fill`."""
+    n_flux, n_sig = table.shape[0], n_reco * n_truth
     return FluxTensors(
         signal=table[:, :n_sig].reshape(n_flux, n_reco, n_truth).copy(),
         background=table[:, n_sig : n_sig + n_reco].copy(),
