@@ -22,23 +22,42 @@ not prefix-stable: their fast paths set the expansion range from the item's own 
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from farm.accumulate import AccumulationSpec, columns_needed
-from farm.analysis.pipeline import Prepared
 from farm.store.schema import COLUMNS
 
-__all__ = ["KERNEL_VERSION", "REDUCTION_ARITY", "Plan", "WorkItem", "make_plan"]
+if TYPE_CHECKING:  # a worker imports this module for WorkItem: not the analysis and xarray
+    from farm.analysis.pipeline import Prepared
+
+__all__ = ["KERNEL_VERSION", "MAX_ITEMS", "REDUCTION_ARITY", "Plan", "WorkItem", "make_plan"]
 
 KERNEL_VERSION = "3"
 """Bump when a kernel's numbers change: every checkpoint key changes with it."""
 
 REDUCTION_ARITY = 8
+
+MAX_ITEMS = 100_000
+"""Most work items of a plan: above it, items take 8× more blocks (a level up the tree) until the
+plan fits, so the driver's graph and memory stay bounded whatever the events and universes."""
+
+MAX_ITEM_S = 10.0
+"""A chunk whose items would take longer at the nominal rates takes items a level down (8× fewer
+blocks), so no item holds a worker for minutes; within :data:`MAX_ITEMS`."""
+
+NOMINAL_ROW_S = 20e-9
+NOMINAL_ROW_UNIVERSE_S = {"knob": 0.5e-9, "all": 0.5e-9}
+NOMINAL_OTHER_UNIVERSE_S = 1.5e-9
+"""Nominal seconds per row, and per row and per-event universe, of a chunk (the bootstrap's
+0.7 G event-universes/s for every kind, knobs at their 2 G/s: BENCHMARKS.md). They size items the same on
+every machine, so a plan and its checkpoint keys never depend on where it is made; the time a
+plan takes here comes from measured rates (:mod:`farm.costmodel`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,10 +93,18 @@ class Plan:
     block_rows: int
     bytes_per_event: int
     universes_per_chunk: tuple[int, ...]
+    chunk_levels: tuple[int, ...] = ()
+    """Each chunk's level when they differ (a big plan's costly chunks take smaller items);
+    empty: every chunk at ``level``."""
 
     @property
     def blocks_per_item(self) -> int:
+        """Blocks of the largest items (every chunk's, unless ``chunk_levels`` differ)."""
         return REDUCTION_ARITY**self.level
+
+    def blocks_per_item_of(self, chunk: int) -> int:
+        level = self.chunk_levels[chunk] if self.chunk_levels else self.level
+        return REDUCTION_ARITY**level
 
     def items_of_chunk(self, chunk: int) -> tuple[WorkItem, ...]:
         return tuple(item for item in self.items if item.chunk == chunk)
@@ -124,19 +151,66 @@ def _chunks(
     return chunks
 
 
-def _level(n_blocks: int, target_blocks: int | None) -> int:
-    """Items of arity**level blocks: ≈ 0.5–5 M events per task unless configured."""
+def _level(n_blocks: int, target_blocks: int | None, n_chunks: int = 1) -> int:
+    """Items of arity**level blocks: ≈ 0.5–5 M events per task unless configured, and at most
+    :data:`MAX_ITEMS` items over the ``n_chunks`` universe chunks (a level up until they fit).
+
+    Any level reduces in the same tree (items are its nodes), so the level changes the items and
+    their keys but never a bit of the result."""
     if target_blocks is not None:
         level = round(np.log(target_blocks) / np.log(REDUCTION_ARITY))
         if REDUCTION_ARITY**level != target_blocks:
             msg = f"[analysis] blocks_per_task must be a power of {REDUCTION_ARITY} (got {target_blocks})"
             raise ValueError(msg)
         return int(level)
-    return 2 if n_blocks >= 256 else (1 if n_blocks >= 8 else 0)
+    level = 2 if n_blocks >= 256 else (1 if n_blocks >= 8 else 0)
+    while n_chunks * -(-n_blocks // REDUCTION_ARITY**level) > MAX_ITEMS and n_blocks > 1:
+        if REDUCTION_ARITY**level >= n_blocks:
+            break  # one item per chunk already: more universes per task is the only way down
+        level += 1
+    return level
+
+
+def _chunk_levels(
+    level: int, n_blocks: int, block_rows: int, row_s: list[float], configured: bool
+) -> list[int]:
+    """Per chunk, ``level`` or lower: a chunk whose items would take more than
+    :data:`MAX_ITEM_S` at the nominal rates goes down a level while the plan keeps within
+    :data:`MAX_ITEMS` items. Configured ``blocks_per_task`` is kept as it is."""
+    levels = [level] * len(row_s)
+    if configured:
+        return levels
+
+    def items(lv: int) -> int:
+        return -(-n_blocks // REDUCTION_ARITY**lv)
+
+    def seconds(chunk: int, lv: int) -> float:
+        return min(REDUCTION_ARITY**lv, n_blocks) * block_rows * row_s[chunk]
+
+    total = len(row_s) * items(level)
+    # the costliest items first, a level at a time: the budget of items goes where it shortens most
+    order = sorted(range(len(row_s)), key=lambda c: -row_s[c])
+    while True:
+        lowerable = [c for c in order if levels[c] > 0]
+        chunk = max(lowerable, key=lambda c: seconds(c, levels[c]), default=None)
+        if chunk is None or seconds(chunk, levels[chunk]) <= MAX_ITEM_S:
+            return levels
+        more = items(levels[chunk] - 1) - items(levels[chunk])
+        if total + more > MAX_ITEMS:
+            return levels
+        levels[chunk] -= 1
+        total += more
 
 
 def _digest(payload: Any) -> str:
     h = hashlib.blake2b(digest_size=16)
+    _feed(h, payload)
+    return h.hexdigest()
+
+
+def _feed(h: Any, payload: Any) -> None:
+    """Hash ``payload`` into ``h``: arrays by dtype, shape and bytes, mappings by sorted key,
+    sequences bracketed, anything else as JSON."""
 
     def feed(value: Any) -> None:
         if isinstance(value, np.ndarray):
@@ -155,6 +229,24 @@ def _digest(payload: Any) -> str:
             h.update(json.dumps(value, sort_keys=True, default=str).encode())
 
     feed(payload)
+
+
+def _item_hasher(common: dict[str, Any], chunk_part: dict[str, Any]) -> Any:
+    """The hash state after ``[common, chunk_part, `` of an item's key payload: each item copies
+    it and adds its rows, so the key is ``_digest([common, chunk_part, start, stop, rows])``
+    without hashing the chunk's universes again for every item."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(b"[")
+    _feed(h, common)
+    _feed(h, chunk_part)
+    return h
+
+
+def _item_key(prefix: Any, start: int, stop: int, rows: list[Any]) -> str:
+    h = prefix.copy()
+    for value in (start, stop, rows):
+        _feed(h, value)
+    h.update(b"]")
     return h.hexdigest()
 
 
@@ -176,11 +268,17 @@ def _common_key_parts(prep: Prepared, spec: AccumulationSpec) -> dict[str, Any]:
 def _rows_checksums(
     prep: Prepared, shard_ranges: list[tuple[int, int]], start: int, stop: int
 ) -> list[Any]:
-    return [
-        [lo, hi, prep.store_checksums[i]]
-        for i, (lo, hi) in enumerate(shard_ranges)
-        if lo < stop and hi > start
-    ]
+    """``[lo, hi, checksum]`` of the shards that rows [start, stop) lie in (shards in row order:
+    the first is found by bisection, so a plan of 10⁵ items over 10³ shards takes no time)."""
+    first = max(bisect.bisect_right(shard_ranges, (start, float("inf"))) - 1, 0)
+    rows = []
+    for i in range(first, len(shard_ranges)):
+        lo, hi = shard_ranges[i]
+        if lo >= stop:
+            break
+        if hi > start:
+            rows.append([lo, hi, prep.store_checksums[i]])
+    return rows
 
 
 def _bootstrap_throws(prep: Prepared, lo: int, hi: int) -> tuple[int, int, int] | None:
@@ -201,6 +299,17 @@ def _bootstrap_throws(prep: Prepared, lo: int, hi: int) -> tuple[int, int, int] 
     return int(base[0]), int(throws[0]), int(throws[-1]) + 1
 
 
+def _nominal_row_s(prep: Prepared, chunks: list[tuple[int, int]]) -> list[float]:
+    """Each chunk's nominal seconds per row (:data:`NOMINAL_ROW_S` and per universe by kind)."""
+    owner = prep.universes.systematic_index[prep.spec.event_universes]
+    row_s = []
+    for lo, hi in chunks:
+        kind = prep.universes.kinds[owner[lo]] if hi > lo and owner[lo] >= 0 else "flux"
+        per_universe = NOMINAL_ROW_UNIVERSE_S.get(kind, NOMINAL_OTHER_UNIVERSE_S)
+        row_s.append(NOMINAL_ROW_S + per_universe * (hi - lo))
+    return row_s
+
+
 def make_plan(
     prep: Prepared,
     shard_ranges: list[tuple[int, int]],
@@ -212,9 +321,11 @@ def make_plan(
     """Cut the prepared analysis into work items (deterministically, whatever the cluster)."""
     spec = prep.spec
     n_blocks = prep.n_blocks
-    level = _level(n_blocks, blocks_per_task)
-    per_item = REDUCTION_ARITY**level
     chunks = _chunks(prep, universes_per_task, knob_universes_per_task)
+    level = _level(n_blocks, blocks_per_task, len(chunks))
+    levels = _chunk_levels(
+        level, n_blocks, prep.block_rows, _nominal_row_s(prep, chunks), blocks_per_task is not None
+    )
     common = _common_key_parts(prep, spec)
     items: list[WorkItem] = []
     for chunk, (lo, hi) in enumerate(chunks):
@@ -248,13 +359,13 @@ def make_plan(
                     "weight_sets": list(spec.weight_sets),
                     "unphysical_weights": spec.unphysical_weights,
                 }
+        prefix = _item_hasher(common, chunk_part)
+        per_item = REDUCTION_ARITY ** levels[chunk]
         for first in range(0, n_blocks, per_item):
             count = min(per_item, n_blocks - first)
             start = first * prep.block_rows
             stop = min((first + count) * prep.block_rows, prep.n_events)
-            key = _digest(
-                [common, chunk_part, start, stop, _rows_checksums(prep, shard_ranges, start, stop)]
-            )
+            key = _item_key(prefix, start, stop, _rows_checksums(prep, shard_ranges, start, stop))
             family = ""
             if bootstrap is not None:
                 family, key = key, f"{key}-{throws[0]}-{throws[1]}"
@@ -281,4 +392,5 @@ def make_plan(
         block_rows=prep.block_rows,
         bytes_per_event=int(sum(COLUMNS[n].dtype.itemsize for n in names)),
         universes_per_chunk=tuple(hi - lo for lo, hi in chunks),
+        chunk_levels=tuple(levels) if len(set(levels)) > 1 else (),
     )

@@ -46,6 +46,19 @@ def test_pvalue_at_the_tabulated_95_percent_points() -> None:
     assert pvalue(18.307038053275146, 10) == pytest.approx(0.05, rel=1e-12, abs=0)
 
 
+def test_pvalue_has_the_bits_of_scipy_stats_chi2_sf_without_importing_it() -> None:
+    # the p-values of every published result: the same function scipy.stats calls, edges included
+    import scipy.stats
+
+    x = np.concatenate([np.linspace(-2.0, 300.0, 20_001), [0.0, -0.0, np.inf, np.nan, 5e-324]])
+    for dof in (0, 1, 2, 7, 40, 1000):
+        expected = scipy.stats.chi2.sf(x, dof)
+        np.testing.assert_array_equal(pvalue(x, dof), expected)
+        scalar = pvalue(float(x[1234]), dof)
+        assert isinstance(scalar, float)
+        np.testing.assert_array_equal(scalar, expected[1234])
+
+
 def test_chi2_result_is_frozen() -> None:
     result = Chi2Result(chi2=1.0, dof=1, pvalue=0.3173105078629141)
     with pytest.raises(dataclasses.FrozenInstanceError):

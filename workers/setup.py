@@ -14,6 +14,8 @@ from typing import Any
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from workers.warmup import warm_up_kernels
+
 __all__ = ["MALLOC_THRESHOLD_BYTES", "FarmWorkerSetup", "tune_malloc", "warm_up_kernels"]
 
 MALLOC_THRESHOLD_BYTES = 256 * 2**20
@@ -45,27 +47,3 @@ class FarmWorkerSetup(WorkerPlugin):
         del worker
         tune_malloc()
         warm_up_kernels()
-
-
-def warm_up_kernels() -> None:
-    """Compile the numba kernels now, on tiny inputs, rather than inside the first work item."""
-    import numpy as np
-
-    from farm.reweight import compiled
-
-    if not compiled.HAVE_NUMBA:
-        return
-    one = np.ones(1)
-    index = np.zeros(1, dtype=np.int64)
-    flag = np.ones(1, dtype=bool)
-    compiled.flux_fill(one, index, index, index, flag, flag, 1, 1, 1)
-    compiled.bootstrap_fill(one, np.zeros(1, np.uint64), np.zeros(1, np.uint64), index, index, 1)
-    compiled.helm_ratio_table(one, index, one, one.reshape(1, 1))
-    compiled.slot_fill(one.reshape(1, 1), one, index, index, 1)
-    compiled.interpolation_error(np.ones((2, 1)), 1, np.ones((1, 1)), flag)
-    compiled.ordered_matmul(np.ones((1, 1)), np.ones((1, 1)))
-    from farm.reweight.weightsets import weight_set_fill
-
-    for dtype in (np.float32, np.float64):  # both passes of weight sets, both dtypes
-        for physical in (True, False):
-            weight_set_fill(np.ones((1, 1), dtype), one, index, index, 1, physical=physical)

@@ -83,6 +83,13 @@ try:  # pragma: no cover - which branch runs depends on the environment
 
     HAVE_NUMBA = True
     CACHE = _cache_kernels()
+    if os.environ.get("FARM_NUMBA_EXTENSIONS") == "0":
+        # numba imports every package registering a numba extension (awkward: ≈ 0.2 s) at its
+        # first dispatch; farm's kernels use none. Only farm's own processes ask for this: the
+        # command line and the local workers it starts (farm.cli), never a library user's process.
+        import numba.core.entrypoints
+
+        numba.core.entrypoints._already_initialized = True
 except ImportError:  # pragma: no cover
     numba = None
     HAVE_NUMBA = False
