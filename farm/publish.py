@@ -26,6 +26,7 @@ import re
 import shutil
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +42,9 @@ __all__ = [
     "current_version",
     "list_versions",
     "open_published",
+    "open_sample",
     "publish_dataset",
+    "sample_groups",
     "versions_dir",
 ]
 
@@ -111,20 +114,57 @@ def open_published(out: str | Path) -> xr.Dataset:
     return xr.open_zarr(current, chunks=None)
 
 
-def _write(ds: xr.Dataset, target: Path) -> None:
+def sample_groups(path: str | Path) -> list[str]:
+    """The samples a published multi-sample measurement keeps under ``samples/`` (else [])."""
+    import zarr
+
+    try:
+        root = zarr.open_group(Path(path), mode="r")
+        return sorted(root["samples"].group_keys()) if "samples" in root else []
+    except (KeyError, ValueError, OSError, TypeError):
+        return []
+
+
+def open_sample(out: str | Path, sample: str) -> xr.Dataset:
+    """One sample's own result inside a published multi-sample measurement (current version)."""
+    current = current_version(out)
+    if current is None:
+        msg = f"{out}: nothing published yet; publish with `farm run CONFIG --out {out}`"
+        raise FileNotFoundError(msg)
+    refuse_non_result(out, current)
+    names = sample_groups(current)
+    if sample not in names:
+        held = ", ".join(names) if names else "none: it is a single-sample result"
+        msg = f"{out}: holds no sample {sample!r} (samples: {held})"
+        raise ValueError(msg)
+    return xr.open_zarr(current, group=f"samples/{sample}", chunks=None)
+
+
+def _write(ds: xr.Dataset, target: Path, groups: Mapping[str, xr.Dataset] | None = None) -> None:
     with warnings.catch_warnings():
         # consolidated metadata is not in the zarr v3 spec yet; xarray readers expect it
         warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
         ds.to_zarr(target, mode="w-", consolidated=True, zarr_format=3)
+        for name, group in (groups or {}).items():
+            group.to_zarr(target, group=name, mode="w-", consolidated=True, zarr_format=3)
 
 
-def publish_dataset(ds: xr.Dataset, out: str | Path, *, new_analysis: bool = False) -> Path:
+def publish_dataset(
+    ds: xr.Dataset,
+    out: str | Path,
+    *,
+    new_analysis: bool = False,
+    groups: Mapping[str, xr.Dataset] | None = None,
+) -> Path:
     """Write ``ds`` as the next version and make it current; returns the version's path.
 
     Refused with a :class:`ValueError` before anything is written: a dataset holding NaN or inf
     where a result may not (:mod:`farm.finite`); an ``out`` that is not a new path or a farm
     result (:func:`farm.outputs.check_output`); a dataset of another sample than the current
     version's, unless ``new_analysis`` (:func:`farm.outputs.check_same_analysis`).
+
+    ``groups`` are written as zarr groups of the same version (a multi-sample measurement keeps
+    each sample's own result under ``samples/NAME``: :func:`open_sample`).
     """
     out = Path(out)
     check_output(out)
@@ -142,6 +182,8 @@ def publish_dataset(ds: xr.Dataset, out: str | Path, *, new_analysis: bool = Fal
         else "the current version is unchanged"
     )
     require_finite(ds, source=out, action=f"published ({kept})")
+    for name, group in (groups or {}).items():
+        require_finite(group, source=f"{out} ({name})", action=f"published ({kept})")
     folder = versions_dir(out)
     folder.mkdir(parents=True, exist_ok=True)
     if out.exists() and not out.is_symlink():
@@ -154,7 +196,7 @@ def publish_dataset(ds: xr.Dataset, out: str | Path, *, new_analysis: bool = Fal
     before = current_version(out)
     tmp = folder / f".tmp-{temp_token()}.zarr"
     try:
-        _write(ds, tmp)
+        _write(ds, tmp, groups)
         while True:
             number = max([v.number for v in list_versions(out)], default=0) + 1
             final = folder / f"v{number:04d}.zarr"

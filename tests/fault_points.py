@@ -79,8 +79,8 @@ elif point == "version":
 
     write = farm.publish._write
 
-    def paused_write(ds, target):
-        write(ds, target)
+    def paused_write(ds, target, groups=None):
+        write(ds, target, groups)
         pause()  # written in full under its temporary name, not yet renamed or linked
 
     farm.publish._write = paused_write

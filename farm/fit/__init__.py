@@ -46,13 +46,15 @@ def fit(
     asimov: bool = False,
     options: Any = None,
     checkpoint_dir: str | Path | None = None,
+    sample: str | None = None,
 ) -> FitResult:
     """Fit ``params`` of ``model`` to a farm result (a path or the dataset).
 
     Parameters
     ----------
     result : path or xarray.Dataset
-        A result of ``farm run``.
+        A result of ``farm run``. A multi-sample measurement's path fits all its samples
+        together with the covariance across them (:mod:`farm.fit.joint`); ``sample`` fits one.
     model : callable or str
         ``model(enu_mev, flavor, **params)`` in cm² per target, or ``"module:callable"``.
     params : sequence of str or Parameter
@@ -69,19 +71,23 @@ def fit(
         Where the toys run (default: in this process).
     checkpoint_dir : path, optional
         Checkpoint the toy blocks here (resume).
+    sample : str, optional
+        For a multi-sample measurement: fit this sample's own result alone.
     """
-    from farm.compare import open_result
     from farm.compare_models import resolve_model
+    from farm.fit.joint import open_problem
 
     function, name = resolve_model(model)
     parsed = [p if isinstance(p, Parameter) else parse_parameter(p, function, name) for p in params]
-    problem = FitProblem(
-        inputs=read_inputs(open_result(result).load(), convention, kind=kind),
-        model=function,
-        names=tuple(p.name for p in parsed),
-        fixed=dict(fixed or {}),
+    problem = open_problem(
+        result,
+        function,
+        [p.name for p in parsed],
+        fixed=fixed,
+        convention=convention,
         kind=kind,
         label=name,
+        sample=sample,
     )
     if asimov:
         problem = problem.asimov([p.start for p in parsed])

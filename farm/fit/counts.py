@@ -87,6 +87,19 @@ class CountsModel:
         )
         return truth / self.counts_per_xsec
 
+    def fingerprint_parts(self) -> list[object]:
+        """What decides the pseudo-experiments this model throws (farm.fit.fc.toy_fingerprint)."""
+        return [
+            self.data,
+            self.background,
+            self.response,
+            self.prior,
+            float(self.counts_per_xsec),
+            self.settings.method,
+            int(self.settings.iterations),
+            self.stat_cov_fixed,
+        ]
+
     def stat_cov(self, counts: np.ndarray) -> np.ndarray:
         """(n, J, J) statistics covariance (cm⁴) of each row of counts, J diag(d) Jᵀ where linear."""
         counts = np.atleast_2d(counts)

@@ -16,6 +16,7 @@ import numpy as np
 import xarray as xr
 
 import farm
+from farm.analysis.metadata import describe_fit
 from farm.fit.run import FitResult
 from farm.stale import temp_token
 
@@ -24,6 +25,11 @@ __all__ = ["fit_dataset", "write_fit"]
 CHI2_DEFINITION = (
     "chi2(theta) = D0^T (V_syst(theta) + V_stat)^-1 D0, D_u = m_u - p_u(theta) in every universe u, "
     "V_syst(theta) the covariance of D over the shared universes = V_mm + V_pp - V_mp - V_pm"
+)
+JOINT_DEFINITION = (
+    "; over the concatenated truth bins of every sample: each sample's D_u as in its own fit, "
+    "a shared systematic's universes of one throw index lined up across the samples (the "
+    "cross-sample blocks of V_syst), V_stat block diagonal"
 )
 FC_DEFINITION = (
     "Feldman-Cousins (PRD 57, 3873 (1998)) with the profile construction: at each point "
@@ -95,7 +101,7 @@ def fit_dataset(r: FitResult, *, result: str, model: str) -> xr.Dataset:
         "fixed": json.dumps({k: v for k, v in r.problem.fixed.items()}, default=str),
         "convention": inputs.convention,
         "n_bins": inputs.n_bins,
-        "n_universes": int(inputs.phi.size),
+        "n_universes": inputs.n_universes,
         "chi2_definition": CHI2_DEFINITION,
         "wilks_method": "MINUIT Minos (iminuit): profile dchi2 = chi2_1 quantile at cl",
         "fc_method": FC_DEFINITION if r.fc else "none (--toys 0)",
@@ -110,7 +116,17 @@ def fit_dataset(r: FitResult, *, result: str, model: str) -> xr.Dataset:
         "software_version": farm.__version__,
         **{f"result_{k}": v for k, v in inputs.provenance.items()},
     }
-    return xr.Dataset(data, coords=coords, attrs=attrs)
+    labels = getattr(inputs, "labels", None)
+    if labels is not None:  # a multi-sample measurement (farm.fit.joint)
+        attrs["samples"] = json.dumps(list(labels))
+        attrs["sample_fixed"] = json.dumps(
+            {label: dict(p.fixed) for label, p in zip(labels, r.problem.parts, strict=True)},
+            default=str,
+        )
+        attrs["shared_systematics"] = json.dumps([n for n, _ in inputs.shared])
+        attrs["chi2_definition"] = CHI2_DEFINITION + JOINT_DEFINITION
+    # long_name, units and description of every variable (farm.analysis.metadata.FIT_VARIABLES)
+    return describe_fit(xr.Dataset(data, coords=coords, attrs=attrs), tuple(names))
 
 
 def write_fit(ds: xr.Dataset, out: str | Path, *, overwrite: bool = False) -> Path:

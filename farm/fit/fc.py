@@ -69,9 +69,7 @@ def toy_fingerprint(
         grid.v_syst,
     ]
     if thrower.counts is not None:
-        c = thrower.counts
-        parts += [c.data, c.background, c.response, c.prior, float(c.counts_per_xsec)]
-        parts += [c.settings.method, int(c.settings.iterations), c.stat_cov_fixed]
+        parts += thrower.counts.fingerprint_parts()  # one sample's, or every sample's (joint)
     for p in points:
         parts += [int(p.poi), int(p.index), p.theta, p.pred, p.expected, p.syst_factor]
     return fingerprint(parts)

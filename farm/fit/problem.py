@@ -94,6 +94,17 @@ class ResultInputs:
     def n_bins(self) -> int:
         return int(self.measured.shape[1])
 
+    @property
+    def n_universes(self) -> int:
+        return int(self.phi.size)
+
+    def __repr__(self) -> str:
+        statistics = "Poisson counts" if self.counts is not None else "Gaussian statistics"
+        return (
+            f"ResultInputs({self.sample}, {self.convention} flux, {self.n_bins} bins, "
+            f"{self.measured.shape[0]} universes, {statistics})"
+        )
+
 
 def read_inputs(ds: Any, convention: str = "real", *, kind: str = "xsec") -> ResultInputs:
     """The arrays of a result dataset the fit needs (see :mod:`farm.compare` for their meaning)."""
@@ -161,6 +172,11 @@ class FitProblem:
     kind: str = "xsec"
     label: str = "model"
 
+    def __repr__(self) -> str:
+        free = ", ".join(self.names)
+        fixed = f", fixed {dict(self.fixed)}" if self.fixed else ""
+        return f"FitProblem({self.label!r}: free {free}{fixed}; {self.inputs!r})"
+
     @property
     def scale(self) -> float:
         """The unit of the internal numbers: |measured central value| (largest bin), cm²."""
@@ -170,6 +186,11 @@ class FitProblem:
     @property
     def n_bins(self) -> int:
         return self.inputs.n_bins
+
+    @property
+    def measured_cv(self) -> np.ndarray:
+        """(J,) the measured central value, cm² per target."""
+        return self.inputs.measured[0]
 
     def bound(self, theta: Sequence[float]) -> BoundModel:
         if len(theta) != len(self.names):

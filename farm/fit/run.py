@@ -99,6 +99,15 @@ class FCResult:
     connected: np.ndarray
     """(C,) whether the accepted points form one interval."""
 
+    def __repr__(self) -> str:
+        from farm._repr import interval_text
+
+        intervals = ", ".join(interval_text(lo, hi) for lo, hi in self.intervals)
+        return (
+            f"FCResult({self.name!r}, {self.theta.size} points × {self.toys.shape[-1]} toys, "
+            f"intervals {intervals})"
+        )
+
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class FitResult:
@@ -117,6 +126,23 @@ class FitResult:
     stat: str
     """How the toys were thrown (poisson, gaussian; '' without toys)."""
     toy_stats: ToyRunStats | None
+
+    def __repr__(self) -> str:
+        from farm._repr import interval_text, lines
+
+        body = [repr(self.best)]
+        for k, p in enumerate(self.params):
+            for c, cl in enumerate(self.settings.cls):
+                text = f"{p.name} {100 * cl:.4g} %: Wilks {interval_text(*self.wilks[k, c])}"
+                if k < len(self.fc):
+                    text += f", Feldman–Cousins {interval_text(*self.fc[k].intervals[c])}"
+                body.append(text)
+        toys = f", {self.settings.toys} toys per point ({self.stat})" if self.fc else ", no toys"
+        head = (
+            f"FitResult({self.problem.label!r} to {self.problem.inputs.sample}, "
+            f"{self.problem.inputs.convention} flux, {self.problem.n_bins} bins{toys})"
+        )
+        return lines(head, body)
 
 
 def tabulate(
@@ -150,7 +176,7 @@ def fc_indices(nodes: int, points: int) -> np.ndarray:
 
 def data_statistic(grid: Grid, problem: FitProblem) -> np.ndarray:
     """(*shape) the data's χ² on the grid, with the result's statistics covariance."""
-    measured = problem.inputs.measured[0] / problem.scale
+    measured = problem.measured_cv / problem.scale
     v_stat = problem.inputs.stat_cov / problem.scale**2
     return grid.chi2(measured[None, :], v_stat[None])[0]
 
