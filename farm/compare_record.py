@@ -65,6 +65,17 @@ class MeasurementComparison:
     def table(self) -> str:
         return self.measurement.table
 
+    def __repr__(self) -> str:
+        from farm._repr import chi2_text
+
+        text = f"MeasurementComparison({self.table!r}, {self.predicted.size} bins: χ² {chi2_text(self.chi2)}"
+        if self.joint is not None:
+            text += (
+                f"; over the universes with the correlation {chi2_text(self.joint)}, "
+                f"ignoring it {chi2_text(self.uncorrelated)}"
+            )
+        return text + ")"
+
     @property
     def measured_error(self) -> np.ndarray:
         return np.sqrt(np.clip(np.diag(self.measurement.covariance), 0, None))
@@ -82,6 +93,12 @@ class RecordComparison:
     record: str
     name: str
     measurements: list[MeasurementComparison]
+
+    def __repr__(self) -> str:
+        from farm._repr import lines
+
+        head = f"RecordComparison({self.name!r} against {self.record}: {len(self.measurements)} measurement(s))"
+        return lines(head, [repr(m) for m in self.measurements])
 
     def table(self, name: str) -> MeasurementComparison:
         for m in self.measurements:

@@ -350,3 +350,12 @@ def test_a_directory_that_is_neither_a_result_nor_a_record_is_refused_clearly(
     result = farm_cli("compare", tmp_path / "empty", "--model", f"{__name__}:linear")
     assert result.exit_code == 2
     assert "No group found" not in result.output
+
+
+def test_a_record_comparison_prints_one_line_per_measurement(record: Path) -> None:
+    result = compare_record(record, linear)
+    text = repr(result)
+    m = result.measurements[0]
+    assert len(text.splitlines()) == 1 + len(result.measurements)
+    assert f"{m.chi2.chi2:.4g} / {m.chi2.dof}" in text and "cross_section-enu" in text
+    assert "array(" not in text and len(text) < 400

@@ -286,17 +286,28 @@ def test_report_of_nothing_published_fails_naming_how_to_publish(tmp_path: Path)
 # --- the page in a browser ---------------------------------------------------------------------
 
 
-def test_headless_chromium_renders_the_page_and_the_screenshot_is_not_blank(
-    reports: dict[str, Path], tmp_path: Path
-) -> None:
+WIDTHS = {"desktop": 1280, "phone": 390}
+"""Viewport widths the page must render at (px): a laptop window and a phone."""
+
+
+def artifacts_dir() -> Path:
+    """Where CI keeps what a person looks at after a run: ``$FARM_CI_ARTIFACTS``, else the
+    repository's ``.ci/artifacts/`` (gitignored)."""
+    configured = os.environ.get("FARM_CI_ARTIFACTS", "").strip()
+    folder = (
+        Path(configured) if configured else Path(__file__).resolve().parents[1] / ".ci/artifacts"
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     if not os.access(CHROMIUM, os.X_OK):
         if os.environ.get("FARM_REQUIRE_CHROMIUM"):
             pytest.fail(f"FARM_REQUIRE_CHROMIUM is set but {CHROMIUM} is missing")
         pytest.skip(
             f"{CHROMIUM} not installed (apt-get install chromium); set FARM_REQUIRE_CHROMIUM=1 to fail instead"
         )
-    shot = tmp_path / "screenshot.png"
-    page = (reports["sns-csi"] / PAGE).resolve()
     command = [
         CHROMIUM,
         "--headless",
@@ -308,17 +319,57 @@ def test_headless_chromium_renders_the_page_and_the_screenshot_is_not_blank(
         "--disable-component-update",
         "--disable-sync",
         f"--user-data-dir={tmp_path / 'profile'}",
-        f"--screenshot={shot}",
-        "--window-size=1280,2000",
-        page.as_uri(),
+        *args,
     ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=90, check=False)
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=90, check=False)
+    finally:
+        shutil.rmtree(tmp_path / "profile", ignore_errors=True)
+
+
+@pytest.mark.parametrize("device", list(WIDTHS))
+def test_headless_chromium_renders_the_page_and_the_screenshot_is_not_blank(
+    reports: dict[str, Path], tmp_path: Path, device: str
+) -> None:
+    width = WIDTHS[device]
+    shot = artifacts_dir() / f"report-sns-csi-{device}.png"
+    shot.unlink(missing_ok=True)
+    page = (reports["sns-csi"] / PAGE).resolve()
+    done = chromium(tmp_path, f"--screenshot={shot}", f"--window-size={width},2000", page.as_uri())
     assert done.returncode == 0 and shot.is_file(), done.stderr[-2000:]
     with Image.open(shot) as image:
-        assert image.size == (1280, 2000)
+        assert image.size == (width, 2000)
         pixels = np.asarray(image.convert("RGB"))
     colours = np.unique(pixels.reshape(-1, 3), axis=0)
     assert len(colours) > 100, "the screenshot is (nearly) a single colour"
     # heading, text, the cross-section and uncertainty plots fill a good part of the first screen
     assert non_white_fraction(pixels) > 0.10
-    shutil.rmtree(tmp_path / "profile", ignore_errors=True)
+
+
+@pytest.mark.parametrize("device", list(WIDTHS))
+def test_the_page_fits_the_width_of_a_desktop_and_a_phone(
+    reports: dict[str, Path], tmp_path: Path, device: str
+) -> None:
+    """No sideways scrolling: the page is as wide as the window (wide tables scroll in their own
+    box). Measured by a wrapper page that loads the report in a frame of that width."""
+    page = (reports["nuscope-lar"] / PAGE).resolve()
+    wrapper = tmp_path / "wrapper.html"
+    wrapper.write_text(
+        '<!DOCTYPE html><html><body style="margin:0">'
+        f'<iframe id="f" src="{page.as_uri()}" style="width:{WIDTHS[device]}px;height:2000px;border:0">'
+        "</iframe><script>document.getElementById('f').onload = function () {"
+        "var d = this.contentDocument.documentElement;"
+        "document.body.setAttribute('data-overflow', d.scrollWidth - d.clientWidth); };"
+        "</script></body></html>"
+    )
+    done = chromium(
+        tmp_path,
+        "--allow-file-access-from-files",
+        "--virtual-time-budget=10000",
+        f"--window-size={WIDTHS[device]},2000",
+        "--dump-dom",
+        wrapper.as_uri(),
+    )
+    found = re.search(r'data-overflow="(-?\d+)"', done.stdout)
+    assert done.returncode == 0 and found, done.stderr[-2000:]
+    assert int(found[1]) <= 0, f"the page is {found[1]} px wider than a {device}'s window"

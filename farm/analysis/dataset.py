@@ -27,6 +27,7 @@ from farm.analysis.covariance import correlation, diagnostics
 from farm.analysis.covariances import CovarianceSet, chi2_mc_errors, chi2_table, random_strata
 from farm.analysis.extract import Extraction
 from farm.analysis.histograms import UniverseHistograms
+from farm.analysis.metadata import describe
 from farm.analysis.nominal_flux import FluxRule
 from farm.analysis.quoted import with_quoted
 from farm.store.schema import FLAVOR_PDG
@@ -69,41 +70,6 @@ def _cov_vars(prefix: str, cov: CovarianceSet, stat: np.ndarray) -> dict[str, An
         f"positive_definite_{prefix}": ((), bool(diag.is_positive_definite)),
         f"condition_number_{prefix}": ((), float(diag.condition_number)),
     }
-
-
-_DESCRIPTIONS = {
-    "positive_definite": "cov_total_{c} (systematics + data statistics) has a Cholesky factor. "
-    "The statistical covariance makes it definite whatever the universes: it says nothing about "
-    "whether enough were thrown (see rank_limited_{c}, mc_rel_error_{c}, universes_converged)",
-    "mc_rel_error": "largest relative Monte-Carlo standard error of a variance of the "
-    "systematic's covariance from its universes (sqrt(2/N) for N Gaussian throws, more for "
-    "heavier tails; 0 for an exact ±1 sigma unisim)",
-    "cov_mc_error": "Monte-Carlo standard error of each element of cov_{c} from the finite "
-    "universes (multisim systematics, added in quadrature)",
-    "cov_rank": "numerical rank of each systematic's covariance; one from N universes has rank "
-    "<= N (N - 1 about the mean)",
-    "rank_limited": "the rank reached the number of universes below the number of truth bins: "
-    "the covariance lacks directions because too few universes were thrown",
-}
-
-
-def _describe(ds: xr.Dataset) -> None:
-    for convention in ("real", "nominal"):
-        for name, text in _DESCRIPTIONS.items():
-            ds[f"{name}_{convention}"].attrs["description"] = text.format(c=convention)
-        for test in ("joint", "uncorrelated"):
-            ds[f"chi2_{convention}_{test}_mc_error"].attrs["description"] = (
-                "root-mean-square Monte-Carlo error of the chi-square from the finite universes: "
-                "sqrt(jackknife variance + bias^2), delete-one-universe jackknife stratified by "
-                "multisim systematic (unisim are exact), at least the Gaussian delta-method "
-                "error; inf when a systematic's covariance has the rank its universes allow "
-                "below the number of bins (the chi-square then depends on directions no "
-                "universe reached)"
-            )
-            ds[f"chi2_{convention}_{test}_mc_bias"].attrs["description"] = (
-                "jackknife estimate of the shift of the chi-square due to the finite universes "
-                "(too few universes leave directions of the covariance empty: a positive bias)"
-            )
 
 
 def _flux_rule_vars(rule: FluxRule, flavors: Sequence[str]) -> dict[str, Any]:
@@ -269,6 +235,8 @@ def build_dataset(
         "universe_systematic": (("universe",), labels.astype(object)),
         "universe_group": (("universe",), groups_per_universe.astype(object)),
         "reco_bin": np.arange(reco_edges.size - 1),
+        "reco_lo": (("reco_bin",), np.asarray(reco_edges[:-1], dtype=np.float64)),
+        "reco_hi": (("reco_bin",), np.asarray(reco_edges[1:], dtype=np.float64)),
         "truth_bin": np.arange(n_truth),
         T2: np.arange(n_truth),
         # object arrays become variable-length strings, which zarr v3 specifies
@@ -286,34 +254,14 @@ def build_dataset(
     attrs["universe_precision"] = precision
     ds = xr.Dataset(data_vars, coords=coords, attrs=attrs)
     ds.attrs["universes_warning"] = universes_warning(ds)
-    _describe(ds)
-    units = {
-        "xsec_real": "cm2 per target",
-        "xsec_nominal": "cm2 per target",
-        "pred_real": "cm2 per target",
-        "pred_nominal": "cm2 per target",
-        "cov_real": "cm4",
-        "cov_nominal": "cm4",
-        "cov_stat_real": "cm4",
-        "cov_stat_nominal": "cm4",
-        "flux": "nu / cm2 over the exposure",
-        "integrated_flux": "nu / cm2 over the exposure",
-        "flux_rule_enu": "MeV",
-        "flux_rule_fluence": "nu / cm2 over the exposure",
-        "data_counts": "events",
-        "signal_reco": "events",
-        "background_reco": "events",
-        "truth_counts": "events",
-    }
-    for name, unit in units.items():
-        ds[name].attrs["units"] = unit
     ds["xsec_real"].attrs["convention"] = "real-flux-averaged: unfold(d - B_u; R_u) / (T Phi_u)"
     ds["xsec_nominal"].attrs["convention"] = (
         "nominal-flux-averaged: unfold(d - B_u; M_u) / (T Phi_nominal)"
     )
     # the cross section as quoted (<sigma>_j in E_nu bins, dsigma/dx in kinematic bins) beside
-    # the seed's flux share S_j above, and lo/hi coordinates of the truth bins (farm.analysis.quoted)
-    return with_quoted(ds)
+    # the seed's flux share S_j above, and lo/hi coordinates of the truth bins (farm.analysis.quoted);
+    # then long_name, units and description of everything from one registry
+    return describe(with_quoted(ds))
 
 
 def _statistics_attrs(extraction: Extraction) -> dict[str, Any]:

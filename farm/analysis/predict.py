@@ -9,7 +9,10 @@ prediction (Σ_f G_fj) / Φ̄. The generator's own model is the truth-level MC i
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -22,15 +25,39 @@ __all__ = ["XsecModel", "binned_flux", "fold_model", "load_model", "model_predic
 XsecModel = Callable[[np.ndarray, str], np.ndarray]
 
 
+def _import(module_name: str) -> object:
+    """Import a module as ``python -m`` would find it: installed, or in the current folder.
+
+    The current folder is searched only when the module is found nowhere else (so a folder
+    never shadows an installed module), and then stays searched, as under ``python -m``, so that
+    the model's own imports of its neighbours work too."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        top = module_name.partition(".")[0]
+        here = os.getcwd()
+        if err.name not in (top, module_name) or here in sys.path:
+            raise
+        if not (Path(here, f"{top}.py").is_file() or Path(here, top).is_dir()):
+            raise
+        sys.path.append(here)
+        importlib.invalidate_caches()
+        return importlib.import_module(module_name)
+
+
 def load_model(spec: str) -> XsecModel:
-    """Import ``module:callable``. This runs user code: only load models you trust."""
+    """Import ``module:callable`` (installed, or a module in the current folder). This runs user
+    code: only load models you trust."""
     module_name, _, attr = spec.partition(":")
     try:
-        obj = importlib.import_module(module_name)
+        obj = _import(module_name)
         for part in attr.split("."):
             obj = getattr(obj, part)
     except (ImportError, AttributeError) as err:
-        msg = f"cannot load model {spec!r}: {err}; give module:callable importable on this machine"
+        msg = (
+            f"cannot load model {spec!r}: {err}; give module:callable importable on this machine "
+            "(installed, on PYTHONPATH, or a module.py in the current folder)"
+        )
         raise ValueError(msg) from None
     if not callable(obj):
         msg = f"model {spec!r} is not callable"

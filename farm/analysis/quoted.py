@@ -247,47 +247,15 @@ def _truth_coords(ds: xr.Dataset) -> dict[str, Any]:
     return out
 
 
-_LONG = {
-    "sigma": "{what}, {convention}-flux convention",
-    "sigma_factor": "sigma_{c} / xsec_{c}: the factor that takes the seed's flux share S_j to sigma",
-    "model_sigma": "every model's prediction of sigma_{c} (model_pred_{c} times sigma_factor_{c})",
-    "cov_sigma": "systematic covariance of sigma_{c} over the universes",
-    "cov_stat_sigma": "data-statistics covariance of sigma_{c}",
-    "cov_total_sigma": "total covariance of sigma_{c} (systematics + data statistics)",
-    "cov_group_sigma": "covariance of sigma_{c} per systematic group",
-}
-
-
 def _describe(ds: xr.Dataset) -> None:
+    """What one target is, on the σ variables and the dataset (long_name, units and description
+    come from farm.analysis.metadata)."""
     truth = str(ds.attrs.get("truth_variable", "total"))
-    what = QUANTITY_TEXT[_kind(truth)]
-    units, axis_units, target = _units(ds)
-    share_units = f"cm2 per target ({target})"
+    _, _, target = _units(ds)
     for c in ("real", "nominal"):
-        for stem, text in _LONG.items():
-            name = f"{stem}_{c}"
-            ds[name].attrs["long_name"] = text.format(what=what, convention=c, c=c)
-        for name in (f"sigma_{c}", f"model_sigma_{c}"):
-            ds[name].attrs["units"] = units
-        for name in (
-            f"cov_sigma_{c}",
-            f"cov_stat_sigma_{c}",
-            f"cov_total_sigma_{c}",
-            f"cov_group_sigma_{c}",
-        ):
-            ds[name].attrs["units"] = f"({units})^2"
-        ds[f"sigma_factor_{c}"].attrs["units"] = (
-            "1" if _kind(truth) != "kinematic" else f"1/{axis_units}"
-        )
         ds[f"sigma_{c}"].attrs["target"] = target
-        ds[f"xsec_{c}"].attrs["long_name"] = (
-            f"S_j, the seed's flux share ({c}-flux convention): int_j F sigma dE / Phi, bin j's "
-            "share of the flux-averaged total cross section (not sigma at E_j; see sigma_"
-            f"{c} for what is quoted)"
-        )
-        ds[f"xsec_{c}"].attrs["target"] = share_units
-        ds[f"pred_{c}"].attrs.setdefault("long_name", f"the generator's prediction of xsec_{c}")
-    ds.attrs["sigma_quantity"] = what
+        ds[f"xsec_{c}"].attrs["target"] = f"cm2 per target ({target})"
+    ds.attrs["sigma_quantity"] = QUANTITY_TEXT[_kind(truth)]
     ds.attrs["cross_section_target"] = target
 
 
@@ -296,9 +264,11 @@ def with_quoted(ds: xr.Dataset) -> xr.Dataset:
     result published before they existed does)."""
     if "sigma_real" in ds.variables:
         return ds
+    from farm.analysis.metadata import describe
+
     out = ds.assign(quoted_vars(ds)).assign_coords(_truth_coords(ds))
     _describe(out)
-    return out
+    return describe(out, strict=False)  # long_name, units, description from one registry
 
 
 def sigma_chi2(ds: xr.Dataset, convention: str, model: int) -> tuple[Any, Any]:

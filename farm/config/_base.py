@@ -26,6 +26,13 @@ AsTuple = BeforeValidator(_list_to_tuple)
 class Section(BaseModel):
     """A configuration table. Unknown keys are errors, values are validated once and frozen."""
 
+    # a key's docstring (its description, units in brackets at the end) is its schema
+    # description: docs/config.md is generated from it (farm.config.reference)
     model_config = ConfigDict(
-        extra="forbid", frozen=True, validate_default=True, strict=True, allow_inf_nan=False
+        extra="forbid",
+        frozen=True,
+        validate_default=True,
+        strict=True,
+        allow_inf_nan=False,
+        use_attribute_docstrings=True,
     )

@@ -55,11 +55,15 @@ class BinningSection(Section):
     observable: str
     """Reconstructed column binned in reco space, e.g. reco_pe, reco_kevee, etag_mev."""
     reco_edges: list[float]
+    """Bin edges of the reconstructed observable, increasing [the observable's units: PE, keVee
+    or MeV]."""
     truth: str = "total"
     """Truth column binned in truth space (enu_true, recoil_mev, …) or "total" for one bin."""
     truth_edges: list[float] | None = None
+    """Bin edges of the truth variable, increasing; none for truth = "total" [the truth column's
+    units: MeV for enu_true]."""
     flux_edges_mev: dict[str, list[float]]
-    """E_ν bin edges per flavour on which flux universes are defined."""
+    """E_ν bin edges per flavour on which flux universes are defined. [MeV]"""
     signal_flavors: list[str] | None = None
     """Flavours whose integrated flux Φ normalises the cross section (default: all of flux_edges_mev)."""
 
@@ -112,6 +116,7 @@ class SystematicSection(Section):
     """One named systematic: a flux variation, a knob, or the MC-statistics bootstrap."""
 
     name: str = Field(min_length=1)
+    """Name of the systematic: labels its universes and its covariance."""
     kind: Literal["flux", "knob", "bootstrap", "weights"]
     """``weights``: precomputed per-event universe weights stored with the events
     (``weight_set``; ``farm weights add``)."""
@@ -120,18 +125,24 @@ class SystematicSection(Section):
     "background" (brn_norm, nin_norm, ssb_norm, accidental_norm), "detector" (energy_scale,
     quenching, light_yield, threshold, efficiency), else "xsec"."""
     mode: Literal["multisim", "unisim"] = "multisim"
+    """multisim: random universes (throws of them); unisim: two universes at ±1σ."""
     throws: PositiveInt = 100
+    """Universes thrown by a multisim systematic [universes]."""
     # flux: a covariance on the E_ν bins per flavour
     normalization: float = Field(default=0.0, ge=0.0)
+    """Flux: 1σ uncertainty of the flux normalisation, the same in every E_ν bin [fraction]."""
     shape: float = Field(default=0.0, ge=0.0)
+    """Flux: 1σ shape uncertainty per E_ν bin, correlated over ``shape_correlation_length``
+    [fraction]."""
     shape_correlation_length: PositiveFloat = 0.3
-    """Correlation length of the shape uncertainty in ln(E_ν)."""
+    """Correlation length of the shape uncertainty in ln(E_ν). [ln E_ν]"""
     fission_fraction_sigma: float = Field(default=0.0, ge=0.0)
-    """Reactor: absolute uncertainty of each fission fraction (propagated to the spectrum)."""
+    """Reactor: absolute uncertainty of each fission fraction (propagated to the spectrum). [absolute fraction]"""
     covariance_file: str | None = None
     """A .npy fractional covariance over the touched flux bins (flavours in alphabetical order,
     then energy), added to normalization/shape; checked symmetric positive semi-definite."""
     flavors: list[str] | None = None
+    """Flux: the flavours it varies (default: every flavour of ``[binning] flux_edges_mev``)."""
     from_flux: bool = False
     """Flux: throw the flux's own universes (its file's universe histograms, one universe each,
     or its covariance), on the analysis flux bins (farm.flux.universes)."""
@@ -142,7 +153,11 @@ class SystematicSection(Section):
     ``normalization``, which only moves Φ: declare that as a separate flux systematic."""
     # knob
     parameter: str | None = None
+    """Knob: the parameter it shifts (the knob table below)."""
     sigma: float = Field(default=0.0, ge=0.0)
+    """Knob: the 1σ shift of the parameter, in the parameter's own units: a fraction for the
+    fractional knobs (0.1 = 10 %), MeV for ccqe_ma_mev, readout units (PE or keVee) for
+    threshold, an absolute value for sin2w [the knob's units: see the knob table]."""
     channels: list[str] | None = None
     """``channel_norm``: the channels whose events it normalises."""
     # weights
@@ -227,26 +242,33 @@ _BACKGROUND_KNOBS = {"brn_norm", "nin_norm", "ssb_norm", "accidental_norm"}
 
 class AnalysisSection(Section):
     method: Literal["lsq", "dagostini", "wiener-svd"] = "dagostini"
+    """Extraction: lsq (least squares), dagostini (iterative Bayesian) or wiener-svd."""
     iterations: PositiveInt = 4
+    """D'Agostini iterations [iterations]."""
     wiener_order: Literal[0, 1, 2] = 2
+    """Wiener-SVD: the derivative order of the smoothness matrix, 0, 1 or 2 [—]."""
     covariance_center: Literal["cv", "mean"] = "cv"
+    """Centre of the universe covariances: cv (universe 0, the MicroBooNE convention) or mean."""
     covariance_normalization: Literal["n", "n-1"] = "n"
+    """Normalisation of the universe covariances: n (1/N) or n-1 (1/(N − 1))."""
     universe_seed: int = Field(default=12345, ge=0)
+    """Seed of the universes: a throw depends only on (seed, systematic name, universe index)
+    [—]."""
     universes_per_block: PositiveInt = 64
-    """Per-event universes evaluated together on one block (bounds the weight matrices' memory)."""
+    """Per-event universes evaluated together on one block (bounds the weight matrices' memory). [universes]"""
     universes_per_task: PositiveInt = 256
-    """Per-event universes in one work item (chunks never span two systematics)."""
+    """Per-event universes in one work item (chunks never span two systematics). [universes]"""
     knob_universes_per_task: PositiveInt = 2048
     """Universes of one knob systematic in one work item when no weight clamping is declared
     (never fewer than ``universes_per_task``): a knob's fast paths cost a fixed number of exact
-    evaluations per event whatever its number of universes, so fewer, wider items cost less."""
+    evaluations per event whatever its number of universes, so fewer, wider items cost less. [universes]"""
     blocks_per_task: PositiveInt | None = None
-    """Blocks of 65 536 events per work item, a power of 8; default chosen from the store size."""
+    """Blocks of 65 536 events per work item, a power of 8; default chosen from the store size. [blocks]"""
     all_knob_universes: int = Field(default=0, ge=0)
     """Also throw this many universes with every flux systematic and knob at once (the all-knob
-    set, reported as systematic "all_knobs"; not added into the total, which sums the per-knob sets)."""
+    set, reported as systematic "all_knobs"; not added into the total, which sums the per-knob sets). [universes]"""
     weight_clamp: Annotated[tuple[float, float], AsTuple] | None = None
-    """Weight policy: clamp universe/nominal weight ratios into [lo, hi]; None means no clamping."""
+    """Weight policy: clamp universe/nominal weight ratios into [lo, hi]; None means no clamping. [ratio to the nominal weight]"""
     unphysical_weights: Literal["refuse", "zero", "one"] = "refuse"
     """Weight policy for weight sets (``kind = "weights"``): a NaN, infinite or negative weight
     stops the run naming the event (refuse), or becomes 0 or 1; each is counted per universe
@@ -255,11 +277,11 @@ class AnalysisSection(Section):
     """Target relative Monte-Carlo error of each multisim systematic's covariance (its worst
     variance; √(2/N) for N Gaussian universes, so 0.10 asks for 200): a systematic above it is
     flagged in the dataset, the run summary and the report; ``farm run --until-converged``
-    throws more universes until every systematic reaches it."""
+    throws more universes until every systematic reaches it. [fraction]"""
     stat_toys: int = Field(default=1000, ge=2)
     """Poisson toys for the data-statistics covariance of a non-linear extraction (D'Agostini
     with several truth bins; relative error of its variances ≈ √(2/stat_toys)). Linear
-    extractions (lsq, Wiener-SVD, one truth bin) are propagated exactly and need none."""
+    extractions (lsq, Wiener-SVD, one truth bin) are propagated exactly and need none. [toys]"""
 
     @field_validator("wiener_order", mode="before")
     @classmethod
@@ -289,14 +311,20 @@ class AnalysisSection(Section):
 
 class DataSection(Section):
     kind: Literal["fake", "file"] = "fake"
+    """fake: fake data from the MC (universe, signal_scale, model, poisson, seed); file:
+    observed counts from ``file``."""
     file: str | None = None
     """Observed counts per reco bin: .npy, or a text file with one number per reco bin."""
     universe: int = Field(default=0, ge=0)
+    """Fake data: the universe whose expectation is the fake data (0: the central value) [—]."""
     signal_scale: PositiveFloat = 1.0
+    """Fake data: factor on the signal [factor]."""
     model: str | None = None
     """Alternative model for fake data: module:callable returning σ(E_ν) ratios to the generator's."""
     poisson: bool = True
+    """Fake data: draw Poisson fluctuations (false: the expectation itself)."""
     seed: int = Field(default=1, ge=0)
+    """Fake data: seed of the Poisson fluctuations [—]."""
 
     @model_validator(mode="after")
     def _file(self) -> DataSection:
@@ -310,5 +338,8 @@ class ModelSection(Section):
     """A plugged-in cross-section model: module:callable giving σ(E_ν) in cm² per target."""
 
     name: str
+    """Label of the model in the result (the ``model`` coordinate)."""
     callable: str = Field(pattern=r"^[\w.]+:[\w.]+$")
+    """``module:callable`` returning σ(E_ν) in cm² per target (dσ/dX for kind = dxsec)."""
     kind: Literal["xsec", "dxsec"] = "xsec"
+    """xsec: σ(E_ν, flavour); dxsec: dσ/dX(E_ν, X, flavour), for kinematic truth bins."""

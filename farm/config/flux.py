@@ -32,11 +32,13 @@ class FluxUniversesSection(Section):
     """The flux file's own uncertainty: N universe histograms (PPFX-style), or a covariance."""
 
     kind: Literal["histograms", "covariance"]
+    """histograms: universe histograms per flavour; covariance: one covariance matrix over the
+    bins."""
     names: dict[str, str] = Field(default_factory=dict)
     """histograms, per flavour: the npz key of an (N, bins) array, or a ROOT name pattern with
     ``{i}`` for universe i (``numu/ppfx/hnumu_univ_{i}``)."""
     count: PositiveInt | None = None
-    """histograms from a ROOT pattern: the number of universes (0 … count − 1)."""
+    """histograms from a ROOT pattern: the number of universes (0 … count − 1). [universes]"""
     covariance: str | None = None
     """covariance: the npz key or ROOT TH2 name of the matrix over the bins of ``flavors``, or a
     ``.npy`` file."""
@@ -65,6 +67,7 @@ class FluxSection(Section):
     """A flux read from a file; every bin becomes ν/cm² over the run's exposure."""
 
     file: str = Field(min_length=1)
+    """The flux file (CSV, npz, ROOT, HEPData YAML or NuHepMC), relative to the configuration."""
     format: Literal["csv", "npz", "root", "hepdata", "nuhepmc"] | None = None
     """Default from the suffix: .csv, .npz, .root, .yaml/.yml (HEPData), .hepmc3/.hepmc
     (the beam histograms a NuHepMC file's run info carries, G.C.7)."""
@@ -81,8 +84,9 @@ class FluxSection(Section):
     """npz key of the bin edges (default ``edges``) or the CSV columns ``LOW,HIGH`` (default
     ``e_low,e_high``)."""
     scale: PositiveFloat = 1.0
-    """An extra factor on every bin (and universe)."""
+    """An extra factor on every bin (and universe). [factor]"""
     universes: FluxUniversesSection | None = None
+    """The file's own universes (the ``[flux.universes]`` table)."""
 
     @field_validator("flavors")
     @classmethod

@@ -46,6 +46,14 @@ class BestFit:
     calls: int
     at_limit: tuple[bool, ...]
 
+    def __repr__(self) -> str:
+        values = ", ".join(
+            f"{n} = {v:.6g} ± {e:.3g}"
+            for n, v, e in zip(self.names, self.values, self.errors, strict=True)
+        )
+        state = "valid" if self.valid else "NOT valid"
+        return f"BestFit({values}; χ²_min {self.chi2:.4g} / {self.ndof} dof, {state}, {self.calls} calls)"
+
     @property
     def pvalue(self) -> float:
         """Goodness of fit, P(χ²_ndof ≥ χ²_min); NaN without degrees of freedom."""

@@ -66,6 +66,10 @@ class Grid:
     def shape(self) -> tuple[int, ...]:
         return tuple(a.size for a in self.axes)
 
+    def __repr__(self) -> str:
+        ranges = ", ".join(f"{a.size} nodes {a[0]:.4g}..{a[-1]:.4g}" for a in self.axes)
+        return f"Grid({ranges}; {self.pred.shape[-1]} bins)"
+
     def chi2(self, measured: np.ndarray, v_stat: np.ndarray) -> np.ndarray:
         """(n, *shape) χ² of each pseudo-experiment (n, J) with its statistics covariance
         (n, J, J) at every node: (m − p)ᵀ (V_syst + V_stat)⁻¹ (m − p)."""

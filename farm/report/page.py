@@ -28,6 +28,7 @@ from farm.report.quantities import (
     breakdown,
     chi2_rows,
     config_of,
+    conventions_coincide,
     provenance,
     truth_bins,
 )
@@ -76,6 +77,14 @@ tr:nth-child(even) td { background: #fafbfc; }
 code, pre { font-family: "DejaVu Sans Mono", monospace; font-size: 12.5px; }
 pre { background: #f6f8fa; padding: 10px; overflow-x: auto; max-height: 420px; }
 .note { font-size: 13px; color: #555; }
+/* a phone (390 px): narrower margins, and wide tables scroll inside their own box */
+@media (max-width: 700px) {
+  main { padding: 12px 14px 32px; }
+  h1 { font-size: 22px; }
+  h2 { font-size: 18px; }
+  table { display: block; max-width: 100%; overflow-x: auto; }
+  th, td { padding: 3px 6px; }
+}
 """
 
 
@@ -118,6 +127,18 @@ def _measurement_table(ds: xr.Dataset) -> str:
             row.append(_cell(f"± {100 * b.fractional(b.stat_sigma_cm2)[j]:.1f} %"))
         rows.append(row)
     return _table(head, rows)
+
+
+def _coincide_note(ds: xr.Dataset) -> str:
+    """One sentence when the two flux conventions hold the same numbers (one panel is drawn)."""
+    if not conventions_coincide(ds):
+        return ""
+    return (
+        '<p class="note">The real- and nominal-flux-averaged cross sections, their uncertainties '
+        "and the predictions coincide for this result (every flux systematic moves the flux of "
+        "a truth bin and the flux that normalises it alike), so each figure shows one panel for "
+        "both; the tables keep both columns.</p>"
+    )
 
 
 def _uncertainty_table(ds: xr.Dataset) -> str:
@@ -252,7 +273,8 @@ def render_page(
     sample = escape(str(ds.attrs.get("sample", "result")))
     description = escape(str(config_of(ds).get("sample", {}).get("description", "")))
     method = escape(str(ds.attrs.get("extraction_method", "?")))
-    n_universes = ds.sizes["universe"] - 1
+    # counted as `farm run` counts them: universe 0 (the central value) and every throw
+    n_universes = ds.sizes["universe"]
     nav = " ".join(
         f'<a href="#{anchor}">{title}</a>'
         for anchor, title in (
@@ -281,8 +303,9 @@ def render_page(
             else "ρ = V<sub>ab</sub> / √(V<sub>aa</sub> V<sub>bb</sub>) of the total covariance "
             "(systematics ⊕ stat)."
         ),
-        "flux": "Flux per MeV over the exposure on the flux-systematic E<sub>ν</sub> bins; the "
-        "band is ±1σ of all flux systematics (variances added), lower panels per systematic.",
+        "flux": "Flux per MeV over the exposure on the flux-systematic E<sub>ν</sub> bins (on a "
+        "log axis where the spectrum spans more than two decades); the band is ±1σ of all flux "
+        "systematics (variances added), lower panels each systematic in its own colour.",
         "universes": "Bars: the larger of the two conventions; the number of universes thrown "
         "is in brackets.",
     }
@@ -302,12 +325,13 @@ def render_page(
 <p class="lead">{description}</p>
 {_headline(ds)}
 {universes_banner(ds, threshold)}
-<p class="meta">{n_universes} universes · extraction {method} · result <code>{escape(result)}</code></p>
+<p class="meta">{n_universes} universes (the central value and {n_universes - 1} throws) · extraction {method} · result <code>{escape(result)}</code></p>
 <nav>{nav}</nav>
 </header>
 
 <section id="cross-section">
 <h2>{FIGURES["cross_section"]}</h2>
+{_coincide_note(ds)}
 {fig["cross_section"]}
 {_measurement_table(ds)}
 </section>

@@ -61,17 +61,29 @@ def correlation_figure(ds: xr.Dataset) -> Figure:
     bins = truth_bins(ds)
     sample = ds.attrs.get("sample", "result")
     fig = new_figure(11.0, 5.6 if bins.n_bins > 1 else 4.6)
-    axes = fig.subplots(1, 2)
-    image = None
-    for ax, c in zip(axes, CONVENTIONS, strict=True):
+    matrices = {}
+    for c in CONVENTIONS:
         if bins.is_total:
-            names, rho = measured_predicted_correlation(ds, c)
+            matrices[c] = measured_predicted_correlation(ds, c)
         else:
-            names, rho = bins.bin_labels(), np.asarray(ds[f"corr_{c}"].values, dtype=np.float64)
+            matrices[c] = bins.bin_labels(), np.asarray(ds[f"corr_{c}"].values, dtype=np.float64)
+    real, nominal = matrices["real"][1], matrices["nominal"][1]
+    # one panel when the two conventions give the same matrix (its title says so)
+    same = real.shape == nominal.shape and np.allclose(
+        real, nominal, rtol=0, atol=1e-12, equal_nan=True
+    )
+    shown = ("real",) if same else CONVENTIONS
+    axes = fig.subplots(1, len(shown), squeeze=False)[0]
+    image = None
+    for ax, c in zip(axes, shown, strict=True):
+        names, rho = matrices[c]
+        if not bins.is_total:
             ax.set_xlabel(r"true $E_\nu$ bin [MeV]")
             ax.set_ylabel(r"true $E_\nu$ bin [MeV]")
         image = _heatmap(ax, rho, names)
-        ax.set_title(CONVENTION_TITLES[c])
+        ax.set_title(
+            CONVENTION_TITLES[c] if not same else "real- and nominal-flux-averaged coincide"
+        )
     assert image is not None
     fig.colorbar(image, ax=list(axes), shrink=0.8, label=r"correlation $\rho$")
     what = (

@@ -18,11 +18,26 @@ from farm.report.style import (
     scale_label,
 )
 
-__all__ = ["flux_figure"]
+__all__ = ["flux_figure", "spans_decades"]
 
 FLUX_UNIT = "ν / cm² / MeV"
 _BAND_COLOR = GROUP_COLORS["flux"]
 _LINE_STYLES = ("--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)))
+_SYSTEMATIC_COLORS = ("#D55E00", "#009E73", "#CC79A7", "#E69F00", "#6A3D9A", "#B8860B", "#000000")
+"""One colour per flux systematic (Okabe–Ito first, never the band's blue), with its line style."""
+LOG_DECADES = 2.0
+"""A spectrum whose central value spans more than this many decades is drawn on a log axis."""
+
+
+def _systematic_style(k: int) -> dict[str, object]:
+    return {"color": _SYSTEMATIC_COLORS[k % len(_SYSTEMATIC_COLORS)], "ls": _LINE_STYLES[k % 4]}
+
+
+def spans_decades(values: np.ndarray) -> bool:
+    """Does the positive part of ``values`` span more than :data:`LOG_DECADES` decades?"""
+    positive = np.asarray(values, dtype=np.float64)
+    positive = positive[np.isfinite(positive) & (positive > 0)]
+    return positive.size > 1 and np.log10(positive.max() / positive.min()) > LOG_DECADES
 
 
 def flux_figure(ds: xr.Dataset) -> Figure:
@@ -54,16 +69,22 @@ def flux_figure(ds: xr.Dataset) -> Figure:
         top.stairs(band.central_per_mev / scale, edges, color=TOTAL_COLOR, lw=1.8, baseline=None)
         top.set_title(f"{flavour_label(band.flavour)} flux")
         top.set_ylabel(scale_label("flux", exponent, FLUX_UNIT))
-        top.set_ylim(0, 1.15 * np.nanmax((band.central_per_mev + total) / scale))
+        upper = np.nanmax((band.central_per_mev + total) / scale)
+        if spans_decades(band.central_per_mev):
+            # a reactor spectrum falls by decades above 6 MeV: linear would hide it
+            top.set_yscale("log")
+            lowest = np.min(band.central_per_mev[band.central_per_mev > 0]) / scale
+            top.set_ylim(0.3 * lowest, 3 * upper)
+        else:
+            top.set_ylim(0, 1.15 * upper)
         central = np.where(band.central_per_mev > 0, band.central_per_mev, np.nan)
         frac = 100 * total / central
         bottom.stairs(frac, edges, baseline=-frac, fill=True, color=_BAND_COLOR, alpha=0.3, lw=0)
         # one systematic alone is the band itself: no separate line
         for k, name in enumerate(systematics if len(systematics) > 1 else []):
             s = 100 * band.sigma_per_mev[name] / central
-            ls = _LINE_STYLES[k % len(_LINE_STYLES)]
-            bottom.stairs(s, edges, color=_BAND_COLOR, ls=ls, lw=1.5, baseline=None)
-            bottom.stairs(-s, edges, color=_BAND_COLOR, ls=ls, lw=1.5, baseline=None)
+            bottom.stairs(s, edges, lw=1.5, baseline=None, **_systematic_style(k))
+            bottom.stairs(-s, edges, lw=1.5, baseline=None, **_systematic_style(k))
         bottom.axhline(0, color=TOTAL_COLOR, lw=0.8)
         reach = np.nanmax(frac) if np.any(np.isfinite(frac)) else 1.0
         bottom.set_ylim(-1.35 * reach, 1.35 * reach)
@@ -80,7 +101,7 @@ def flux_figure(ds: xr.Dataset) -> Figure:
         handles[1] = Patch(color=_BAND_COLOR, alpha=0.3, label=f"±1σ, {systematics[0]}")
     else:
         handles += [
-            Line2D([], [], color=_BAND_COLOR, lw=1.5, ls=_LINE_STYLES[k % 4], label=s)
+            Line2D([], [], lw=1.5, label=s, **_systematic_style(k))
             for k, s in enumerate(systematics)
         ]
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4))

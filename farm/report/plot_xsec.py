@@ -22,6 +22,7 @@ from farm.report.quantities import (
     Breakdown,
     TruthBins,
     breakdown,
+    conventions_coincide,
     labels,
     prediction_sigma,
     quadrature_layers,
@@ -40,7 +41,7 @@ from farm.report.style import (
     scale_label,
 )
 
-__all__ = ["cross_section_figure", "uncertainty_figure"]
+__all__ = ["cross_section_figure", "panel_conventions", "uncertainty_figure"]
 
 ENU_LABEL = r"true $E_\nu$ [MeV]"
 _DEFINITION = {
@@ -101,9 +102,15 @@ def _boxes(ax: Axes, x: np.ndarray, width: np.ndarray, b: Breakdown, scale: floa
         )
 
 
-def _legend_handles(b: Breakdown, models: list[str], *, points: bool) -> list[Line2D | Patch]:
+_BAND_ALPHA = 0.18
+"""Opacity of a model's ±1σ band, in the plot and in its legend swatch alike."""
+
+Handle = Line2D | Patch | tuple[Patch, Line2D, str]
+
+
+def _legend_handles(b: Breakdown, models: list[str], *, points: bool) -> list[Handle]:
     colors = _layer_colors(b)
-    handles: list[Line2D | Patch] = [
+    handles: list[Handle] = [
         Line2D([], [], color="black", marker="o", ls="none", label="measured (central value)")
     ]
     handles += [
@@ -117,9 +124,10 @@ def _legend_handles(b: Breakdown, models: list[str], *, points: bool) -> list[Li
                 Line2D([], [], color=color, marker="D", ms=8, ls="none", label=f"{model} ±1σ")
             )
         else:
-            handles.append(Line2D([], [], color=color, lw=2, ls=lines[model], label=model))
-    if not points:
-        handles.append(Patch(color="#888888", alpha=0.2, label="prediction ±1σ"))
+            # the swatch is the model's own line over its own band, as drawn
+            band = Patch(color=color, alpha=_BAND_ALPHA, lw=0)
+            line = Line2D([], [], color=color, lw=2, ls=lines[model])
+            handles.append((band, line, f"{model} ±1σ"))
     return handles
 
 
@@ -193,7 +201,7 @@ def _draw_binned(
     extent = [np.nanmax(relative.total_sigma_cm2)]
     for model, pred, spread in zip(models, predictions, spreads, strict=True):
         style = {"color": colors[model], "lw": 2, "ls": lines[model], "zorder": 3}
-        band = {"fill": True, "color": colors[model], "alpha": 0.18, "lw": 0, "zorder": 1}
+        band = {"fill": True, "color": colors[model], "alpha": _BAND_ALPHA, "lw": 0, "zorder": 1}
         ax.stairs(pred / scale, edges, baseline=None, **style)
         ax.stairs((pred + spread) / scale, edges, baseline=(pred - spread) / scale, **band)
         ratio.stairs(pred / cv, edges, baseline=None, **style)
@@ -204,6 +212,25 @@ def _draw_binned(
     ratio.set_xlabel(_axis_label(ds))
     ratio.set_xlim(edges[0], edges[-1])
     ax.set_ylim(bottom=0)
+
+
+def panel_conventions(ds: xr.Dataset) -> tuple[str, ...]:
+    """The conventions that get a panel: both, or only ``real`` when the two hold the same
+    numbers (farm.report.quantities.conventions_coincide), which the title then says."""
+    return ("real",) if conventions_coincide(ds) else CONVENTIONS
+
+
+def _panel_title(convention: str, kind: str, n_panels: int) -> str:
+    if n_panels == 1:
+        return f"real- and nominal-flux-averaged coincide: {_DEFINITION[kind]['real']}"
+    return f"{CONVENTION_TITLES[convention]}: {_DEFINITION[kind][convention]}"
+
+
+def _legend(fig: Figure, handles: list[Handle]) -> None:
+    """The figure's legend below the panels; a (band, line, label) entry draws both at once."""
+    artists = [h[:2] if isinstance(h, tuple) else h for h in handles]
+    names = [h[2] if isinstance(h, tuple) else h.get_label() for h in handles]
+    fig.legend(artists, names, loc="outside lower center", ncols=min(len(handles), 4))
 
 
 def cross_section_figure(ds: xr.Dataset) -> Figure:
@@ -224,23 +251,25 @@ def cross_section_figure(ds: xr.Dataset) -> Figure:
     kind = _kind(ds)
     symbol = {"enu": r"$\langle\sigma\rangle$", "kinematic": r"$d\sigma/dx$", "total": r"$\sigma$"}
     ylabel = scale_label(symbol[kind], exponent, _units(ds))
+    shown = panel_conventions(ds)
     if bins.is_total:
         fig = new_figure(11.0, 5.6)
-        axes = fig.subplots(1, 2, sharey=True)
-        for ax, c in zip(axes, CONVENTIONS, strict=True):
+        axes = fig.subplots(1, len(shown), sharey=True, squeeze=False)[0]
+        for ax, c in zip(axes, shown, strict=True):
             _draw_total(ax, ds, budgets[c], models, scale)
-            ax.set_title(f"{CONVENTION_TITLES[c]}: {_DEFINITION[kind][c]}")
+            ax.set_title(_panel_title(c, kind, len(shown)))
         axes[0].set_ylabel(f"flux-averaged total {ylabel}")
     else:
         fig = new_figure(11.0, 7.2)
-        grid = fig.subplots(2, 2, sharex=True, sharey="row", height_ratios=[3, 1.3])
-        for col, c in enumerate(CONVENTIONS):
+        grid = fig.subplots(
+            2, len(shown), sharex=True, sharey="row", height_ratios=[3, 1.3], squeeze=False
+        )
+        for col, c in enumerate(shown):
             _draw_binned(grid[0, col], grid[1, col], ds, budgets[c], bins, models, scale)
-            grid[0, col].set_title(f"{CONVENTION_TITLES[c]}: {_DEFINITION[kind][c]}")
+            grid[0, col].set_title(_panel_title(c, kind, len(shown)))
         grid[0, 0].set_ylabel(ylabel)
         grid[1, 0].set_ylabel("ratio to measured")
-    handles = _legend_handles(budgets["real"], models, points=bins.is_total)
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4))
+    _legend(fig, _legend_handles(budgets["real"], models, points=bins.is_total))
     fig.suptitle(
         f"{ds.attrs.get('sample', 'result')}: extracted cross section, ±1σ by group in quadrature",
         fontsize=13,
@@ -304,24 +333,27 @@ def uncertainty_figure(ds: xr.Dataset) -> Figure:
     bins = truth_bins(ds)
     budgets = {c: breakdown(ds, c) for c in CONVENTIONS}
     n_rows = len(_fractional_rows(budgets["real"]))
+    shown = panel_conventions(ds)
     if bins.is_total:
         fig = new_figure(11.0, 1.6 + 0.42 * n_rows)
-        axes = fig.subplots(1, 2, sharex=True, sharey=True)
-        for ax, c in zip(axes, CONVENTIONS, strict=True):
+        axes = fig.subplots(1, len(shown), sharex=True, sharey=True, squeeze=False)[0]
+        for ax, c in zip(axes, shown, strict=True):
             _bars(ax, budgets[c])
     else:
         assert bins.edges_mev is not None
         fig = new_figure(11.0, 5.4)
-        axes = fig.subplots(1, 2, sharey=True)
-        for ax, c in zip(axes, CONVENTIONS, strict=True):
+        axes = fig.subplots(1, len(shown), sharey=True, squeeze=False)[0]
+        for ax, c in zip(axes, shown, strict=True):
             _steps(ax, budgets[c], bins.edges_mev, _axis_label(ds))
-        top = max(100 * np.nanmax(r[1]) for c in CONVENTIONS for r in _fractional_rows(budgets[c]))
+        top = max(100 * np.nanmax(r[1]) for c in shown for r in _fractional_rows(budgets[c]))
         axes[0].set_ylim(0, 1.12 * top)
         axes[0].set_ylabel("fractional uncertainty (±1σ) [%]")
         handles, names = axes[0].get_legend_handles_labels()
         fig.legend(handles, names, loc="outside lower center", ncols=min(len(names), 4))
-    for ax, c in zip(axes, CONVENTIONS, strict=True):
-        ax.set_title(CONVENTION_TITLES[c])
+    for ax, c in zip(axes, shown, strict=True):
+        ax.set_title(
+            CONVENTION_TITLES[c] if len(shown) > 1 else "real- and nominal-flux-averaged coincide"
+        )
     fig.suptitle(
         f"{ds.attrs.get('sample', 'result')}: uncertainty breakdown by systematic group",
         fontsize=13,

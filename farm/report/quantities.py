@@ -29,6 +29,7 @@ __all__ = [
     "breakdown",
     "chi2_rows",
     "config_of",
+    "conventions_coincide",
     "covariance_checks",
     "flux_bands",
     "labels",
@@ -146,6 +147,28 @@ def quadrature_layers(b: Breakdown) -> list[tuple[str, np.ndarray]]:
         running = running + sigma**2
         layers.append((group, np.sqrt(running)))
     return layers
+
+
+_SAME = ("sigma", "cov_total_sigma", "cov_stat_sigma", "cov_group_sigma", "model_sigma")
+
+
+def conventions_coincide(ds: xr.Dataset) -> bool:
+    """Do the real- and nominal-flux-averaged results hold the same numbers (to 1e-12)?
+
+    They do for one flux-averaged total bin whose flux systematics only move the flux (the
+    real-flux Φ_u and the nominal Φ̄ then cancel alike): the report then draws one panel."""
+    from farm.analysis.quoted import with_quoted
+
+    ds = with_quoted(ds)
+    for stem in _SAME:
+        real = np.asarray(ds[f"{stem}_real"].values, dtype=np.float64)
+        nominal = np.asarray(ds[f"{stem}_nominal"].values, dtype=np.float64)
+        scale = float(np.max(np.abs(real), initial=0.0))
+        if real.shape != nominal.shape or not np.allclose(
+            real, nominal, rtol=1e-12, atol=1e-12 * scale
+        ):
+            return False
+    return True
 
 
 def prediction_sigma(ds: xr.Dataset, convention: str, quantity: str = "sigma") -> np.ndarray:
@@ -380,5 +403,6 @@ def provenance(ds: xr.Dataset) -> list[tuple[str, str]]:
     about = "the central value (universe 0)" if center == "cv" else "the universe mean"
     norm = "1/N" if normalization == "n" else "1/(N − 1)"
     rows.append(("covariance convention", f"about {about}, normalised {norm}"))
-    rows.append(("universes", f"{ds.sizes['universe'] - 1} (+ the central value)"))
+    n = ds.sizes["universe"]  # as `farm run` counts them, universe 0 included
+    rows.append(("universes", f"{n} (the central value and {n - 1} throws)"))
     return rows

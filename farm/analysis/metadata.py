@@ -1,0 +1,878 @@
+"""What every variable and coordinate of the result dataset is: one registry, applied when the
+dataset is built.
+
+Each name of :data:`VARIABLES` maps to ``(long_name, units, description)``; ``{c}`` in a name
+stands for the flux convention (``real``, ``nominal``) and ``{t}`` for the chi-square test
+(``joint``, ``uncorrelated``). Units that depend on the result are placeholders filled from the
+dataset itself (:func:`describe`):
+
+- ``{share}``: the seed's flux share S_j and its predictions, ``cm2 per target``;
+  ``{share2}``, its covariances, ``cm4`` (``(cm2 per target)^2``);
+- ``{sigma}``: the cross section as quoted (``cm2 per Ar nucleus``, ``cm2/MeV per CsI nucleus
+  …``; farm.analysis.quoted), ``{sigma2}`` its square;
+- ``{truth}``, ``{reco}``: the units of the truth variable and of the reconstructed observable
+  (farm.store.schema); ``{fluence}``: ``nu / cm2 over the exposure``.
+
+``1`` is a dimensionless number (a ratio, an index, a count of universes, a flag), ``text`` a
+label. :func:`describe` refuses a dataset with a variable the registry does not know, so that
+a new variable cannot be published without its metadata; ``python3 -m farm.analysis.metadata``
+prints the README's dataset table from the same registry (tests/test_metadata.py checks that the
+README holds it).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass
+
+import xarray as xr
+
+__all__ = [
+    "FIT_VARIABLES",
+    "JOINT_VARIABLES",
+    "README_BEGIN",
+    "README_END",
+    "VARIABLES",
+    "Meta",
+    "describe",
+    "describe_fit",
+    "describe_joint",
+    "dimensions_of",
+    "lookup",
+    "markdown_table",
+    "units_context",
+    "with_table",
+]
+
+CONVENTIONS = ("real", "nominal")
+TESTS = ("joint", "uncorrelated")
+FLUENCE = "nu / cm2 over the exposure"
+
+
+@dataclass(frozen=True)
+class Meta:
+    long_name: str
+    units: str
+    description: str
+
+
+def _m(long_name: str, units: str, description: str) -> Meta:
+    return Meta(long_name, units, description)
+
+
+VARIABLES: dict[str, Meta] = {
+    # --- coordinates ---------------------------------------------------------------------------
+    "universe": _m(
+        "universe",
+        "1",
+        "universe index: 0 is the central value, then the throws of every systematic in order",
+    ),
+    "universe_systematic": _m(
+        "systematic of the universe", "text", "the systematic each universe throws (cv for 0)"
+    ),
+    "universe_group": _m(
+        "group of the universe", "text", "the systematic group of each universe (cv for 0)"
+    ),
+    "reco_bin": _m(
+        "reco bin", "1", "index of the bin of the reconstructed observable (edges reco_lo, reco_hi)"
+    ),
+    "reco_lo": _m(
+        "reconstructed {observable}, lower bin edge",
+        "{reco}",
+        "lower edge of each reco bin, in the observable's units",
+    ),
+    "reco_hi": _m(
+        "reconstructed {observable}, upper bin edge",
+        "{reco}",
+        "upper edge of each reco bin, in the observable's units",
+    ),
+    "truth_bin": _m(
+        "true {truth_variable}, bin centre",
+        "{truth}",
+        "centre of each truth bin (edges truth_lo, truth_hi); the index 0 for one total bin",
+    ),
+    "truth_bin_2": _m(
+        "true {truth_variable}, bin centre (second axis)",
+        "{truth}",
+        "the truth bins again, as the second axis of a covariance or correlation matrix",
+    ),
+    "truth_lo": _m(
+        "true {truth_variable}, lower bin edge", "{truth}", "lower edge of each truth bin"
+    ),
+    "truth_hi": _m(
+        "true {truth_variable}, upper bin edge", "{truth}", "upper edge of each truth bin"
+    ),
+    "flux_bin": _m(
+        "flux bin",
+        "text",
+        "flavour:lo-hi (MeV) of each E_nu bin of the flux systematics; the last, untouched, "
+        "holds all flux outside them",
+    ),
+    "flux_bin_flavor": _m("flux bin flavour", "text", "neutrino flavour of each flux bin"),
+    "flux_bin_lo_mev": _m(
+        "flux bin, lower E_nu edge", "MeV", "lower E_nu edge of each flux bin (NaN: untouched)"
+    ),
+    "flux_bin_hi_mev": _m(
+        "flux bin, upper E_nu edge", "MeV", "upper E_nu edge of each flux bin (NaN: untouched)"
+    ),
+    "group": _m(
+        "systematic group",
+        "text",
+        "groups whose covariances add into the total (flux, xsec, detector, background, mcstat, "
+        "or a configured one); all_knobs is a cross-check kept out of the total",
+    ),
+    "systematic": _m("systematic", "text", "name of each [[systematics]] entry"),
+    "systematic_kind": _m(
+        "kind of systematic", "text", "flux, knob, bootstrap or weights, and how it was thrown"
+    ),
+    "systematic_group": _m(
+        "group of the systematic", "text", "the group each systematic adds into"
+    ),
+    "model": _m(
+        "model",
+        "text",
+        "cross-section model: generator (the generator's own) first, then every [[models]] entry",
+    ),
+    "joint_bin": _m(
+        "joint bin",
+        "1",
+        "index into (measured truth bins, then predicted truth bins) of a joint covariance",
+    ),
+    "joint_bin_2": _m(
+        "joint bin (second axis)", "1", "the joint bins again, as the second axis of the matrix"
+    ),
+    # --- raw per-universe vectors --------------------------------------------------------------
+    "data_counts": _m(
+        "data counts",
+        "events",
+        "measured (or fake-data) events per reco bin, before any subtraction",
+    ),
+    "signal_reco": _m(
+        "expected selected signal",
+        "events",
+        "selected signal events per reco bin in each universe (the MC, scaled to the exposure)",
+    ),
+    "background_reco": _m(
+        "expected selected background", "events", "selected background events per reco bin"
+    ),
+    "truth_counts": _m(
+        "signal events per truth bin",
+        "events",
+        "all signal interactions per truth bin, selected or not, in each universe",
+    ),
+    "response": _m(
+        "response matrix R",
+        "1",
+        "P(reco bin i, selected | truth bin j) in each universe (real-flux convention)",
+    ),
+    "efficiency": _m(
+        "selection efficiency",
+        "1",
+        "P(selected | truth bin j) in each universe: the response summed over reco bins",
+    ),
+    "smearing_nominal": _m(
+        "smearing matrix M (nominal flux)",
+        "1",
+        "selected signal in the universe over the signal at the nominal flux per truth bin: the "
+        "nominal-flux convention's smearing",
+    ),
+    "flux": _m(
+        "flux per flux bin",
+        "{fluence}",
+        "neutrinos per cm2 over the exposure in each flux bin and universe (not per MeV)",
+    ),
+    "flux_ratio": _m("flux ratio", "1", "the universe's flux over the nominal flux, per flux bin"),
+    "integrated_flux": _m(
+        "integrated signal flux Phi",
+        "{fluence}",
+        "flux of the signal flavours integrated over energy, per universe; it normalises S_j",
+    ),
+    "weight_clamped": _m(
+        "clamped weights",
+        "1",
+        "number of events whose weight the weight policy changed, per universe",
+    ),
+    "reco_edges": _m("reco bin edges", "{reco}", "edges of the reco bins of [binning] reco_edges"),
+    "truth_edges": _m(
+        "truth bin edges",
+        "{truth}",
+        "edges of the truth bins of [binning] truth_edges (-inf, inf for one total bin)",
+    ),
+    "bootstrap_replica": _m(
+        "bootstrap replica",
+        "1",
+        "replica number of a Poisson-bootstrap universe (-1 where no bootstrap)",
+    ),
+    "throw_index": _m(
+        "throw index",
+        "1",
+        "index of the universe within its systematic; a throw's seed is (seed, name, index)",
+    ),
+    "flux_rule_enu": _m(
+        "flux rule node energy",
+        "MeV",
+        "E_nu of each node of the nominal flux of the signal flavours, with which a model is "
+        "folded (farm compare)",
+    ),
+    "flux_rule_fluence": _m(
+        "flux rule node fluence", "{fluence}", "nominal fluence carried by each node"
+    ),
+    "flux_rule_flavor": _m("flux rule node flavour", "1", "PDG code of each node's flavour"),
+    "knob_{knob}": _m(
+        "knob shift: {knob}",
+        "{knob_units}",
+        "shift of the knob parameter in each universe (0 where not thrown): {knob_text}",
+    ),
+    # --- the flux share S_j, its covariances and tests -----------------------------------------
+    "xsec_{c}": _m(
+        "S_j, the seed's flux share ({c}-flux convention)",
+        "{share}",
+        "int_j F sigma dE / Phi extracted in every universe: bin j's share of the flux-averaged "
+        "total cross section (not sigma at E_j; sigma_{c} is what is quoted)",
+    ),
+    "pred_{c}": _m(
+        "generator's prediction of xsec_{c}",
+        "{share}",
+        "the generator's own cross section folded like the measurement, in every universe",
+    ),
+    "model_pred_{c}": _m(
+        "every model's prediction of xsec_{c}",
+        "{share}",
+        "each model folded with the flux of each universe (and A_C), in every universe",
+    ),
+    "additional_smearing_{c}": _m(
+        "additional smearing A_C ({c}), central value",
+        "1",
+        "the Wiener-SVD additional smearing applied to every prediction (identity otherwise)",
+    ),
+    "additional_smearing_universes_{c}": _m(
+        "additional smearing A_C ({c}), per universe",
+        "1",
+        "the additional smearing of every universe's extraction",
+    ),
+    "cov_{c}": _m(
+        "systematic covariance of xsec_{c}",
+        "{share2}",
+        "covariance over the universes of the systematics in the total, (cm2 per target)^2",
+    ),
+    "cov_stat_{c}": _m(
+        "data-statistics covariance of xsec_{c}",
+        "{share2}",
+        "from the data's Poisson fluctuations (exact linear propagation, or toys: see the "
+        "stat_covariance_{c} attribute)",
+    ),
+    "cov_group_{c}": _m(
+        "covariance of xsec_{c} per group",
+        "{share2}",
+        "the systematic covariance of each group; the groups in the total add up to cov_{c}",
+    ),
+    "cov_systematic_{c}": _m(
+        "covariance of xsec_{c} per systematic",
+        "{share2}",
+        "the covariance of each systematic over its own universes",
+    ),
+    "cov_total_{c}": _m(
+        "total covariance of xsec_{c}",
+        "{share2}",
+        "systematics + data statistics (cov_{c} + cov_stat_{c}): what a chi-square uses",
+    ),
+    "corr_{c}": _m("correlation of xsec_{c}", "1", "correlation matrix of cov_total_{c}"),
+    "joint_cov_{c}": _m(
+        "joint covariance of (measured, predicted), {c}",
+        "{share2}",
+        "per model, the covariance of (xsec_{c}, model_pred_{c}) over the shared universes "
+        "(the systematics in the total); the blocks V_mm, V_mp, V_pm, V_pp",
+    ),
+    "chi2_{c}_joint": _m(
+        "chi-square with the measured-predicted correlation ({c})",
+        "1",
+        "D^T (V_mm + V_pp - V_mp - V_pm + cov_stat_{c})^-1 D, D = measured - predicted of "
+        "universe 0: the right one when measurement and prediction share the flux",
+    ),
+    "chi2_{c}_uncorrelated": _m(
+        "chi-square ignoring the measured-predicted correlation ({c})",
+        "1",
+        "as chi2_{c}_joint with V_mp and V_pm dropped",
+    ),
+    "pvalue_{c}_{t}": _m(
+        "p-value of chi2_{c}_{t}", "1", "chi-square probability of chi2_{c}_{t} for chi2_dof"
+    ),
+    "chi2_{c}_{t}_mc_error": _m(
+        "Monte-Carlo error of chi2_{c}_{t}",
+        "1",
+        "root-mean-square Monte-Carlo error of the chi-square from the finite universes: "
+        "sqrt(jackknife variance + bias^2), delete-one-universe jackknife stratified by "
+        "multisim systematic (unisim are exact), at least the Gaussian delta-method error; inf "
+        "when a systematic's covariance has the rank its universes allow below the number of "
+        "bins (the chi-square then depends on directions no universe reached)",
+    ),
+    "chi2_{c}_{t}_mc_bias": _m(
+        "Monte-Carlo bias of chi2_{c}_{t}",
+        "1",
+        "jackknife estimate of the shift of the chi-square due to the finite universes (too few "
+        "universes leave directions of the covariance empty: a positive bias)",
+    ),
+    "chi2_dof": _m("degrees of freedom", "1", "number of truth bins compared by each chi-square"),
+    # --- is the covariance usable, were enough universes thrown --------------------------------
+    "positive_definite_{c}": _m(
+        "cov_total_{c} is positive definite",
+        "1",
+        "cov_total_{c} (systematics + data statistics) has a Cholesky factor. The statistical "
+        "covariance makes it definite whatever the universes: it says nothing about whether "
+        "enough were thrown (see rank_limited_{c}, mc_rel_error_{c}, universes_converged)",
+    ),
+    "condition_number_{c}": _m(
+        "condition number of cov_total_{c}",
+        "1",
+        "largest over smallest eigenvalue: how much the inverse amplifies rounding",
+    ),
+    "cov_mc_error_{c}": _m(
+        "Monte-Carlo error of cov_{c}",
+        "{share2}",
+        "Monte-Carlo standard error of each element of cov_{c} from the finite universes "
+        "(multisim systematics, added in quadrature)",
+    ),
+    "mc_rel_error_{c}": _m(
+        "relative Monte-Carlo error of each systematic's covariance ({c})",
+        "1",
+        "largest relative Monte-Carlo standard error of a variance of the systematic's "
+        "covariance from its universes (sqrt(2/N) for N Gaussian throws, more for heavier "
+        "tails; 0 for an exact ±1 sigma unisim)",
+    ),
+    "cov_rank_{c}": _m(
+        "rank of each systematic's covariance ({c})",
+        "1",
+        "numerical rank of each systematic's covariance; one from N universes has rank <= N "
+        "(N - 1 about the mean)",
+    ),
+    "rank_limited_{c}": _m(
+        "rank limited by the universes ({c})",
+        "1",
+        "the rank reached the number of universes below the number of truth bins: the "
+        "covariance lacks directions because too few universes were thrown",
+    ),
+    "n_universes": _m("universes thrown", "1", "number of universes of each systematic"),
+    "universes_needed": _m(
+        "universes needed",
+        "1",
+        "universes each systematic needs for [analysis] universe_precision (its own count for "
+        "an exact unisim)",
+    ),
+    "universes_converged": _m(
+        "universes converged",
+        "1",
+        "the systematic's covariance is known to universe_precision and its rank is not "
+        "limited by the universes",
+    ),
+    # --- the cross section as quoted (farm.analysis.quoted) ------------------------------------
+    "sigma_{c}": _m(
+        "{quantity}, {c}-flux convention",
+        "{sigma}",
+        "the cross section as physicists quote it, in every universe: <sigma>_j in E_nu bins, "
+        "dsigma/dx_j = S_j / dx_j in kinematic bins, the flux-averaged total for one bin",
+    ),
+    "sigma_factor_{c}": _m(
+        "sigma_{c} / xsec_{c}",
+        "{sigma_factor}",
+        "the factor D that takes the seed's flux share S_j to sigma (Phi_u / Phi_j,u, 1 / dx_j "
+        "or 1)",
+    ),
+    "model_sigma_{c}": _m(
+        "every model's prediction of sigma_{c}",
+        "{sigma}",
+        "model_pred_{c} times sigma_factor_{c}, in every universe",
+    ),
+    "cov_sigma_{c}": _m(
+        "systematic covariance of sigma_{c} over the universes",
+        "{sigma2}",
+        "covariance over the universes of the systematics in the total",
+    ),
+    "cov_stat_sigma_{c}": _m(
+        "data-statistics covariance of sigma_{c}",
+        "{sigma2}",
+        "D_0 cov_stat_{c} D_0 with D_0 = sigma_factor_{c} of universe 0",
+    ),
+    "cov_total_sigma_{c}": _m(
+        "total covariance of sigma_{c} (systematics + data statistics)",
+        "{sigma2}",
+        "cov_sigma_{c} + cov_stat_sigma_{c}: the uncertainty to quote with sigma_{c}",
+    ),
+    "cov_group_sigma_{c}": _m(
+        "covariance of sigma_{c} per systematic group",
+        "{sigma2}",
+        "the systematic covariance of sigma_{c} of each group",
+    ),
+}
+"""Name (with ``{c}``, ``{t}``, ``{knob}`` placeholders) → metadata; see the module docstring."""
+
+
+FIT_VARIABLES: dict[str, Meta] = {
+    "parameter": _m("fit parameter", "text", "the free parameters of the fit"),
+    "cl": _m("confidence level", "1", "the confidence levels of the intervals"),
+    "best_fit": _m(
+        "best fit", "parameter's", "the parameters at the minimum of chi2(theta) (MINUIT)"
+    ),
+    "hesse_error": _m(
+        "Hesse error", "parameter's", "parabolic error of each parameter at the minimum (dchi2 = 1)"
+    ),
+    "fit_covariance": _m(
+        "fit covariance", "parameter's squared", "Hesse covariance of the parameters"
+    ),
+    "at_limit": _m("at a limit", "1", "the best fit sits at the edge of the parameter's range"),
+    "chi2_min": _m("minimum chi-square", "1", "chi2(theta) at the best fit (chi2_definition)"),
+    "ndof": _m("degrees of freedom", "1", "bins minus free parameters"),
+    "pvalue_gof": _m("goodness-of-fit p-value", "1", "P(chi2_ndof >= chi2_min); NaN with 0 dof"),
+    "fit_valid": _m("fit valid", "1", "MINUIT reports a valid minimum"),
+    "wilks_lower": _m(
+        "Wilks lower limit", "parameter's", "Minos lower limit at each confidence level"
+    ),
+    "wilks_upper": _m(
+        "Wilks upper limit", "parameter's", "Minos upper limit at each confidence level"
+    ),
+    "range_lower": _m("range lower edge", "parameter's", "lowest value the fit may take"),
+    "range_upper": _m("range upper edge", "parameter's", "highest value the fit may take"),
+    "dchi2_grid": _m(
+        "delta chi-square on the grid",
+        "1",
+        "chi2(theta) - chi2_min on the two-parameter grid",
+    ),
+    "fc_lower": _m(
+        "Feldman-Cousins lower limit", "parameter's", "at each confidence level (NaN: no toys)"
+    ),
+    "fc_upper": _m(
+        "Feldman-Cousins upper limit", "parameter's", "at each confidence level (NaN: no toys)"
+    ),
+    "fc_connected": _m(
+        "Feldman-Cousins interval connected",
+        "1",
+        "the accepted points form one interval",
+    ),
+    "grid_{p}": _m("grid of {p}", "{p}'s", "evenly spaced values of {p} where chi2 is tabulated"),
+    "profile_{p}": _m(
+        "profile of {p}", "1", "dchi2 along the grid of {p}, the other parameters minimised"
+    ),
+    "fc_theta_{p}": _m("Feldman-Cousins points of {p}", "{p}'s", "the points tested"),
+    "fc_generating_{p}": _m(
+        "toy-generating parameters ({p})",
+        "parameter's",
+        "where the toys of each point were thrown (the others at their conditional best fit)",
+    ),
+    "fc_data_{p}": _m("data's dchi2 ({p})", "1", "the data's dchi2 at each point"),
+    "fc_crit_{p}": _m("critical dchi2 ({p})", "1", "cl-quantile of the toys' dchi2 at each point"),
+    "fc_crit_lower_{p}": _m(
+        "critical dchi2, lower MC band ({p})", "1", "order statistic -1 binomial sigma"
+    ),
+    "fc_crit_upper_{p}": _m(
+        "critical dchi2, upper MC band ({p})", "1", "order statistic +1 binomial sigma"
+    ),
+    "fc_pvalue_{p}": _m(
+        "Feldman-Cousins p-value ({p})", "1", "share of toys with dchi2 >= the data's"
+    ),
+    "fc_toys_{p}": _m("toys' dchi2 ({p})", "1", "every toy's dchi2 at each point"),
+}
+"""The dataset ``farm fit`` writes (farm.fit.dataset): ``{p}`` is a parameter's name; a
+parameter's own units (``sin2w``: 1, ``rn``: fm, …) are the model's, written ``parameter's``."""
+
+
+def describe_fit(ds: xr.Dataset, names: tuple[str, ...]) -> xr.Dataset:
+    """``long_name``, ``units`` and ``description`` of every variable of a fit dataset whose
+    parameters are ``names``, in place.
+
+    Raises
+    ------
+    KeyError
+        If the dataset holds a variable :data:`FIT_VARIABLES` does not describe.
+    """
+    concrete = {key: (meta, {}) for key, meta in FIT_VARIABLES.items() if "{p}" not in key}
+    for key, meta in FIT_VARIABLES.items():
+        if "{p}" in key:
+            concrete |= {key.replace("{p}", name): (meta, {"p": name}) for name in names}
+    unknown = [str(name) for name in ds.variables if name not in concrete]
+    if unknown:
+        msg = f"no metadata for {', '.join(unknown)}: add them to farm.analysis.metadata.FIT_VARIABLES"
+        raise KeyError(msg)
+    for name in ds.variables:
+        meta, values = concrete[str(name)]
+        ds[name].attrs |= {
+            "long_name": _fill(meta.long_name, values),
+            "units": _fill(meta.units, values),
+            "description": _fill(meta.description, values),
+        }
+    return ds
+
+
+def _expand() -> dict[str, tuple[str, Meta, dict[str, str]]]:
+    """Every concrete name (knobs aside) → (registry key, metadata, placeholder values)."""
+    out: dict[str, tuple[str, Meta, dict[str, str]]] = {}
+    for key, meta in VARIABLES.items():
+        if "{knob}" in key:
+            continue
+        for c in CONVENTIONS if "{c}" in key else ("",):
+            for t in TESTS if "{t}" in key else ("",):
+                values = {"c": c, "t": t}
+                out[key.format(**values)] = (key, meta, values)
+    return out
+
+
+_CONCRETE = _expand()
+_KNOB = re.compile(r"^knob_(?P<knob>.+)$")
+
+
+def lookup(name: str) -> tuple[Meta, dict[str, str]] | None:
+    """The metadata of a concrete variable name and its placeholder values (None if unknown)."""
+    if name in _CONCRETE:
+        _, meta, values = _CONCRETE[name]
+        return meta, values
+    match = _KNOB.match(name)
+    if match:
+        return VARIABLES["knob_{knob}"], {"knob": match["knob"]}
+    return None
+
+
+def _column_unit(column: str) -> str:
+    from farm.store.schema import COLUMNS
+
+    spec = COLUMNS.get(column)
+    return spec.unit if spec is not None and spec.unit else "1"
+
+
+def _knob(knob: str, reco_units: str) -> tuple[str, str]:
+    """(units, text) of a knob's shift, from farm.config.analysis.KNOBS."""
+    from farm.config.analysis import KNOBS
+
+    text = KNOBS.get(knob.split(":")[0], "a knob parameter")  # channel_norm:CC_RES+CC_DIS
+    if "in MeV" in text:
+        return "MeV", text
+    if "readout units" in text:
+        return reco_units, text
+    return "1", text
+
+
+def units_context(ds: xr.Dataset) -> dict[str, str]:
+    """The dataset's own values of the unit placeholders of :data:`VARIABLES`."""
+    from farm.analysis.quoted import QUANTITY_TEXT, _kind, _units
+
+    truth = str(ds.attrs.get("truth_variable", "total"))
+    config = json.loads(ds.attrs.get("config", "{}") or "{}")
+    observable = str(ds.attrs.get("observable", config.get("binning", {}).get("observable", "")))
+    sigma, axis_units, _ = _units(ds)
+    kind = _kind(truth)
+    return {
+        "share": "cm2 per target",
+        "share2": "cm4",
+        "sigma": sigma,
+        "sigma2": f"({sigma})^2",
+        "sigma_factor": f"1/{axis_units}" if kind == "kinematic" else "1",
+        "truth": "1" if kind == "total" else (axis_units or "1"),
+        "truth_variable": "total (one flux-averaged bin)" if kind == "total" else truth,
+        "reco": _column_unit(observable),
+        "observable": observable or "observable",
+        "fluence": FLUENCE,
+        "quantity": QUANTITY_TEXT[kind],
+    }
+
+
+def _fill(text: str, values: dict[str, str]) -> str:
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", value)
+    return text
+
+
+def describe(ds: xr.Dataset, *, strict: bool = True) -> xr.Dataset:
+    """Set ``long_name``, ``units`` and ``description`` of every variable and coordinate of
+    ``ds`` from :data:`VARIABLES`, in place; returns ``ds``. Not ``strict``: variables the
+    registry does not know are left as they are.
+
+    Raises
+    ------
+    KeyError
+        If ``strict`` and ``ds`` holds a variable the registry does not describe (add it to
+        VARIABLES).
+    """
+    context = units_context(ds)
+    unknown = [name for name in ds.variables if lookup(str(name)) is None]
+    if unknown and strict:
+        msg = (
+            f"no metadata for {', '.join(map(str, unknown))}: add them to "
+            "farm.analysis.metadata.VARIABLES"
+        )
+        raise KeyError(msg)
+    for name in ds.variables:
+        found = lookup(str(name))
+        if found is None:
+            continue
+        meta, values = found
+        values = values | context
+        if "knob" in values:
+            values["knob_units"], values["knob_text"] = _knob(values["knob"], context["reco"])
+        attrs = ds[name].attrs
+        if name in ("truth_bin", "truth_bin_2") and "truth_lo" not in ds.coords:
+            attrs |= {
+                "long_name": "truth bin",
+                "units": "1",
+                "description": "index of the one flux-averaged total bin",
+            }
+            continue
+        attrs["long_name"] = _fill(meta.long_name, values)
+        attrs["units"] = _fill(meta.units, values)
+        attrs["description"] = _fill(meta.description, values)
+    return ds
+
+
+JOINT_VARIABLES: dict[str, Meta] = {
+    "sample": _m("sample", "text", "the measurement's samples, in the order of their truth bins"),
+    "sample_first_bin": _m(
+        "first truth bin of the sample", "1", "index of the sample's first bin in truth_bin"
+    ),
+    "sample_bins": _m("truth bins of the sample", "1", "how many truth bins the sample has"),
+    "bin_sample": _m("sample of the truth bin", "text", "which sample each truth bin belongs to"),
+    "bin_in_sample": _m(
+        "truth bin within its sample", "1", "the bin's index in its sample's own result"
+    ),
+    "systematic_shared": _m(
+        "systematic shared",
+        "1",
+        "thrown once for every sample that declares it (same name, same throws)",
+    ),
+    "systematic_samples": _m(
+        "samples of the systematic", "text", "comma-separated samples that declare it"
+    ),
+    "cov_cross_sample_{c}": _m(
+        "cross-sample covariance ({c}-flux convention)",
+        "{share2}",
+        "the off-diagonal sample blocks of cov_{c}: what the shared systematics correlate",
+    ),
+    "corr_systematics_{c}": _m(
+        "systematic correlation ({c}-flux convention)",
+        "1",
+        "correlation matrix of cov_{c} (systematics only, statistics left out)",
+    ),
+    "chi2_{c}_per_sample": _m(
+        "chi-square per sample ({c}-flux convention)",
+        "1",
+        "each sample's own joint measured-predicted chi-square of the model",
+    ),
+    "chi2_{c}_separate_sum": _m(
+        "sum of the samples' chi-squares ({c}-flux convention)",
+        "1",
+        "what the combined chi-square would be without the cross-sample covariance",
+    ),
+}
+"""The variables only a multi-sample measurement's dataset has (farm.analysis.joint)."""
+
+
+def describe_joint(ds: xr.Dataset, samples: list[xr.Dataset]) -> xr.Dataset:
+    """``long_name``, ``units`` and ``description`` of every variable and coordinate of a
+    multi-sample dataset, in place: the single-sample registry where the name is shared, units
+    from the samples when they agree (else "per sample", pointing at ``samples/NAME``).
+
+    Raises
+    ------
+    KeyError
+        If the dataset holds a variable neither registry describes.
+    """
+    contexts = [units_context(s) for s in samples]
+    context = {
+        key: (
+            contexts[0][key]
+            if all(c[key] == contexts[0][key] for c in contexts)
+            else "per sample (see samples/NAME)"
+        )
+        for key in contexts[0]
+    }
+    joint = {}
+    for key, meta in JOINT_VARIABLES.items():
+        for c in CONVENTIONS if "{c}" in key else ("",):
+            joint[key.format(c=c)] = (meta, {"c": c})
+    unknown = [str(n) for n in ds.variables if str(n) not in joint and lookup(str(n)) is None]
+    if unknown:
+        msg = (
+            f"no metadata for {', '.join(unknown)}: add them to "
+            "farm.analysis.metadata.JOINT_VARIABLES"
+        )
+        raise KeyError(msg)
+    for name in ds.variables:
+        found = joint.get(str(name)) or lookup(str(name))
+        assert found is not None
+        meta, values = found
+        values = values | context
+        attrs = ds[name].attrs
+        attrs["long_name"] = _fill(meta.long_name, values)
+        attrs["units"] = _fill(meta.units, values)
+        attrs["description"] = _fill(meta.description, values)
+    return ds
+
+
+# --- the README's table ------------------------------------------------------------------------
+
+_README_UNITS = {
+    "{share}": "cm² per target",
+    "{share2}": "cm⁴",
+    "{sigma}": "cm² (/unit of x) per target",
+    "{sigma2}": "(σ's units)²",
+    "{sigma_factor}": "1 (1/unit of x)",
+    "{truth}": "truth variable's",
+    "{reco}": "observable's",
+    "{fluence}": "ν / cm² over the exposure",
+    "{knob_units}": "the knob's",
+}
+
+
+def markdown_table() -> str:
+    """The README's table of the dataset: every registry entry, its dimensions and units."""
+    dims = _dimensions()
+    rows = ["| name | dimensions | units | meaning |", "| --- | --- | --- | --- |"]
+    for key in _readme_order():
+        meta = VARIABLES[key]
+        name = key.replace("{c}", "‹c›").replace("{t}", "‹t›").replace("{knob}", "‹knob›")
+        units = _README_UNITS.get(meta.units, meta.units)
+        text = _fill(
+            meta.description,
+            {"c": "‹c›", "t": "‹t›", "knob": "‹knob›", "knob_text": "see the knob's kind"},
+        )
+        dim = ", ".join(dims.get(key, ())) or "scalar"
+        rows.append(f"| `{name}` | {dim} | {units} | {text} |")
+    return "\n".join(rows) + "\n"
+
+
+def _readme_order() -> list[str]:
+    """What a reader wants first: σ as quoted, then S_j and its tests, the diagnostics, the raw
+    vectors and the coordinates (the registry lists them the other way round)."""
+    keys = list(VARIABLES)
+    starts = [
+        keys.index(k) for k in ("data_counts", "xsec_{c}", "positive_definite_{c}", "sigma_{c}")
+    ]
+    blocks = [keys[a:b] for a, b in zip([0, *starts], [*starts, len(keys)], strict=True)]
+    return [k for block in reversed(blocks) for k in block]
+
+
+def _dimensions() -> dict[str, tuple[str, ...]]:
+    """The dimensions of each registry entry (fixed by farm.analysis.dataset)."""
+    d = {
+        "U": "universe",
+        "R": "reco_bin",
+        "T": "truth_bin",
+        "T2": "truth_bin_2",
+        "F": "flux_bin",
+        "G": "group",
+        "S": "systematic",
+        "M": "model",
+        "J": "joint_bin",
+        "J2": "joint_bin_2",
+    }
+    shapes = {
+        "universe": "U",
+        "universe_systematic": "U",
+        "universe_group": "U",
+        "reco_bin": "R",
+        "reco_lo": "R",
+        "reco_hi": "R",
+        "truth_bin": "T",
+        "truth_bin_2": "T2",
+        "truth_lo": "T",
+        "truth_hi": "T",
+        "flux_bin": "F",
+        "flux_bin_flavor": "F",
+        "flux_bin_lo_mev": "F",
+        "flux_bin_hi_mev": "F",
+        "group": "G",
+        "systematic": "S",
+        "systematic_kind": "S",
+        "systematic_group": "S",
+        "model": "M",
+        "joint_bin": "J",
+        "joint_bin_2": "J2",
+        "data_counts": "R",
+        "signal_reco": "U R",
+        "background_reco": "U R",
+        "truth_counts": "U T",
+        "response": "U R T",
+        "efficiency": "U T",
+        "smearing_nominal": "U R T",
+        "flux": "U F",
+        "flux_ratio": "U F",
+        "integrated_flux": "U",
+        "weight_clamped": "U",
+        "reco_edges": "reco_edge",
+        "truth_edges": "truth_edge",
+        "bootstrap_replica": "U",
+        "throw_index": "U",
+        "flux_rule_enu": "flux_rule_node",
+        "flux_rule_fluence": "flux_rule_node",
+        "flux_rule_flavor": "flux_rule_node",
+        "knob_{knob}": "U",
+        "xsec_{c}": "U T",
+        "pred_{c}": "U T",
+        "model_pred_{c}": "M U T",
+        "additional_smearing_{c}": "T T2",
+        "additional_smearing_universes_{c}": "U T T2",
+        "cov_{c}": "T T2",
+        "cov_stat_{c}": "T T2",
+        "cov_group_{c}": "G T T2",
+        "cov_systematic_{c}": "S T T2",
+        "cov_total_{c}": "T T2",
+        "corr_{c}": "T T2",
+        "joint_cov_{c}": "M J J2",
+        "chi2_{c}_joint": "M",
+        "chi2_{c}_uncorrelated": "M",
+        "pvalue_{c}_{t}": "M",
+        "chi2_{c}_{t}_mc_error": "M",
+        "chi2_{c}_{t}_mc_bias": "M",
+        "chi2_dof": "",
+        "positive_definite_{c}": "",
+        "condition_number_{c}": "",
+        "cov_mc_error_{c}": "T T2",
+        "mc_rel_error_{c}": "S",
+        "cov_rank_{c}": "S",
+        "rank_limited_{c}": "S",
+        "n_universes": "S",
+        "universes_needed": "S",
+        "universes_converged": "S",
+        "sigma_{c}": "U T",
+        "sigma_factor_{c}": "U T",
+        "model_sigma_{c}": "M U T",
+        "cov_sigma_{c}": "T T2",
+        "cov_stat_sigma_{c}": "T T2",
+        "cov_total_sigma_{c}": "T T2",
+        "cov_group_sigma_{c}": "G T T2",
+    }
+    return {k: tuple(d.get(s, s) for s in v.split()) for k, v in shapes.items()}
+
+
+def dimensions_of(key: str) -> tuple[str, ...]:
+    """The dimensions the README states for a registry entry (checked against real datasets)."""
+    return _dimensions()[key]
+
+
+README_BEGIN = (
+    "<!-- dataset table: generated by `python3 -m farm.analysis.metadata --write README.md` -->"
+)
+README_END = "<!-- end dataset table -->"
+
+
+def with_table(text: str) -> str:
+    """``text`` (the README) with the table between its markers replaced by :func:`markdown_table`."""
+    start, end = text.index(README_BEGIN) + len(README_BEGIN), text.index(README_END)
+    return text[:start] + "\n" + markdown_table() + text[end:]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the table, or (``--write README.md``) put it between the README's markers."""
+    import argparse
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", type=Path, help="a Markdown file holding the table's markers")
+    args = parser.parse_args(argv)
+    if args.write is None:
+        sys.stdout.write(markdown_table())
+        return 0
+    text = args.write.read_text(encoding="utf-8")
+    args.write.write_text(with_table(text), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
