@@ -127,7 +127,7 @@ def _what_to_do(store: EventStore) -> str:
     return (
         f"regenerate the store from this configuration (`farm generate CONFIG --out "
         f"{store.path} --overwrite`), point [sample] store at a store generated from it (or "
-        "remove [sample] store to use stores/<sample>-<hash>.zarr), or fix the configuration"
+        "remove [sample] store to use <sample>-<hash>.zarr in FARM_STORE_DIR), or fix the configuration"
     )
 
 

@@ -91,11 +91,15 @@ class _Published:
     normalization: str
 
 
-def open_result(result: str | Path | xr.Dataset) -> xr.Dataset:
-    """A result dataset as given, or opened from a published path (pinned to its current version)."""
+def open_result(result: str | Path | xr.Dataset, *, sample: str | None = None) -> xr.Dataset:
+    """A result dataset as given, or opened from a published path (pinned to its current version).
+
+    A multi-sample measurement (farm.measurement) holds one result per sample: ``sample``
+    names the one to open; without it such a result is refused with the samples it holds.
+    """
     import xarray as xr
 
-    from farm.publish import open_published
+    from farm.publish import open_published, open_sample
 
     if isinstance(result, xr.Dataset):
         return result
@@ -109,7 +113,19 @@ def open_result(result: str | Path | xr.Dataset) -> xr.Dataset:
             "submission.yaml, or a .zip/.tar.gz archive)"
         )
         raise ValueError(msg)
-    return open_published(result)
+    if sample is not None:
+        return open_sample(result, sample)
+    ds = open_published(result)
+    if ds.attrs.get("kind") == "measurement":
+        held = ", ".join(str(v) for v in ds["sample"].values)
+        msg = (
+            f"{result} is a multi-sample measurement (samples {held}); give --sample NAME "
+            "to use one sample's own result; for all the samples together with their joint "
+            "covariance use farm.compare_joint.compare_joint or farm.fit.fit on the "
+            "measurement (docs/measurements.md)"
+        )
+        raise ValueError(msg)
+    return ds
 
 
 def _flux_bins(ds: xr.Dataset) -> FluxBins:
@@ -221,6 +237,15 @@ class ConventionComparison:
     def n_bins(self) -> int:
         return int(self.measured.size)
 
+    def __repr__(self) -> str:
+        from farm._repr import chi2_text
+
+        return (
+            f"ConventionComparison({self.convention}, {self.n_bins} bins, "
+            f"{self.predicted.shape[0]} universes: χ² with the correlation "
+            f"{chi2_text(self.joint)}, ignoring it {chi2_text(self.uncorrelated)})"
+        )
+
     @property
     def measured_error(self) -> np.ndarray:
         """√diag(V_mm + V_stat), cm² per target."""
@@ -258,6 +283,20 @@ class ComparisonResult:
     """``share``: the seed's flux share S_j (the chi-squares ``farm run`` stores); ``sigma``: the
     cross section as quoted (⟨σ⟩_j in E_ν bins, dσ/dx, the flux-averaged total;
     farm.analysis.quoted), as the ``cross_section-*`` tables of a HEPData release carry it."""
+
+    def __repr__(self) -> str:
+        from farm._repr import chi2_text, lines
+
+        head = (
+            f"ComparisonResult({self.name!r} against {self.sample or 'the result'}: {self.kind}, "
+            f"{self.quantity}, {self.real.n_bins} bins, {self.n_universes} universes)"
+        )
+        body = [
+            f"{c.convention + ':':<8} χ² with the correlation {chi2_text(c.joint)}, "
+            f"ignoring it {chi2_text(c.uncorrelated)}"
+            for c in (self.real, self.nominal)
+        ]
+        return lines(head, body)
 
     def convention(self, name: str) -> ConventionComparison:
         if name not in CONVENTIONS:

@@ -20,7 +20,13 @@ from farm.checkpoint import CheckpointStore
 from farm.plan import Plan, WorkItem
 from workers.tasks import compute_item, load_item, reduce_chunk
 
-__all__ = ["ExecutionStats", "combine_chunks", "execute_dask", "execute_inprocess"]
+__all__ = [
+    "ExecutionStats",
+    "combine_chunks",
+    "execute_dask",
+    "execute_dask_many",
+    "execute_inprocess",
+]
 
 Progress = Callable[[int, int], None]
 
@@ -70,7 +76,7 @@ def _value(value: Any) -> Any:
 
 
 def _full_items(plan: Plan, items: Sequence[WorkItem]) -> int:
-    return sum(1 for item in items if item.n_blocks == plan.blocks_per_item)
+    return sum(1 for item in items if item.n_blocks == plan.blocks_per_item_of(item.chunk))
 
 
 def execute_inprocess(
@@ -82,6 +88,8 @@ def execute_inprocess(
 ) -> tuple[PartialSums, ExecutionStats]:
     done = computed = extended = 0
     reduced: list[PartialSums] = []
+    if progress is not None:
+        progress(0, len(plan.items))  # the stage starts (checkpoints load as it goes)
     for chunk in range(len(plan.chunks)):
         items = plan.items_of_chunk(chunk)
         results = []
@@ -120,11 +128,24 @@ def execute_dask(
     progress: Progress | None = None,
 ) -> tuple[PartialSums, ExecutionStats]:
     """Submit the missing items, reduce each chunk in a task, join the chunks in a task."""
-    from distributed import as_completed
+    sums, stats = execute_dask_many(
+        [prep], [plan], client, checkpoints=checkpoints, progress=progress, tags=[""]
+    )
+    return sums[0], stats
 
-    from workers.setup import FarmWorkerSetup
 
-    client.register_plugin(FarmWorkerSetup())
+@dataclass(kw_only=True)
+class _Submitted:
+    futures: dict[int, Any]
+    loaded: dict[int, Any]
+    pending: list[Any]
+    extended: int
+
+
+def _submit(
+    prep: Prepared, plan: Plan, client: Any, checkpoints: CheckpointStore | None, tag: str
+) -> _Submitted:
+    """Submit the plan's missing items (checkpointed ones are loaded by tasks)."""
     # the spec as the result of a task, not scattered data: the scheduler computes a lost task
     # result again, but scattered data lost with its worker is gone for good, and dask's active
     # memory manager keeps one copy of a broadcast once no task waits for it; a worker killed
@@ -147,7 +168,7 @@ def execute_dask(
                 item,
                 prep.block_rows,
                 checkpoint_dir,
-                key=f"farm-checkpoint-{item.index}-{item.key}",
+                key=f"farm-checkpoint-{tag}{item.index}-{item.key}",
                 pure=False,
                 retries=2,
             )
@@ -159,7 +180,7 @@ def execute_dask(
             item,
             prep.block_rows,
             checkpoint_dir,
-            key=f"farm-item-{item.index}-{item.key}",
+            key=f"farm-item-{tag}{item.index}-{item.key}",
             pure=False,
             retries=2,
             # longest first: the expensive chunks start early and the cheap ones fill the gaps
@@ -168,28 +189,60 @@ def execute_dask(
         futures[item.index] = future
         pending.append(future)
         extended += _extends(checkpoints, item)
-    done = len(loaded)
+    return _Submitted(futures=futures, loaded=loaded, pending=pending, extended=extended)
+
+
+def execute_dask_many(
+    preps: Sequence[Prepared],
+    plans: Sequence[Plan],
+    client: Any,
+    *,
+    checkpoints: CheckpointStore | None = None,
+    progress: Progress | None = None,
+    tags: Sequence[str] | None = None,
+) -> tuple[list[PartialSums], ExecutionStats]:
+    """Several plans on one cluster at once (a multi-sample measurement, farm.measurement).
+
+    Every item of every plan is submitted before any is awaited; each plan is then reduced in
+    its own fixed tree, exactly as :func:`execute_dask` reduces one. ``tags`` keep the task
+    keys of the plans apart (one per plan).
+    """
+    from distributed import as_completed
+
+    from workers.setup import FarmWorkerSetup
+
+    client.register_plugin(FarmWorkerSetup())
+    tags = list(tags) if tags is not None else [f"{k}-" for k in range(len(plans))]
+    submitted = [
+        _submit(prep, plan, client, checkpoints, tag)
+        for prep, plan, tag in zip(preps, plans, tags, strict=True)
+    ]
+    total = sum(len(plan.items) for plan in plans)
+    done = sum(len(s.loaded) for s in submitted)
     if progress is not None:
-        progress(done, len(plan.items))
+        progress(done, total)
     # the client's own loop: farm's clients are never the process default (farm.cluster)
-    for future in as_completed(pending, loop=client.loop):
+    for future in as_completed([f for s in submitted for f in s.pending], loop=client.loop):
         if future.status == "error":
             future.result()  # raises the worker's exception, which names the work item
         done += 1
         if progress is not None:
-            progress(done, len(plan.items))
-    chunk_results = []
-    for chunk in range(len(plan.chunks)):
-        items = plan.items_of_chunk(chunk)
-        nodes = [futures.get(item.index, loaded.get(item.index)) for item in items]
-        chunk_results.append(
-            client.submit(reduce_chunk, *nodes, full=_full_items(plan, items), pure=False)
-        )
-    combined = client.submit(combine_chunks, chunk_results, pure=False).result()
+            progress(done, total)
+    results = []
+    for plan, sub in zip(plans, submitted, strict=True):
+        chunk_results = []
+        for chunk in range(len(plan.chunks)):
+            items = plan.items_of_chunk(chunk)
+            nodes = [sub.futures.get(item.index, sub.loaded.get(item.index)) for item in items]
+            chunk_results.append(
+                client.submit(reduce_chunk, *nodes, full=_full_items(plan, items), pure=False)
+            )
+        results.append(client.submit(combine_chunks, chunk_results, pure=False))
+    combined = [future.result() for future in results]
     stats = ExecutionStats(
-        items=len(plan.items),
-        computed=len(futures),
-        from_checkpoint=len(loaded),
-        extended=extended,
+        items=total,
+        computed=sum(len(s.futures) for s in submitted),
+        from_checkpoint=sum(len(s.loaded) for s in submitted),
+        extended=sum(s.extended for s in submitted),
     )
     return combined, stats

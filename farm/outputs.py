@@ -116,7 +116,7 @@ def check_output(
     if store is not None and absolute == Path(os.path.abspath(store)):
         msg = (
             f"{out}: --out is this run's own event store ([sample] store, or "
-            "stores/<sample>-<hash>.zarr); the result is published beside the store, never "
+            "<sample>-<hash>.zarr in FARM_STORE_DIR); the result is published beside the store, never "
             "onto it (that would move the store away). Give --out another path, e.g. "
             "results/<sample>.zarr"
         )
@@ -231,6 +231,8 @@ def version_summary(path: str | os.PathLike[str]) -> VersionSummary | None:
         generator = ""
     arrays = (meta.get("consolidated_metadata") or {}).get("metadata") or {}
     shape = (arrays.get("xsec_real") or {}).get("shape") or [None]
+    if attrs.get("kind") == "measurement":  # xsec_real is over truth bins: no universe axis
+        shape = [None]
     events = attrs.get("n_events")
     return VersionSummary(
         sample=str(attrs.get("sample", "")),

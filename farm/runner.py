@@ -24,6 +24,7 @@ from farm.config import FarmConfig, store_path
 from farm.execute import ExecutionStats, execute_dask, execute_inprocess
 from farm.plan import Plan, make_plan
 from farm.samples.generate import generate_store
+from farm.stages import advance, note, stage
 from farm.stale import clean_stale, temporaries_of
 from farm.store.reader import EventStore
 
@@ -32,9 +33,11 @@ __all__ = [
     "checkpoint_dir_for",
     "ensure_store",
     "plan_for",
+    "resolve_auto",
     "run",
     "run_inprocess",
     "run_until_converged",
+    "synthetic_plan_for",
     "with_throws",
 ]
 
@@ -56,7 +59,8 @@ def ensure_store(
         log(
             f"event store {path} does not exist: generating {cfg.generation.events:,} events of {cfg.sample.name}"
         )
-        generate_store(cfg, path, on_shard=on_shard)
+        stage(f"generating {cfg.generation.events:,} events", total=cfg.generation.events)
+        generate_store(cfg, path, on_shard=on_shard or advance)
     return EventStore.open(path)
 
 
@@ -80,17 +84,68 @@ def plan_for(
     return prep, plan
 
 
+def synthetic_plan_for(
+    cfg: FarmConfig, *, universes: int | None = None, log: Log = print
+) -> tuple[object, Plan, list[tuple[int, int]]]:
+    """The plan of ``cfg`` at its configured events, without its event store: a plan needs only
+    the store's attributes and shard layout. A one-block store of the same sample (generated once,
+    ``farm stores`` lists it) gives the attributes and the block the cost model times; the layout
+    is the one ``farm generate`` would write. Keys are not those of the real store (its checksums
+    do not exist yet); everything else is."""
+    import dataclasses
+
+    from farm.store.blocks import BLOCK_EVENTS
+
+    one_block = cfg.model_copy(
+        update={
+            "generation": cfg.generation.model_copy(update={"events": BLOCK_EVENTS}),
+            "sample": cfg.sample.model_copy(update={"store": None}),
+        }
+    )
+    prep = prepare(one_block, ensure_store(one_block, log=log), universes=universes)
+    n_events, shard = cfg.generation.events, cfg.generation.shard_size
+    ranges = [(lo, min(lo + shard, n_events)) for lo in range(0, n_events, shard)]
+    prep = dataclasses.replace(
+        prep,
+        cfg=cfg,
+        n_events=n_events,
+        store_checksums=tuple(f"synthetic-{i}" for i in range(len(ranges))),
+    )
+    plan = make_plan(
+        prep,
+        ranges,
+        universes_per_task=cfg.analysis.universes_per_task,
+        knob_universes_per_task=cfg.analysis.knob_universes_per_task,
+        blocks_per_task=cfg.analysis.blocks_per_task,
+    )
+    return prep, plan, ranges
+
+
 @contextlib.contextmanager
 def _client(options: ClusterOptions, log: Log) -> Iterator[Any]:
     """None for in-process execution, else a dask client for the whole session."""
     if options.kind == "inprocess" and not (options.scheduler_address or options.scheduler_file):
         yield None
         return
+    where = options.scheduler_address or options.scheduler_file
+    joining = f"joining the cluster at {where}" if where else None
+    stage(joining or f"starting cluster ({options.kind}, {options.n_workers} workers)")
     with connect(options) as client:
         link = getattr(client, "dashboard_link", None) if options.dashboard else None
         if link:
             log(f"dask dashboard: {link}")
+        _compile_kernels(client)
         yield client
+
+
+def _compile_kernels(client: Any) -> None:
+    """Compile the numba kernels on every worker now, as a stage of its own (the work items
+    would otherwise each wait for it unannounced); the execution registers the same setup
+    again, which is then instant."""
+    from workers.setup import FarmWorkerSetup
+
+    stage(f"compiling kernels on {len(client.nthreads())} worker(s)")
+    client.register_plugin(FarmWorkerSetup())
 
 
 def _run_once(
@@ -103,6 +158,10 @@ def _run_once(
     progress: Progress | None,
 ) -> tuple[xr.Dataset, ExecutionStats]:
     prep, plan = plan_for(cfg, store, universes=universes)
+    if checkpoints is not None:  # what the run costs, before it starts (farm refresh says so)
+        kept = sum(checkpoints.has(item.key) for item in plan.items)
+        total = len(plan.items)
+        note(f"{total - kept:,} of {total:,} work items to compute, {kept:,} checkpointed")
     if client is None:
         sums, stats = execute_inprocess(prep, plan, checkpoints=checkpoints, progress=progress)  # type: ignore[arg-type]
         return finish(prep, sums), stats  # type: ignore[arg-type]
@@ -127,10 +186,45 @@ def run(
     check_before_running(cfg, universes=universes)
     store = ensure_store(cfg, log=log)
     checkpoints = CheckpointStore(checkpoint_dir, log=log) if checkpoint_dir is not None else None
+    options = resolve_auto(
+        cfg, store, options, universes=universes, checkpoints=checkpoints, log=log
+    )
     with _client(options, log) as client:
         return _run_once(
             cfg, store, client, universes=universes, checkpoints=checkpoints, progress=progress
         )
+
+
+def resolve_auto(
+    cfg: FarmConfig,
+    store: EventStore,
+    options: ClusterOptions,
+    *,
+    universes: int | None,
+    checkpoints: CheckpointStore | None,
+    log: Log,
+) -> ClusterOptions:
+    """``--cluster auto`` (the default) made ``inprocess`` or ``local`` from the plan's cost on
+    this machine (:func:`farm.costmodel.choose_cluster`), and the reason logged; other kinds,
+    a named scheduler or explicit ``--workers``/``--threads`` are kept."""
+    import dataclasses
+
+    if options.kind != "auto":
+        return options
+    if options.scheduler_address or options.scheduler_file:
+        return options  # joins the named scheduler (farm.cluster.connect)
+    if options.workers is not None or not options.processes:
+        return dataclasses.replace(options, kind="local")  # workers were asked for
+    from farm.costmodel import choose_cluster, estimate, measure_rates, measure_startup
+
+    prep, plan = plan_for(cfg, store, universes=universes)
+    done = checkpoints.keys() if checkpoints is not None else set()
+    todo = dataclasses.replace(plan, items=tuple(i for i in plan.items if i.key not in done))
+    rates = measure_rates(prep, todo, log=log)  # type: ignore[arg-type]
+    est = estimate(prep, todo, rates, measure_startup(measure=False))  # type: ignore[arg-type]
+    kind, why = choose_cluster(est, options.n_workers)
+    log(why)
+    return dataclasses.replace(options, kind=kind)  # type: ignore[arg-type]
 
 
 def with_throws(cfg: FarmConfig, throws: dict[str, int], precision: float) -> FarmConfig:
@@ -202,6 +296,8 @@ def run_until_converged(
     store = ensure_store(first, log=log)
     checkpoints = CheckpointStore(checkpoint_dir, log=log)
     steps: list[tuple[dict[str, int], ExecutionStats]] = []
+    # decided on the first iteration's plan: later ones reuse its items from the checkpoints
+    options = resolve_auto(first, store, options, universes=None, checkpoints=checkpoints, log=log)
     with _client(options, log) as client:
         while True:
             ds, stats = _run_once(

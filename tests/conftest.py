@@ -10,6 +10,8 @@ and with ``blocks_per_task = 1`` it has 9 items. ``--universes 10`` gives 77 uni
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +28,16 @@ from farm.cluster import ClusterOptions
 from farm.config import FarmConfig, examples_dir, load_config
 from farm.runner import ensure_store, run
 
+# Generated event stores go to ./stores of the working folder, never to the user's cache folder
+# (farm.config.store_dir): the tests that share a store chdir into one temporary folder and run
+# there, and subprocesses inherit the setting. A user's own FARM_STORE_DIR is not used.
+os.environ["FARM_STORE_DIR"] = "stores"
+# The cost model's measured rates (farm.costmodel) go to this session's own file, never to the
+# user's cache folder: measured once per session, by the first plan or default run that needs them.
+os.environ["FARM_RATES_FILE"] = os.path.join(
+    tempfile.mkdtemp(prefix="farm-test-rates-"), "rates.json"
+)
+
 SAMPLE = "sns-csi"
 EVENTS = 540_000
 UNIVERSES = 10
@@ -34,7 +46,14 @@ N_CHUNKS = 10
 """The flux chunk, five knobs of 10 throws, three unisims of 2, the bootstrap of 10."""
 
 PROVENANCE_ATTRS = frozenset(
-    {"config", "config_hash", "input_store", "input_checksums", "store_generation_hash"}
+    {
+        "config",
+        "config_hash",
+        "input_store",
+        "input_checksums",
+        "store_generation_hash",
+        "run_overrides",  # the command line's --events/--universes (farm refresh keeps them)
+    }
 )
 """Dataset attributes that record how a result was produced rather than what it is."""
 

@@ -136,7 +136,7 @@ def test_generate_of_an_unknown_sample_exits_2_listing_the_known_samples(tmp_pat
     assert result.exit_code == 2
     text = one_line(result)
     assert "'sns-xenon' is neither a TOML file nor a known sample" in text
-    assert "known samples: nuscope-lar, reactor-ge, reactor-ibd, sns-csi, sns-lar" in text
+    assert "known samples: nuscope-lar, reactor-ge, reactor-ibd, sns-csi, sns-ge, sns-lar" in text
     assert not (tmp_path / "x.zarr").exists()
 
 

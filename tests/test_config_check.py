@@ -54,7 +54,7 @@ def test_check_names_the_file_the_key_and_what_is_allowed(tmp_path: Path) -> Non
     data = example(detector={"material": "Xe"}, source={"distance": 19.3})
     path = write(tmp_path, data)
     result = farm_cli("config", "check", path)
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # bad input, the same as farm run
     output = " ".join(result.output.split())
     assert f"{path}: invalid configuration" in output
     assert "[detector.material] Input should be 'CsI', 'Ar', 'Ge' or 'NaI' (got 'Xe')" in output
@@ -88,7 +88,7 @@ def test_check_reports_a_file_that_is_not_toml(tmp_path: Path) -> None:
     path = tmp_path / "broken.toml"
     path.write_text("[sample\nname = 1\n")
     result = farm_cli("config", "check", path)
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # bad input, the same as farm run
     assert f"{path}: not valid TOML" in result.output
 
 
@@ -112,7 +112,7 @@ def test_check_names_an_unknown_mapping_key_and_the_keys_allowed(tmp_path: Path)
     path = tmp_path / "mapping.toml"
     path.write_text(toml_text(data))
     result = farm_cli("config", "check", path)
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # bad input, the same as farm run
     assert "[exposure.pot] unknown key; allowed here: value, unit, seconds" in result.output
 
 

@@ -37,8 +37,9 @@ from farm.runner import checkpoint_dir_for, plan_for
 from farm.store.reader import EventStore
 from workers.tasks import compute_item
 
-LAYOUT = frozenset({"config", "config_hash"})
-"""Attributes that record the work-item sizes, which the numbers do not depend on."""
+LAYOUT = frozenset({"config", "config_hash", "run_overrides"})
+"""Attributes that record the work-item sizes (and the command line's --universes, which the
+CLI records for `farm refresh`), which the numbers do not depend on."""
 ONE_BLOCK_ITEMS = N_CHUNKS * N_BLOCKS  # 90 items of ≈ 30 ms with blocks_per_task = 1
 
 

@@ -241,7 +241,7 @@ def _check(tmp_path: Path, systematic: dict[str, Any]) -> str:
     path = tmp_path / "analysis.toml"
     path.write_text(toml_text(data))
     result = farm_cli("config", "check", path)
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output  # bad input (docs/bad-input.md)
     return " ".join(result.output.split())
 
 

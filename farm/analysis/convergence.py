@@ -26,6 +26,7 @@ __all__ = [
     "GROWTH",
     "next_throws",
     "summary_lines",
+    "summary_record",
     "universe_vars",
     "universes_warning",
 ]
@@ -117,21 +118,56 @@ def _chi2_text(ds: xr.Dataset, convention: str, test: str, k: int) -> str:
     return f"{value:.2f} ± {error:.2g}" if math.isfinite(error) else f"{value:.2f} (± ?)"
 
 
+def _p_text(ds: xr.Dataset, convention: str, test: str, k: int) -> str:
+    p = float(ds[f"pvalue_{convention}_{test}"].values[k])
+    return f"p = {p:.2g}" if p < 0.01 else f"p = {p:.2f}"
+
+
 def summary_lines(ds: xr.Dataset) -> list[str]:
-    """What ``farm run`` prints after publishing: each model's chi-squares with their MC error,
-    then a warning when a systematic has too few universes."""
+    """What ``farm run`` prints after publishing: each model's chi-squares with their MC error
+    and p-value, then a warning when a systematic has too few universes."""
     lines = []
     dof = int(ds["chi2_dof"].values)
     for k, model in enumerate(str(v) for v in ds["model"].values):
         lines.append(
-            f"  {model}: chi2/dof real {_chi2_text(ds, 'real', 'joint', k)}/{dof} "
-            f"(uncorrelated {_chi2_text(ds, 'real', 'uncorrelated', k)}), "
-            f"nominal {_chi2_text(ds, 'nominal', 'joint', k)}"
+            f"  {model}: chi2/dof real {_chi2_text(ds, 'real', 'joint', k)}/{dof}, "
+            f"{_p_text(ds, 'real', 'joint', k)} "
+            f"(uncorrelated {_chi2_text(ds, 'real', 'uncorrelated', k)}, "
+            f"{_p_text(ds, 'real', 'uncorrelated', k)}), "
+            f"nominal {_chi2_text(ds, 'nominal', 'joint', k)}, {_p_text(ds, 'nominal', 'joint', k)}"
         )
     warning = str(ds.attrs.get("universes_warning", ""))
     if warning:
         lines.append(f"warning: {warning}")
     return lines
+
+
+def summary_record(ds: xr.Dataset, stats: object) -> dict[str, object]:
+    """What ``farm run --json`` prints: the sizes, the work items, each model's chi-squares
+    (with their Monte-Carlo error and p-value) and the universes warning."""
+    dof = int(ds["chi2_dof"].values)
+    models = []
+    for k, model in enumerate(str(v) for v in ds["model"].values):
+        entry: dict[str, object] = {"model": model, "dof": dof}
+        for convention in ("real", "nominal"):
+            for test in ("joint", "uncorrelated"):
+                name = f"{convention}_{test}"
+                entry[f"chi2_{name}"] = float(ds[f"chi2_{name}"].values[k])
+                entry[f"chi2_{name}_mc_error"] = float(ds[f"chi2_{name}_mc_error"].values[k])
+                entry[f"pvalue_{name}"] = float(ds[f"pvalue_{name}"].values[k])
+        models.append(entry)
+    return {
+        "sample": str(ds.attrs.get("sample", "")),
+        "universes": int(ds.sizes["universe"]),
+        "systematics": [str(v) for v in ds["systematic"].values],
+        "truth_bins": int(ds.sizes["truth_bin"]),
+        "work_items": {
+            name: int(getattr(stats, name))
+            for name in ("items", "computed", "from_checkpoint", "extended")
+        },
+        "models": models,
+        "universes_warning": str(ds.attrs.get("universes_warning", "")) or None,
+    }
 
 
 def next_throws(

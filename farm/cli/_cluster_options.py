@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from farm.cli._common import count
 from farm.cluster import CLUSTER_KINDS, ClusterOptions
 
 __all__ = [
@@ -24,12 +25,19 @@ ClusterFlag = Annotated[
     str,
     typer.Option(
         "--cluster",
-        help=f"Where to run: {', '.join(CLUSTER_KINDS)} (default local: an embedded LocalCluster).",
+        help=f"Where to run: {', '.join(CLUSTER_KINDS)} (default auto: in this process when the "
+        "plan is too small for workers to pay for their start-up, else an embedded LocalCluster).",
     ),
 ]
 WorkersFlag = Annotated[
     int | None,
-    typer.Option("--workers", "-w", help="Number of dask workers (default: the machine's cores)."),
+    typer.Option(
+        "--workers",
+        "-w",
+        parser=count,
+        metavar="N",
+        help="Number of dask workers (default: the machine's cores).",
+    ),
 ]
 ThreadsFlag = Annotated[
     bool,

@@ -7,9 +7,15 @@ from typing import Annotated
 
 import typer
 
-from farm.cli._common import console, fail, user_errors
+from farm.cli._common import console, fail, out, user_errors
 
 __all__ = ["clean"]
+
+
+def _show(line: str) -> None:
+    """What was (or would be) removed is the result (stdout); one that failed, stderr."""
+    shown = console if line.startswith("failed") else out
+    shown.print(line, markup=False, highlight=False)
 
 
 def clean(
@@ -57,15 +63,19 @@ def clean(
             found,
             max_age_s=older_than * 3600.0,
             dry_run=dry_run,
-            log=lambda m: console.print(m, markup=False, highlight=False),
+            log=_show,
         )
     kept = len(found) - len(done)
     if not done:
-        console.print(f"{path}: nothing stale to remove", highlight=False)
+        out.print(f"{path}: nothing stale to remove", markup=False, highlight=False)
     else:
         size = sum(d.bytes for d in done)
         verb = "would free" if dry_run else "freed"
-        console.print(f"{path}: {len(done)} stale temporary(ies), {verb} {size:,} bytes")
+        out.print(
+            f"{path}: {len(done)} stale temporary(ies), {verb} {size:,} bytes",
+            markup=False,
+            highlight=False,
+        )
     if kept:
         console.print(
             f"kept {kept} temporary(ies) still in use (their writer runs) or too recent to tell",

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from farm.cli._common import console, user_errors
+from farm.cli._common import fail, out, user_errors
 
 __all__ = ["app", "certs"]
 
@@ -16,6 +16,7 @@ app = typer.Typer(
     help="Prepare a dask cluster for the farm: TLS certificates.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,  # help texts are literal: [generation] stays [generation]
     pretty_exceptions_enable=False,
     epilog="Example: farm cluster certs tls/ --host 127.0.0.1",
 )
@@ -47,12 +48,20 @@ def certs(
 
     Example: farm cluster certs ~/.farm/tls --host 10.0.0.5 --host node07.cluster --days 90
     """
-    from farm.cluster.security import DEFAULT_HOSTS, generate_certs
+    from farm.cluster.security import DEFAULT_HOSTS, TlsPaths, generate_certs
 
     hosts = tuple(host) if host else DEFAULT_HOSTS
+    existing = [p.name for p in TlsPaths.in_dir(outdir).all() if p.exists()]
+    if existing and not overwrite:  # said in the command line's words, not the library's
+        raise fail(
+            f"{outdir} already holds {', '.join(existing)}; refusing to replace them. Pass "
+            "--overwrite to issue a new CA and certificate (every node then needs the new "
+            "ca.pem, cert.pem and key.pem)"
+        )
     with user_errors():
         paths = generate_certs(outdir, hosts=hosts, days=days, overwrite=overwrite)
-    console.print(
+    out.print(  # the result: stdout
         f"wrote {paths.ca_cert.name}, {paths.ca_key.name} (0600), {paths.cert.name}, "
-        f"{paths.key.name} (0600) to {outdir}, valid {days} days for {', '.join(hosts)}"
+        f"{paths.key.name} (0600) to {outdir}, valid {days} days for {', '.join(hosts)}",
+        markup=False,
     )

@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from farm.cli._common import fail, user_errors
+from farm.cli._common import out as stdout
 
 if TYPE_CHECKING:
     from farm.compare import ComparisonResult
+    from farm.compare_joint import JointComparison
     from farm.compare_record import RecordComparison
 
 __all__ = ["compare"]
@@ -102,6 +103,82 @@ def _as_json(c: ComparisonResult) -> str:
             "dof": part.joint.dof,
         }
     return json.dumps(out, indent=2)
+
+
+def _joint_json(c: JointComparison) -> str:
+    def result(r: object) -> dict[str, float]:
+        return {"chi2": r.chi2, "dof": r.dof, "pvalue": r.pvalue}  # type: ignore[attr-defined]
+
+    out: dict[str, object] = {
+        "model": c.name,
+        "measurement": c.measurement,
+        "samples": list(c.samples),
+        "shared_systematics": list(c.shared),
+    }
+    for convention in ("real", "nominal"):
+        out[convention] = {
+            "combined": result(c.combined[convention]),
+            "samples_as_independent": result(c.separate[convention]),
+            "per_sample": {
+                label: result(s.convention(convention).joint)
+                for label, s in zip(c.samples, c.per_sample, strict=True)
+            },
+        }
+    return json.dumps(out, indent=2)
+
+
+def _joint_table(c: JointComparison) -> Table:
+    table = Table(
+        title=f"chi-square of {c.name}, with the measured–predicted correlation",
+        title_justify="left",
+    )
+    for header in ("", "dof", "real χ²", "p-value", "nominal χ²", "p-value"):
+        table.add_column(header, justify="right")
+
+    def row(label: str, real: object, nominal: object) -> None:
+        table.add_row(
+            label,
+            str(real.dof),  # type: ignore[attr-defined]
+            f"{real.chi2:.4g}",  # type: ignore[attr-defined]
+            f"{real.pvalue:.4g}",  # type: ignore[attr-defined]
+            f"{nominal.chi2:.4g}",  # type: ignore[attr-defined]
+            f"{nominal.pvalue:.4g}",  # type: ignore[attr-defined]
+        )
+
+    for label, s in zip(c.samples, c.per_sample, strict=True):
+        row(label, s.real.joint, s.nominal.joint)
+    row("samples as independent", c.separate["real"], c.separate["nominal"])
+    row("combined (joint covariance)", c.combined["real"], c.combined["nominal"])
+    return table
+
+
+def _compare_joint(
+    result: Path, model: object, *, kind: str, name: str | None, quantity: str, as_json: bool
+) -> None:
+    from farm.compare_joint import compare_joint
+
+    if quantity != "share":
+        raise fail(
+            f"{result} is a multi-sample measurement: its combined chi-square compares the flux "
+            "share S_j (--quantity share); give --sample NAME to compare one sample's --quantity "
+            f"{quantity}"
+        )
+    with user_errors():
+        c = compare_joint(result, model, kind=kind, name=name)
+    out = stdout
+    if as_json:
+        out.print_json(_joint_json(c))
+        return
+    out.print(
+        f"[bold]{c.name}[/] against the measurement [bold]{c.measurement}[/] "
+        f"({', '.join(c.samples)}; shared systematics: {', '.join(c.shared) or 'none'}; "
+        "the flux share S_j)"
+    )
+    out.print(_joint_table(c))
+    out.print(
+        "The combined chi-square covers every sample's bins with the joint covariance; "
+        "'samples as independent' drops its cross-sample blocks (the sum of the samples' own)."
+    )
 
 
 def _record_tables(c: RecordComparison) -> list[Table]:
@@ -227,6 +304,14 @@ def compare(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the numbers as JSON instead of tables.")
     ] = False,
+    sample: Annotated[
+        str | None,
+        typer.Option(
+            "--sample",
+            help="For a multi-sample measurement: compare with this sample's result alone "
+            "(default: every sample and all together, with the covariance across them).",
+        ),
+    ] = None,
 ) -> None:
     """Compare a cross-section model with a result or a HEPData record, without a cluster.
 
@@ -235,6 +320,10 @@ def compare(
     universes carry. For a HEPData record (NUISANCE conventions, docs/hepdata.md): per
     measurement, the chi-square with the record's covariance (A_C applied where the record has
     one) and, where the record publishes its universes, the joint and uncorrelated ones.
+
+    For a multi-sample measurement: each sample's chi-square and the combined one over all
+    samples with the joint covariance, including the cross-sample blocks of the shared
+    systematics (docs/measurements.md); --sample NAME compares one sample alone.
 
     A model runs as Python in this process: only load models you trust.
 
@@ -251,6 +340,11 @@ def compare(
             "give exactly one of --model module:callable, --model-table FILE or --prediction FILE"
         )
     if is_record(result):
+        if sample is not None:
+            raise fail(
+                f"{result} is a HEPData record: --sample names a sample of a farm measurement's "
+                "result; give a record's table with --table SAMPLE-cross_section-real instead"
+            )
         with user_errors():
             record = compare_record(
                 result,
@@ -260,7 +354,7 @@ def compare(
                 table=table,
                 name=name,
             )
-        out = Console(highlight=False)
+        out = stdout
         if as_json:
             out.print_json(_record_json(record))
             return
@@ -272,15 +366,33 @@ def compare(
         raise fail(
             f"{result} is not a HEPData record: --prediction compares bin values with a record's measurement; give a model for a farm result"
         )
+    if sample is None:
+        from farm.fit.joint import is_measurement
+
+        with user_errors():
+            joint = is_measurement(result)
+        if joint:
+            _compare_joint(
+                result,
+                model_table if model_table is not None else model,
+                kind=kind,
+                name=name,
+                quantity=quantity,
+                as_json=as_json,
+            )
+            return
     with user_errors():
+        from farm.compare import open_result
+
+        source = result if sample is None else open_result(result, sample=sample).load()
         result_of = compare_model(
-            result,
+            source,
             model_table if model_table is not None else model,
             kind=kind,
             name=name,
             quantity=quantity,
         )
-    out = Console(highlight=False)
+    out = stdout
     if as_json:
         out.print_json(_as_json(result_of))
         return

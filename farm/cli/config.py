@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-from farm.cli._common import fail, user_errors
+from farm.cli._common import fail, out, user_errors
 
 __all__ = ["app", "check", "schema"]
 
@@ -21,11 +20,9 @@ app = typer.Typer(
     "Example: farm config check examples/sns-csi.toml",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,  # help texts are literal: [generation] stays [generation]
     pretty_exceptions_enable=False,
 )
-
-out = Console(highlight=False, soft_wrap=True)
-"""Results go to stdout (a schema can be redirected to a file); errors to stderr."""
 
 MAPPING_SCHEMA = "ingest-mapping"
 
@@ -42,7 +39,8 @@ def check(
     """Validate a configuration as `farm run` and `farm generate` would, or an ingest mapping.
 
     Prints OK and a summary (sample, generator, events, systematics, universes), or every
-    problem with its file, key and what is allowed there, and exits 1.
+    problem with its file, key and what is allowed there, and exits 2 (bad input, as
+    `farm run` would).
 
     Example: farm config check examples/sns-csi.toml
     """
@@ -59,7 +57,7 @@ def check(
             lines = _config_summary(load_config(path))
     except ConfigError as err:
         hints = [] if is_mapping else _allowed_key_hints(path)
-        raise fail("\n".join([str(err), *hints]), code=1) from None
+        raise fail("\n".join([str(err), *hints])) from None  # bad input: 2, as for run
     out.print(f"OK {escape(str(path))}" + (" (ingest mapping)" if is_mapping else ""))
     for label, text in lines:
         out.print(f"  {label:<12} {escape(text)}")

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from farm.cli._common import console, fail, user_errors
+from farm.cli._common import fail, user_errors
+from farm.cli._common import out as out_console
 
 __all__ = ["app", "hepdata"]
 
@@ -16,6 +17,7 @@ app = typer.Typer(
     help="Release a published result in formats others read: HEPData.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,  # help texts are literal: [generation] stays [generation]
     pretty_exceptions_enable=False,
     epilog="Example: farm export hepdata results/sns-csi.zarr --out hepdata/sns-csi",
 )
@@ -67,6 +69,10 @@ def hepdata(
     ProSelecta functions (analysis.cxx). Needs hepdata_lib and hepdata-validator (the farm
     extra named hepdata).
 
+    A multi-sample measurement is released in the conventions' multi-table form: each sample's
+    tables prefixed with its name, and per convention a composite measurement over them with
+    the combined covariance (covariance-joint-<c>; docs/measurements.md).
+
     Example: farm export hepdata results/sns-csi.zarr --out hepdata/sns-csi
     """
     from farm.finite import require_finite
@@ -78,20 +84,27 @@ def hepdata(
     with user_errors():
         ds = open_published(result)
         require_finite(ds, source=result, action="exported")
-        release = write_hepdata(
-            ds,
-            out,
-            digits=None if digits == "auto" else int(digits),
-            error_digits=error_digits,
-            inspire=inspire,
-            arxiv=arxiv,
-            overwrite=overwrite,
-            archive=archive,
-        )
-    console.print(
-        f"wrote {len(release.tables)} tables to [bold]{release.directory}[/]"
+        options = {
+            "digits": None if digits == "auto" else int(digits),
+            "error_digits": error_digits,
+            "inspire": inspire,
+            "arxiv": arxiv,
+            "overwrite": overwrite,
+            "archive": archive,
+        }
+        if ds.attrs.get("kind") == "measurement":  # multi-sample (farm.release.joint)
+            from farm.publish import open_sample
+            from farm.release.joint import write_joint_hepdata
+
+            samples = {str(s): open_sample(result, str(s)).load() for s in ds["sample"].values}
+            release = write_joint_hepdata(ds.load(), samples, out, **options)
+        else:
+            release = write_hepdata(ds, out, **options)
+    out_console.print(  # the result: stdout
+        f"wrote {len(release.tables)} tables to {release.directory}"
         + (f" and {release.archive}" if release.archive else "")
-        + " (valid HEPData)"
+        + " (valid HEPData)",
+        markup=False,
     )
     for name in release.tables:
-        console.print(f"  {name}", highlight=False)
+        out_console.print(f"  {name}", markup=False)

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from farm.cli._cluster_options import (
@@ -22,6 +21,7 @@ from farm.cli._cluster_options import (
     cluster_options,
 )
 from farm.cli._common import console, progress_bar, user_errors
+from farm.cli._common import out as shown
 
 __all__ = ["fit"]
 
@@ -52,10 +52,26 @@ def _summary(ds: object) -> Table:
     return table
 
 
+def _joint_lines(problem: object) -> list[str]:
+    """What a joint fit combined: its samples, their own keywords, the shared systematics."""
+    parts = getattr(problem, "parts", None)
+    if parts is None:
+        return []
+    inputs = problem.inputs  # type: ignore[attr-defined]
+    shared = ", ".join(n for n, _ in inputs.shared) or "none"
+    out = [f"joint fit over {len(parts)} samples; shared: {shared} (the cross-sample blocks)"]
+    for label, part in zip(inputs.labels, parts, strict=True):
+        own = ", ".join(f"{k}={v}" for k, v in part.fixed.items())
+        out.append(f"  {label}: {part.n_bins} bin(s){f', {own}' if own else ''}")
+    return out
+
+
 def _as_json(ds: object) -> str:
     out = {
         k: ds.attrs[k] for k in ("model", "sample", "convention", "fixed", "toys", "toy_statistics")
     }  # type: ignore[attr-defined]
+    if "samples" in ds.attrs:  # type: ignore[attr-defined]
+        out["samples"] = json.loads(ds.attrs["samples"])  # type: ignore[attr-defined]
     out |= {
         "chi2_min": float(ds["chi2_min"]),
         "ndof": int(ds["ndof"]),
@@ -160,6 +176,14 @@ def fit(
         ),
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
+    sample: Annotated[
+        str | None,
+        typer.Option(
+            "--sample",
+            help="For a multi-sample measurement: fit this sample's own result alone "
+            "(default: all its samples together, with the covariance across them).",
+        ),
+    ] = None,
     cluster: ClusterFlag = "local",
     workers: WorkersFlag = None,
     threads: ThreadsFlag = False,
@@ -174,13 +198,17 @@ def fit(
     `farm run`, seeded per toy and checkpointed; workers get the tabulated predictions, never
     the model. The model runs as Python in this process: only load models you trust.
 
+    A multi-sample measurement is fitted over all its samples at once: each sample re-predicted
+    in its own universes, a shared systematic's throws lined up across the samples, so χ² uses
+    the joint covariance with its cross-sample blocks (docs/measurements.md). `material` is
+    each sample's detector's unless --set fixes it; --sample NAME fits one sample alone.
+
     Example: farm fit results/sns-csi.zarr --model farm.models:cevns --param sin2w --out fit.zarr --report results/sns-csi-report
     """
-    from farm.compare import open_result
     from farm.compare_models import resolve_model
     from farm.fit.dataset import fit_dataset, write_fit
+    from farm.fit.joint import open_problem
     from farm.fit.params import parse_fixed, parse_parameter
-    from farm.fit.problem import FitProblem, read_inputs
     from farm.fit.report import safe_label, write_fit_report
     from farm.fit.run import DEFAULT_CLS, FitSettings, run_fit
 
@@ -206,14 +234,15 @@ def fit(
             cls=tuple(cl) if cl else DEFAULT_CLS, grid=grid, toys=toys, fc_points=fc_points,
             seed=seed, block=block, stat=stat,
         )  # fmt: skip
-        ds_in = open_result(result).load()
-        problem = FitProblem(
-            inputs=read_inputs(ds_in, convention, kind=kind),
-            model=function,
-            names=names,
+        problem = open_problem(
+            result,
+            function,
+            names,
             fixed=keywords,
+            convention=convention,
             kind=kind,
             label=name,
+            sample=sample,
         )
         if asimov:
             problem = problem.asimov([p.start for p in params])
@@ -241,14 +270,15 @@ def fit(
         ds = fit_dataset(r, result=str(result), model=spec)
         write_fit(ds, out, overwrite=overwrite)
         written = write_fit_report(ds, report, safe_label(tag)) if report is not None else []
-    shown = Console(highlight=False)
     if as_json:
         shown.print_json(_as_json(ds))
         return
     shown.print(
         f"[bold]{name}[/] fitted to [bold]{problem.inputs.sample}[/] ({convention}-flux convention, "
-        f"{problem.n_bins} bin(s), {problem.inputs.phi.size} universes{', Asimov data' if asimov else ''})"
+        f"{problem.n_bins} bin(s), {problem.inputs.n_universes} universes{', Asimov data' if asimov else ''})"
     )
+    for line in _joint_lines(problem):
+        shown.print(line)
     shown.print(_summary(ds))
     gof = f", p = {r.best.pvalue:.3g}" if r.best.ndof > 0 else ""
     shown.print(
@@ -262,10 +292,10 @@ def fit(
         )
         for f in r.fc:
             if not f.connected.all():
-                shown.print(
+                console.print(  # a caveat: stderr
                     f"note: the accepted region of {f.name} is not one interval; the bounds shown span it"
                 )
-    console.print(
+    shown.print(
         f"wrote {out}"
         + (f" and {len(written)} report files in {report}" if written else "")
         + f" in {time.perf_counter() - t0:.1f} s"

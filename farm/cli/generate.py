@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from farm.cli._common import console, progress_bar, user_errors
+from farm.cli._common import console, count, progress_bar, user_errors
+from farm.cli._common import out as out_console
 
 __all__ = ["generate"]
 
@@ -17,7 +18,7 @@ def generate(
     sample: Annotated[
         str,
         typer.Argument(
-            help="Sample name (sns-csi, sns-lar, reactor-ge, reactor-ibd, nuscope-lar) or a TOML file."
+            help="Sample name (sns-csi, sns-lar, sns-ge, reactor-ge, reactor-ibd, nuscope-lar) or a TOML file."
         ),
     ],
     out: Annotated[
@@ -25,14 +26,25 @@ def generate(
     ],
     events: Annotated[
         int | None,
-        typer.Option("--events", "-n", help="Number of events (overrides [generation] events)."),
+        typer.Option(
+            "--events",
+            "-n",
+            parser=count,
+            metavar="N",
+            help="Number of events (overrides [generation] events; 2e5, 200_000).",
+        ),
     ] = None,
     seed: Annotated[
         int | None, typer.Option("--seed", help="Base seed (overrides [generation] seed).")
     ] = None,
     shard_size: Annotated[
         int | None,
-        typer.Option("--shard-size", help="Rows per shard (overrides [generation] shard_size)."),
+        typer.Option(
+            "--shard-size",
+            parser=count,
+            metavar="N",
+            help="Rows per shard (overrides [generation] shard_size).",
+        ),
     ] = None,
     overwrite: Annotated[
         bool,
@@ -69,7 +81,7 @@ def generate(
                 on_shard=lambda done, _: bar.update(task, completed=done),
             )
         dt = time.perf_counter() - t0
-    console.print(
+    out_console.print(  # the result: stdout
         f"wrote {n:,} events of {cfg.sample.name} to {out} in {dt:.1f} s ({n / dt / 1e6:.2f} M events/s), "
         f"exposure {attrs['exposure']['value']:.4g} {attrs['exposure']['unit']}"
     )

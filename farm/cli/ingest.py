@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from farm.cli._common import console, progress_bar, user_errors
+from farm.cli._common import out as out_console
 
 __all__ = ["ingest"]
 
@@ -93,7 +94,7 @@ def ingest(
     dropped = sum(i["dropped"] for i in attrs["ingest"]["inputs"])
     kept = f" ({dropped:,} dropped by \\[ingest] keep)" if dropped else ""
     generator = attrs["generator"]
-    console.print(
+    out_console.print(  # the result: stdout
         f"wrote {n:,} events{kept} of {generator.get('name', 'an outside generator')} "
         f"{generator.get('version', '')} to {out} in {dt:.1f} s, exposure "
         f"{attrs['exposure']['value']:.4g} {attrs['exposure']['unit']}",

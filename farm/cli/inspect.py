@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from farm.cli._common import console, fail, user_errors
+from farm.cli._common import console, emit_json, fail, out, user_errors
 
 __all__ = ["inspect"]
 
@@ -18,6 +18,9 @@ def inspect(
     path: Annotated[Path, typer.Argument(help="An event store written by `farm generate`.")],
     verify: Annotated[
         bool, typer.Option("--verify", help="Recompute every shard checksum (reads all data).")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary as one JSON document on stdout.")
     ] = False,
 ) -> None:
     """Print a store's exposure, expected events by channel and flavour, shards and checksums.
@@ -42,15 +45,18 @@ def inspect(
         summary = summarize(store)
 
     exposure = attrs.get("exposure", {})
-    console.print(
+    if as_json:
+        emit_json(_record(path, store, summary, verified=verify))
+        return
+    out.print(
         f"[bold]{path}[/]  sample {attrs.get('sample', '?')} ({attrs.get('source_family', '?')}), schema v{attrs.get('farm_schema_version')}"
     )
     days = f" ({exposure['seconds'] / 86400:.4g} days)" if "seconds" in exposure else ""
-    console.print(
+    out.print(
         f"exposure {exposure.get('value', float('nan')):.4g} {exposure.get('unit', '')}{days}; "
         f"{store.n_events:,} events in {store.n_shards} shard(s); columns: {', '.join(store.columns)}"
     )
-    console.print(
+    out.print(
         f"expected events: {summary.total.expected:.6g} produced, {summary.total.expected_selected:.6g} selected"
     )
     _flux_and_weights(store)
@@ -64,12 +70,48 @@ def inspect(
             table.add_row(
                 name, f"{t.generated:,}", f"{t.expected:.6g}", f"{t.expected_selected:.6g}"
             )
-        console.print(table)
+        out.print(table)
 
     if not verify:
-        console.print("checksums: not verified (use --verify)")
+        out.print("checksums: not verified (use --verify)")
         return
-    console.print(f"checksums: all {store.n_shards} shard(s) OK, and their values")
+    out.print(f"checksums: all {store.n_shards} shard(s) OK, and their values")
+
+
+def _record(path: Path, store: object, summary: object, *, verified: bool) -> dict:
+    """``farm inspect --json``: what the tables show, as numbers."""
+    from farm.store.weights import weight_set_names
+
+    attrs = store.attrs  # type: ignore[attr-defined]
+
+    def tallies(by: dict) -> dict:
+        return {
+            name: {
+                "generated": t.generated,
+                "expected": t.expected,
+                "expected_selected": t.expected_selected,
+            }
+            for name, t in sorted(by.items())
+        }
+
+    flux = attrs.get("flux")
+    return {
+        "path": str(path),
+        "sample": attrs.get("sample"),
+        "source_family": attrs.get("source_family"),
+        "schema_version": attrs.get("farm_schema_version"),
+        "exposure": attrs.get("exposure", {}),
+        "events": store.n_events,  # type: ignore[attr-defined]
+        "shards": store.n_shards,  # type: ignore[attr-defined]
+        "columns": list(store.columns),  # type: ignore[attr-defined]
+        "expected": summary.total.expected,  # type: ignore[attr-defined]
+        "expected_selected": summary.total.expected_selected,  # type: ignore[attr-defined]
+        "by_channel": tallies(summary.by_channel),  # type: ignore[attr-defined]
+        "by_flavor": tallies(summary.by_flavor),  # type: ignore[attr-defined]
+        "flux_source": flux.get("source") if isinstance(flux, dict) else None,
+        "weight_sets": weight_set_names(store.path),  # type: ignore[attr-defined]
+        "checksums_verified": verified,
+    }
 
 
 def _flux_and_weights(store: object) -> None:
@@ -81,10 +123,10 @@ def _flux_and_weights(store: object) -> None:
     if isinstance(flux, dict):
         universes = flux.get("universes") or {}
         extra = f", universes: {universes['kind']}" if universes else ""
-        console.print(f"flux: {escape(str(flux.get('source', '?')))}{extra}", highlight=False)
+        out.print(f"flux: {escape(str(flux.get('source', '?')))}{extra}", highlight=False)
     names = weight_set_names(store.path)  # type: ignore[attr-defined]
     if names:
-        console.print(f"weight sets: {', '.join(names)} (farm weights list)", highlight=False)
+        out.print(f"weight sets: {', '.join(names)} (farm weights list)", highlight=False)
 
 
 def _verify(store: object) -> None:

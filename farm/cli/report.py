@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from farm.cli._common import console, user_errors
+from farm.cli._common import out as out_console
+from farm.cli._common import user_errors
 
 __all__ = ["report"]
 
@@ -38,7 +39,9 @@ def report(
     """Write plots and one HTML page: flux bands, cross section with its error budget in both
     conventions, correlations, uncertainty breakdown, chi-square table, diagnostics, provenance.
 
-    Reads the current published version of RESULT (pinned while it reads).
+    Reads the current published version of RESULT (pinned while it reads). For a multi-sample
+    measurement: the cross-sample correlation matrix, χ² per sample and combined, and each
+    sample's own report under OUT/samples/NAME.
 
     Example: farm report results/sns-csi.zarr --out results/sns-csi-report
     """
@@ -49,6 +52,15 @@ def report(
     with user_errors(writing=out):
         ds = open_published(result)
         require_finite(ds, source=result, action="reported")
-        written = write_report(ds, out, result=str(result), embed=embed, threshold=threshold)
+        if ds.attrs.get("kind") == "measurement":  # a multi-sample measurement (farm.measurement)
+            from farm.publish import open_sample
+            from farm.report.joint import write_joint_report
+
+            samples = {str(s): open_sample(result, str(s)) for s in ds["sample"].values}
+            written = write_joint_report(
+                ds, samples, out, result=str(result), embed=embed, threshold=threshold
+            )
+        else:
+            written = write_report(ds, out, result=str(result), embed=embed, threshold=threshold)
     page = written[-1]
-    console.print(f"wrote {len(written) - 1} plots and [bold]{page}[/]")
+    out_console.print(f"wrote {len(written) - 1} plots and {page}", markup=False)  # the result

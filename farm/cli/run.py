@@ -18,7 +18,17 @@ from farm.cli._cluster_options import (
     WorkersFlag,
     cluster_options,
 )
-from farm.cli._common import console, progress_bar, user_errors
+from farm.cli._common import (
+    configure_output,
+    console,
+    count,
+    emit_json,
+    progress_bar,
+    user_errors,
+)
+from farm.cli._common import out as out_console
+from farm.cli._stages import StageDisplay
+from farm.stages import stage
 
 __all__ = ["refresh", "run"]
 
@@ -29,11 +39,24 @@ OutFlag = Annotated[
     Path, typer.Option("--out", "-o", help="Where to publish the result dataset (zarr).")
 ]
 EventsFlag = Annotated[
-    int | None, typer.Option("--events", "-n", help="Override [generation] events (quick runs).")
+    int | None,
+    typer.Option(
+        "--events",
+        "-n",
+        parser=count,
+        metavar="N",
+        help="Override [generation] events (2e5, 200_000).",
+    ),
 ]
 UniversesFlag = Annotated[
     int | None,
-    typer.Option("--universes", "-u", help="Override the throws of every multisim systematic."),
+    typer.Option(
+        "--universes",
+        "-u",
+        parser=count,
+        metavar="N",
+        help="Override the throws of every multisim systematic.",
+    ),
 ]
 WaitFlag = Annotated[
     float,
@@ -60,7 +83,12 @@ PrecisionFlag = Annotated[
 ]
 MaxUniversesFlag = Annotated[
     int,
-    typer.Option("--max-universes", help="With --until-converged: most universes per systematic."),
+    typer.Option(
+        "--max-universes",
+        parser=count,
+        metavar="N",
+        help="With --until-converged: most universes per systematic.",
+    ),
 ]
 NewAnalysisFlag = Annotated[
     bool,
@@ -69,6 +97,20 @@ NewAnalysisFlag = Annotated[
         help="Publish even though OUT holds the results of another sample (as its next version; "
         "earlier versions are kept).",
     ),
+]
+JsonFlag = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Print the result as one JSON document on stdout (and nothing else there): "
+        "version, universes, work items, each model's chi-squares and p-values.",
+    ),
+]
+QuietFlag = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Only errors on stderr (no stages, no progress).")
+]
+VerboseFlag = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Also each stage's time and more detail.")
 ]
 CheckpointFlag = Annotated[
     bool,
@@ -93,19 +135,46 @@ def _execute(
     precision: float | None = None,
     max_universes: int = 10_000,
     new_analysis: bool = False,
+    as_json: bool = False,
 ) -> None:
-    from farm.analysis.convergence import summary_lines
     from farm.config import load_config, store_path
+    from farm.config.measurement import is_measurement_file
     from farm.lock import output_lock
     from farm.outputs import check_output, check_same_analysis
     from farm.publish import current_version, publish_dataset
     from farm.runner import checkpoint_dir_for
     from farm.stale import clean_stale, temporaries_of
 
-    overrides = {"generation.events": events} if events is not None else {}
+    if is_measurement_file(config):
+        _execute_measurement(
+            config,
+            out,
+            events,
+            universes,
+            checkpoints,
+            options,
+            refresh=refresh,
+            wait=wait,
+            until_converged=until_converged or precision is not None or max_universes != 10_000,
+            new_analysis=new_analysis,
+            as_json=as_json,
+        )
+        return
+    from farm.cli import _refresh
+
+    shown = StageDisplay(console, checkpoints=checkpoints)
+
+    def say(message: str) -> None:
+        console.print(message, markup=False, highlight=False)
+
     t0 = time.perf_counter()
-    with user_errors(writing=out):
+    with user_errors(writing=out), shown.interrupts():
+        # a refresh keeps the published run's --events and --universes unless given again
+        pub = _refresh.published(out) if refresh and out.exists() else None
+        events = _refresh.keep_events(pub, events, say)
+        overrides = {"generation.events": events} if events is not None else {}
         cfg = load_config(config, **overrides)
+        cfg, universes = _refresh.keep_universes(pub, cfg, universes, say)
         _check_config(config, cfg, universes)
         if wait < 0:
             msg = f"--wait must be >= 0 seconds (got {wait:g}); 0 refuses at once while another run publishes OUT"
@@ -120,6 +189,8 @@ def _execute(
         check_output(out, store=store_path(cfg))
         generator = cfg.sample.generator
         check_same_analysis(out, cfg.sample.name, generator, new_analysis=new_analysis)
+        if pub is not None:
+            say(_refresh.describe_changes(pub, cfg, store_path(cfg)))
         # one publisher per output: the checkpoints, the comparison and the swap are its alone
         with output_lock(out, wait_s=wait, log=lambda m: console.print(m)):
             # what killed runs left in OUT's versions and checkpoints (their writers are gone)
@@ -127,34 +198,162 @@ def _execute(
             if refresh and current_version(out) is None:
                 msg = f"{out}: nothing published yet; run `farm run {config} --out {out}` first"
                 raise ValueError(msg)
-            with progress_bar() as bar:
-                task = bar.add_task("work items", total=None)
+            with shown:  # labelled stages: generating, cluster, kernels, work items, reducing
                 ds, stats = _analyse(
                     cfg,
                     options,
                     universes=universes,
                     checkpoint_dir=checkpoint_dir_for(out) if checkpoints else None,
-                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                    progress=shown.items,
                     until_converged=until_converged,
                     precision=precision,
                     max_universes=max_universes,
                 )
-            if refresh and _unchanged(out, ds):
-                console.print(
-                    f"{out} is up to date: recomputed {stats.computed} of {stats.items} work items, nothing changed"
+                _refresh.record(ds, events, universes)  # what a later refresh keeps
+                if refresh:
+                    stage("comparing with the published version")
+                    if _unchanged(out, ds):
+                        done = f"recomputed {stats.computed} of {stats.items} work items, nothing changed"
+                        _print_result(out, None, ds, stats, time.perf_counter() - t0, as_json, done)
+                        return
+                stage("publishing")
+                version = publish_dataset(ds, out, new_analysis=new_analysis)
+    _print_result(out, version.name, ds, stats, time.perf_counter() - t0, as_json)
+
+
+def _print_result(
+    out: Path,
+    version: str | None,
+    ds: object,
+    stats: object,
+    seconds: float,
+    as_json: bool,
+    up_to_date: str | None = None,
+) -> None:
+    """The result on stdout: a summary and the chi-squares with their p-values, or one JSON
+    document (--json); ``version`` None: a refresh found the published version up to date."""
+    from farm.analysis.convergence import summary_lines, summary_record
+
+    if as_json:
+        record = {"out": str(out), "version": version, "up_to_date": up_to_date is not None}
+        emit_json(record | {"seconds": round(seconds, 3)} | summary_record(ds, stats))  # type: ignore[arg-type]
+        return
+    if up_to_date is not None:
+        out_console.print(f"{out} is up to date: {up_to_date}", markup=False, highlight=False)
+        return
+    extended = f", {stats.extended} extending checkpointed replicas" if stats.extended else ""  # type: ignore[attr-defined]
+    out_console.print(
+        f"published {out} ({version}): {ds.sizes['universe']} universes, {len(ds.systematic)} systematics, "  # type: ignore[attr-defined]
+        f"{ds.sizes['truth_bin']} truth bin(s), in {seconds:.1f} s; computed {stats.computed} of {stats.items} "  # type: ignore[attr-defined]
+        f"work items ({stats.from_checkpoint} from checkpoints{extended})",  # type: ignore[attr-defined]
+        markup=False,
+        highlight=False,
+    )
+    for line in summary_lines(ds):  # type: ignore[arg-type]
+        if line.startswith("warning"):  # a diagnostic: stderr
+            console.print(line, style="bold yellow", markup=False, highlight=False)
+        else:
+            out_console.print(line, markup=False, highlight=False)
+
+
+def _execute_measurement(
+    config: str,
+    out: Path,
+    events: int | None,
+    universes: int | None,
+    checkpoints: bool,
+    options,
+    *,
+    refresh: bool,
+    wait: float,
+    until_converged: bool,
+    new_analysis: bool,
+    as_json: bool = False,
+) -> None:
+    """A multi-sample measurement (farm.measurement): all samples in one plan, one dataset."""
+    from farm.cli import _refresh
+    from farm.config import store_path
+    from farm.lock import output_lock
+    from farm.measurement import load_measurement, run_measurement
+    from farm.outputs import check_output, check_same_analysis
+    from farm.publish import current_version, publish_dataset
+    from farm.runner import checkpoint_dir_for
+    from farm.stale import clean_stale, temporaries_of
+
+    def say(message: str) -> None:
+        console.print(message, markup=False, highlight=False)
+
+    t0 = time.perf_counter()
+    with user_errors(writing=out):
+        if until_converged:
+            msg = (
+                f"{config}: --until-converged, --precision and --max-universes are not offered "
+                "for a multi-sample measurement yet; give the throws in the samples (or "
+                "--universes), or run each sample alone with --until-converged"
+            )
+            raise ValueError(msg)
+        if as_json:
+            msg = f"{config}: --json is not offered for a multi-sample measurement yet; drop it"
+            raise ValueError(msg)
+        if wait < 0:
+            msg = f"--wait must be >= 0 seconds (got {wait:g}); 0 refuses at once while another run publishes OUT"
+            raise ValueError(msg)
+        # a refresh keeps the published run's --events and --universes unless given again
+        pub = _refresh.published(out) if refresh and out.exists() else None
+        events = _refresh.keep_events(pub, events, say)
+        meas = load_measurement(config, events=events)
+        pub_samples = _refresh.published_samples(out) if pub is not None else {}
+        universes = _refresh.keep_measurement_universes(pub, pub_samples, meas, universes, say)
+        check_output(out)
+        for cfg in meas.samples:
+            check_output(out, store=store_path(cfg))
+        check_same_analysis(out, meas.name, "measurement", new_analysis=new_analysis)
+        if pub is not None:  # what changed, sample by sample
+            for line in _refresh.describe_sample_changes(pub_samples, meas, pub.version):
+                say(line)
+        with output_lock(out, wait_s=wait, log=lambda m: console.print(m)):
+            clean_stale(temporaries_of(out), log=lambda m: console.print(m, markup=False))
+            if refresh and current_version(out) is None:
+                msg = f"{out}: nothing published yet; run `farm run {config} --out {out}` first"
+                raise ValueError(msg)
+            with progress_bar() as bar:
+                task = bar.add_task("work items", total=None)
+                ds, per_sample, stats = run_measurement(
+                    meas,
+                    options,
+                    universes=universes,
+                    checkpoint_dir=checkpoint_dir_for(out) if checkpoints else None,
+                    log=lambda m: console.print(m, markup=False),
+                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                )
+            _refresh.record(ds, events, universes)  # what a later refresh keeps
+            groups = {f"samples/{name}": sample for name, sample in per_sample.items()}
+            if refresh and _unchanged(out, ds, groups):
+                out_console.print(  # the result: stdout
+                    f"{out} is up to date: recomputed {stats.computed} of {stats.items} work items, nothing changed",
+                    markup=False,
                 )
                 return
-            version = publish_dataset(ds, out, new_analysis=new_analysis)
+            version = publish_dataset(ds, out, new_analysis=new_analysis, groups=groups)
     dt = time.perf_counter() - t0
-    extended = f", {stats.extended} extending checkpointed replicas" if stats.extended else ""
-    console.print(
-        f"published {out} ({version.name}): {ds.sizes['universe']} universes, {len(ds.systematic)} systematics, "
-        f"{ds.sizes['truth_bin']} truth bin(s), in {dt:.1f} s; computed {stats.computed} of {stats.items} "
-        f"work items ({stats.from_checkpoint} from checkpoints{extended})"
+    out_console.print(  # the result: stdout
+        f"published {out} ({version.name}): measurement {meas.name} of {len(per_sample)} samples "
+        f"({', '.join(per_sample)}), {ds.sizes['truth_bin']} truth bin(s), "
+        f"{int(ds['systematic_shared'].sum())} shared systematic(s), in {dt:.1f} s; computed "
+        f"{stats.computed} of {stats.items} work items ({stats.from_checkpoint} from checkpoints)",
+        markup=False,
     )
-    for line in summary_lines(ds):
-        warn = line.startswith("warning")
-        console.print(line, style="bold yellow" if warn else None, markup=False)
+    for model, value, separate in zip(
+        ds["model"].values,
+        ds["chi2_real_joint"].values,
+        ds["chi2_real_separate_sum"].values,
+        strict=True,
+    ):
+        out_console.print(
+            f"  {model}: joint chi2 {value:.4g} over {ds.sizes['truth_bin']} bins "
+            f"(samples alone: {separate:.4g} summed)",
+            markup=False,
+        )
 
 
 def _analyse(
@@ -222,19 +421,28 @@ def _check_config(config: str, cfg: object, universes: int | None) -> None:
         raise ConfigError(f"{source}: {err}") from None
 
 
-def _unchanged(out: Path, ds: object) -> bool:
+def _unchanged(out: Path, ds: object, groups: dict[str, object] | None = None) -> bool:
     import xarray as xr
 
     from farm.publish import current_version
 
     with xr.open_zarr(current_version(out), chunks=None) as previous:
-        return bool(previous.load().identical(ds))
+        if not previous.load().identical(ds):
+            return False
+    for name, group in (groups or {}).items():
+        try:
+            with xr.open_zarr(current_version(out), group=name, chunks=None) as previous:
+                if not previous.load().identical(group):
+                    return False
+        except (FileNotFoundError, KeyError, OSError):
+            return False
+    return True
 
 
 def run(
     config: ConfigArg,
     out: OutFlag,
-    cluster: ClusterFlag = "local",
+    cluster: ClusterFlag = "auto",
     workers: WorkersFlag = None,
     threads: ThreadsFlag = False,
     scheduler: SchedulerFlag = None,
@@ -249,19 +457,31 @@ def run(
     precision: PrecisionFlag = None,
     max_universes: MaxUniversesFlag = 10_000,
     new_analysis: NewAnalysisFlag = False,
+    as_json: JsonFlag = False,
+    quiet: QuietFlag = False,
+    verbose: VerboseFlag = False,
 ) -> None:
     """Generate the sample if needed, throw the universes, extract, and publish the covariance dataset.
 
-    Without --cluster it starts an embedded LocalCluster (one worker per core) and prints the
-    dashboard address; --cluster inprocess runs without dask. A rerun resumes from the work-item
+    Without --cluster it runs in this process when the plan's estimated work is shorter than
+    starting workers (it says so), else it starts an embedded LocalCluster (one worker per core)
+    and prints the dashboard address; --cluster local or inprocess decides. A rerun resumes from the work-item
     checkpoints beside OUT. The summary warns when a systematic has too few universes for
     analysis.universe_precision; --until-converged throws more until none has. OUT is a new
     path or an earlier result (an event store, a file or a foreign folder there is refused); a
     result of another sample there needs --new-analysis.
 
-    Example: farm run sns-csi --out results/sns-csi.zarr --workers 2 --events 200000
+    Stages (starting the cluster, compiling the kernels, generating, computing the work items
+    with the time left, reducing, publishing) and messages go to stderr; the summary (each
+    model's chi2/dof and p-value) or, with --json, one JSON document to stdout. Ctrl-C exits 130
+    saying how many work items are checkpointed: the same command resumes from them.
+
+    \b
+    Example: farm run sns-csi --out results/sns-csi.zarr --workers 2 --events 2e5
     Example: farm run sns-csi --out r.zarr --universes 20 --until-converged --precision 0.1
     """
+    if quiet or verbose:
+        configure_output(quiet=quiet, verbose=verbose)
     with user_errors():
         options = cluster_options(
             cluster, workers, threads, scheduler, scheduler_file, tls_dir, cluster_settings
@@ -279,13 +499,14 @@ def run(
         precision=precision,
         max_universes=max_universes,
         new_analysis=new_analysis,
+        as_json=as_json,
     )
 
 
 def refresh(
     config: ConfigArg,
     out: OutFlag,
-    cluster: ClusterFlag = "local",
+    cluster: ClusterFlag = "auto",
     workers: WorkersFlag = None,
     threads: ThreadsFlag = False,
     scheduler: SchedulerFlag = None,
@@ -296,14 +517,23 @@ def refresh(
     universes: UniversesFlag = None,
     wait: WaitFlag = 0.0,
     new_analysis: NewAnalysisFlag = False,
+    as_json: JsonFlag = False,
+    quiet: QuietFlag = False,
+    verbose: VerboseFlag = False,
 ) -> None:
     """Recompute only what changed since the published result and publish it as a new version.
 
-    A new or changed shard, a changed systematic or binning recomputes just the work items whose
-    keys changed; the rest comes from checkpoints. Earlier versions are kept (farm versions OUT).
+    It keeps the published version's events and universes (--events, --universes, or what
+    --until-converged reached) unless they are given again, and first says what changed since
+    that version: systematics added, removed or changed, other sections such as the binning,
+    changed shards; the stage line then says how many work items that costs. A new or changed
+    shard, a changed systematic or binning recomputes just the work items whose keys changed;
+    the rest comes from checkpoints. Earlier versions are kept (farm versions OUT).
 
     Example: farm refresh sns-csi --out results/sns-csi.zarr
     """
+    if quiet or verbose:
+        configure_output(quiet=quiet, verbose=verbose)
     with user_errors():
         options = cluster_options(
             cluster, workers, threads, scheduler, scheduler_file, tls_dir, cluster_settings
@@ -318,4 +548,5 @@ def refresh(
         refresh=True,
         wait=wait,
         new_analysis=new_analysis,
+        as_json=as_json,
     )

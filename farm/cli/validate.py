@@ -8,13 +8,15 @@ from typing import Annotated
 
 import typer
 
-from farm.cli._common import console, user_errors
+from farm.cli._common import EXIT_FAILURE, console, count, fail, user_errors
+from farm.cli._common import out as out_console
 
 __all__ = ["app", "closure"]
 
 app = typer.Typer(
     help="Check the farm's numbers against independent computations (closure of knobs).",
     no_args_is_help=True,
+    rich_markup_mode=None,  # help texts are literal: [generation] stays [generation]
 )
 
 
@@ -30,7 +32,13 @@ def closure(
     ] = 1.0,
     events: Annotated[
         int | None,
-        typer.Option("--events", "-n", help="Events of the nominal and regenerated samples."),
+        typer.Option(
+            "--events",
+            "-n",
+            parser=count,
+            metavar="N",
+            help="Events of the nominal and regenerated samples.",
+        ),
     ] = None,
     out: Annotated[
         Path | None,
@@ -63,7 +71,7 @@ def closure(
             log=lambda m: console.print(m, highlight=False),
         )
     if not results:
-        console.print(f"{cfg.sample.name}: no knob systematics to close")
+        out_console.print(f"{cfg.sample.name}: no knob systematics to close", markup=False)
         raise typer.Exit(0)
     _print_table(cfg.sample.name, results)
     if out is not None:
@@ -74,13 +82,12 @@ def closure(
             results, cfg.binning.reco_edges, cfg.binning.observable, out / "closure.png"
         )
         (out / "closure.json").write_text(json.dumps(_summary(results), indent=2) + "\n")
-        console.print(f"wrote {png} and {out / 'closure.json'}")
+        out_console.print(f"wrote {png} and {out / 'closure.json'}", markup=False)
     failed = [r for r in results if not r.passed]
     if failed:
         names = ", ".join(sorted({f"{r.systematic} ({r.n_sigma:+g}σ)" for r in failed}))
-        console.print(f"[bold red]closure fails[/] for {names}")
-        raise typer.Exit(1)
-    console.print(f"closure passes for all {len({r.systematic for r in results})} knobs")
+        raise fail(f"closure fails for {names}", code=EXIT_FAILURE)  # the analysis failed: 1
+    out_console.print(f"closure passes for all {len({r.systematic for r in results})} knobs")
 
 
 def _print_table(sample: str, results: list) -> None:
@@ -116,7 +123,7 @@ def _print_table(sample: str, results: list) -> None:
             f"{r.p_value:.3f}",
             "pass" if r.passed else "FAIL: " + "; ".join(r.failures),
         )
-    console.print(table)
+    out_console.print(table)  # the result: stdout
 
 
 def _summary(results: list) -> list[dict]:

@@ -9,13 +9,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from farm.cli._common import console, fail, user_errors
+from farm.cli._common import console, fail, out, user_errors
 
 __all__ = ["app"]
 
 app = typer.Typer(
     help="Precomputed per-event universe weights (weight sets) of an event store.",
     no_args_is_help=True,
+    rich_markup_mode=None,  # help texts are literal: [generation] stays [generation]
 )
 
 
@@ -59,7 +60,7 @@ def add(
             store, name, files, mode=mode, dtype=dtype, column=column, overwrite=overwrite
         )
     bad = manifest["unphysical"]
-    console.print(
+    out.print(  # the result: stdout
         f"added weight set {name!r} to {store}: {manifest['n_events']:,} events × "
         f"{manifest['universes']} universes ({manifest['dtype']}, {mode}); unphysical weights: "
         f"{bad['negative']} negative, {bad['nan']} NaN, {bad['inf']} infinite",
@@ -104,6 +105,9 @@ def list_sets(
             str(bad.get("inf", "?")),
             checked,
         )
-    console.print(table if sets else f"{store} holds no weight sets")
+    if sets:
+        out.print(table)  # the result: stdout
+    else:  # as `farm stores list` says it finds none
+        console.print(f"{store} holds no weight sets", markup=False, highlight=False)
     if damaged:
         raise typer.Exit(1)

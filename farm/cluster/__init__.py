@@ -16,8 +16,10 @@ from typing import Any, Literal
 
 __all__ = ["CLUSTER_KINDS", "ClusterOptions", "connect"]
 
-ClusterKind = Literal["local", "inprocess", "slurm", "kubernetes"]
-CLUSTER_KINDS: tuple[str, ...] = ("local", "inprocess", "slurm", "kubernetes")
+ClusterKind = Literal["auto", "local", "inprocess", "slurm", "kubernetes"]
+CLUSTER_KINDS: tuple[str, ...] = ("local", "inprocess", "slurm", "kubernetes", "auto")
+"""``auto`` (``farm run``'s default): in-process when the plan is too small for workers to pay
+for their start-up, else ``local`` (:func:`farm.costmodel.choose_cluster`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,7 +43,7 @@ class ClusterOptions:
     def n_workers(self) -> int:
         if self.workers is not None:
             return self.workers
-        if self.kind == "local":
+        if self.kind in ("local", "auto"):
             return os.cpu_count() or 1
         return 2
 
@@ -106,7 +108,7 @@ def connect(options: ClusterOptions) -> Iterator[Any]:
         with _joined(options, security) as client:
             yield client
         return
-    if options.kind == "local":
+    if options.kind in ("local", "auto"):  # auto is decided by the runner; anywhere else: local
         from farm.cluster.local import local_cluster
 
         cluster = local_cluster(options, security)
@@ -122,6 +124,6 @@ def connect(options: ClusterOptions) -> Iterator[Any]:
         msg = f"cluster kind {options.kind!r} has no dask client; choose one of {', '.join(CLUSTER_KINDS)}"
         raise ValueError(msg)
     with cluster, Client(cluster, security=security, set_as_default=False) as client:
-        if options.kind != "local":
+        if options.kind not in ("local", "auto"):
             client.wait_for_workers(options.n_workers, timeout=300)
         yield client

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -44,6 +45,7 @@ from farm.config.sample import (
 
 __all__ = [
     "GENERATOR_VERSION",
+    "STORE_DIR_ENV",
     "ConfigError",
     "ExternalConfig",
     "FarmConfig",
@@ -58,6 +60,7 @@ __all__ = [
     "load_config",
     "parse_config",
     "resolve_config_path",
+    "store_dir",
     "store_path",
 ]
 
@@ -125,9 +128,13 @@ class ExternalPhysics(Section):
     """The nominal values the knobs of an ingested sample reweight about (the generator's)."""
 
     couplings: Literal["corrected", "tree"] = "corrected"
+    """Weak-charge scheme of the CEvNS knobs (farm.physics.cevns.weak_charge)."""
     sin2w: float = Field(default=0.23857, gt=0.0, lt=1.0)
+    """sin²θ_W at low Q² about which the sin2w knob reweights [1]."""
     neutron_radius_scale: PositiveFloat = 1.0
+    """Factor on the Helm rms radius about which cevns_rms_radius reweights [factor]."""
     ccqe_ma_mev: PositiveFloat = 1000.0
+    """CCQE axial mass about which ccqe_ma_mev reweights [MeV]."""
 
 
 class ExternalConfig(_Sample):
@@ -257,6 +264,15 @@ def load_config(name_or_path: str | Path, **overrides: Any) -> FarmConfig:
     except tomllib.TOMLDecodeError as err:
         msg = f"{path}: not valid TOML: {err}"
         raise ConfigError(msg) from None
+    if isinstance(data.get("measurement"), dict) or (
+        isinstance(data.get("samples"), list) and "sample" not in data
+    ):
+        msg = (
+            f"{path} is a multi-sample measurement ([measurement], [[samples]]; "
+            "docs/measurements.md): `farm run` and `farm refresh` take it; give this command "
+            "one of its samples' configurations"
+        )
+        raise ConfigError(msg)
     for dotted, value in overrides.items():
         section, key = dotted.split(".", 1)
         data.setdefault(section, {})[key] = value
@@ -289,11 +305,34 @@ def generation_hash_of(
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
+STORE_DIR_ENV = "FARM_STORE_DIR"
+"""The environment variable naming the folder of generated event stores (:func:`store_dir`)."""
+
+
+def store_dir() -> Path:
+    """The folder of generated event stores: ``$FARM_STORE_DIR``, else the user's cache folder.
+
+    The default, ``$XDG_CACHE_HOME/farm/stores`` (``~/.cache/farm/stores``), is the same from
+    every working folder, so the same configuration finds its store wherever it is run from; a
+    store is a cache (its name hashes everything that defines its events, and a missing one is
+    regenerated), which is what that folder is for. A relative ``FARM_STORE_DIR`` is relative to
+    the working folder (the farm's own tests set ``stores``); a cluster whose workers do not
+    share the home folder sets it to shared storage (the image sets ``/data/stores``).
+    """
+    configured = os.environ.get(STORE_DIR_ENV, "").strip()
+    if configured:
+        return Path(configured).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME", "").strip()
+    base = Path(cache) if cache and Path(cache).is_absolute() else Path.home() / ".cache"
+    return base / "farm" / "stores"
+
+
 def store_path(cfg: FarmConfig) -> Path:
-    """Where the sample's event store lives (configured, or derived from the event-defining sections)."""
+    """Where the sample's event store lives: ``[sample] store``, else ``store_dir()/<sample>-<hash
+    of the event-defining sections>.zarr``."""
     if cfg.sample.store:
         return Path(cfg.sample.store)
-    return Path("stores") / f"{cfg.sample.name}-{generation_hash(cfg)[:10]}.zarr"
+    return store_dir() / f"{cfg.sample.name}-{generation_hash(cfg)[:10]}.zarr"
 
 
 def config_hash(cfg: Section) -> str:

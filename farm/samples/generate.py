@@ -92,13 +92,26 @@ def _generate_block(
 
 
 def generate_rows(
-    cfg: FarmConfig, start: int, stop: int, *, model: SampleModel | None = None
+    cfg: FarmConfig,
+    start: int,
+    stop: int,
+    *,
+    model: SampleModel | None = None,
+    on_block: Callable[[int], None] | None = None,
 ) -> Columns:
-    """The events in rows [start, stop) of the configured sample, identical whatever the sharding."""
+    """The events in rows [start, stop) of the configured sample, identical whatever the sharding.
+
+    ``on_block(rows)`` is called after each block is drawn, with the rows of [start, stop) drawn
+    so far (for progress bars).
+    """
     model = model or sample_model(cfg)
     layout = _layout(cfg, model)
     blocks = layout.blocks_overlapping(start, stop)
-    parts = [_generate_block(cfg, model, layout, b) for b in blocks]
+    parts = []
+    for b in blocks:
+        parts.append(_generate_block(cfg, model, layout, b))
+        if on_block is not None:
+            on_block(min(layout.block_range(b)[1], stop) - start)
     first = layout.block_range(blocks[0])[0]
     cols = {
         k: np.concatenate([p[k] for p in parts]) if len(parts) > 1 else parts[0][k]
@@ -124,7 +137,8 @@ def generate_store(
 ) -> dict[str, Any]:
     """Generate the configured sample into a new event store at ``out``; returns its attrs.
 
-    ``on_shard(rows_done, n_events)`` is called after each shard (for progress bars).
+    ``on_shard(rows_done, n_events)`` is called as the events are drawn, after each block of
+    65 536 (for progress bars; the name is from when it was called after each shard).
     """
     model = sample_model(cfg)
     n_events = cfg.generation.events
@@ -166,7 +180,10 @@ def generate_store(
         n_shards = -(-n_events // shard_rows)
         for shard in range(n_shards):
             start, stop = shard * shard_rows, min((shard + 1) * shard_rows, n_events)
-            writer.write_shard(shard, generate_rows(cfg, start, stop, model=model))
+            drawn = (
+                None if on_shard is None else (lambda rows, s=start: on_shard(s + rows, n_events))
+            )
+            writer.write_shard(shard, generate_rows(cfg, start, stop, model=model, on_block=drawn))
             if on_shard is not None:
                 on_shard(stop, n_events)
     return attrs
