@@ -16,6 +16,7 @@ TAKE_THE_CONFIGURATION = {
     "farm.binding",
     "farm.limits",
     "farm.runner",
+    "farm.measurement",
     "farm.closure",
     "farm.samples.generate",
     "farm.analysis.pipeline",
