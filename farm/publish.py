@@ -19,6 +19,7 @@ killed publisher left are removed by the next run.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -29,10 +30,12 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import xarray as xr
 
 from farm.finite import require_finite
+from farm.lazy_dask import defer_dask_array_import
 from farm.outputs import check_output, check_same_analysis, refuse_non_result
 from farm.stale import temp_token
 
@@ -141,12 +144,39 @@ def open_sample(out: str | Path, sample: str) -> xr.Dataset:
 
 
 def _write(ds: xr.Dataset, target: Path, groups: Mapping[str, xr.Dataset] | None = None) -> None:
+    """Write ``ds`` (and ``groups``) as a new zarr store at ``target``, a path not yet there.
+
+    The store is encoded in memory first and its files then written by zarr's own file store in
+    one batch: the same files, byte for byte, as ``to_zarr(target)``, without a round trip to
+    zarr's I/O thread for every file of the 100-odd small arrays (a third of the write's time).
+    """
+    from zarr.core.sync import sync
+    from zarr.storage import LocalStore, MemoryStore
+
+    defer_dask_array_import()
+    datasets = [ds, *(groups or {}).values()]
+    lazy = any(v.chunks is not None for d in datasets for v in d.variables.values())
+    encoded: dict[str, Any] = {}
+    memory = target if lazy else MemoryStore(encoded)  # dask arrays: written where they are
     with warnings.catch_warnings():
         # consolidated metadata is not in the zarr v3 spec yet; xarray readers expect it
         warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
-        ds.to_zarr(target, mode="w-", consolidated=True, zarr_format=3)
+        ds.to_zarr(memory, mode="w-", consolidated=True, zarr_format=3)
         for name, group in (groups or {}).items():
-            group.to_zarr(target, group=name, mode="w-", consolidated=True, zarr_format=3)
+            group.to_zarr(memory, group=name, mode="w-", consolidated=True, zarr_format=3)
+    if lazy:
+        return
+    target.mkdir()  # refused if something is already there, as mode="w-" does
+    store = LocalStore(target)
+
+    async def write_all() -> list[BaseException | None]:
+        # every write finished, failed or not, before the caller removes a failed version
+        writes = (store.set(key, value) for key, value in encoded.items())
+        return await asyncio.gather(*writes, return_exceptions=True)
+
+    failed = [err for err in sync(write_all()) if isinstance(err, BaseException)]
+    if failed:
+        raise failed[0]
 
 
 def publish_dataset(

@@ -373,13 +373,22 @@ def _tree(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
 
 
-def _half_written(original, written: list[Path]):
-    def to_zarr(self: xr.Dataset, store, *args: Any, **kwargs: Any):
-        original(self[["xsec_real"]], store, *args, **kwargs)  # part of the result reaches disk
-        written.append(Path(store))
-        raise OSError(28, "No space left on device")
+def _half_written(monkeypatch: pytest.MonkeyPatch, written: list[Path]) -> None:
+    """zarr's file writer runs out of space after the new version's first 20 files."""
+    import zarr.storage._local as local
 
-    return to_zarr
+    put = local._put
+    count = [0]
+
+    def failing_put(path: Path, value: Any, exclusive: bool = False) -> int:
+        count[0] += 1
+        if count[0] > 20:  # part of the result has reached disk
+            version = next(p for p in path.parents if p.name.startswith(".tmp-"))
+            written.extend([version] if version not in written else [])
+            raise OSError(28, "No space left on device")
+        return put(path, value, exclusive=exclusive)
+
+    monkeypatch.setattr(local, "_put", failing_put)
 
 
 def test_a_failed_write_leaves_the_published_result_untouched_and_no_temporary_files(
@@ -391,7 +400,7 @@ def test_a_failed_write_leaves_the_published_result_untouched_and_no_temporary_f
     before = _tree(tmp_path)
 
     written: list[Path] = []
-    monkeypatch.setattr(xr.Dataset, "to_zarr", _half_written(xr.Dataset.to_zarr, written))
+    _half_written(monkeypatch, written)
     with pytest.raises(OSError, match="No space left"):
         publish_dataset(published, out)
     monkeypatch.undo()
@@ -407,11 +416,32 @@ def test_a_failed_first_write_publishes_nothing(
     published, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "results" / "r.zarr"
-    monkeypatch.setattr(xr.Dataset, "to_zarr", _half_written(xr.Dataset.to_zarr, []))
+    _half_written(monkeypatch, [])
     with pytest.raises(OSError, match="No space left"):
         publish_dataset(published.isel(universe=slice(0, 3)), out)
     assert not out.exists() and not out.is_symlink()
     assert [p for p in tmp_path.rglob("*") if not p.is_dir()] == []  # no partial copy anywhere
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_a_published_version_holds_the_same_files_byte_for_byte_as_to_zarr_writes(
+    published, tmp_path: Path
+) -> None:
+    """publish encodes the store in memory and writes its files in one batch (farm.publish)."""
+    ds = published.isel(universe=slice(0, 5)).copy()
+    for variable in ds.variables.values():
+        variable.encoding = {}  # as build_dataset makes it
+    group = ds[["xsec_real", "cov_real"]]
+    version = publish_dataset(ds, tmp_path / "r.zarr", groups={"samples/a": group})
+    direct = tmp_path / "direct.zarr"
+    ds.to_zarr(direct, mode="w-", consolidated=True, zarr_format=3)
+    group.to_zarr(direct, group="samples/a", mode="w-", consolidated=True, zarr_format=3)
+    written, expected = _files(version), _files(direct)
+    assert sorted(written) == sorted(expected) and len(written) > 200
+    assert [k for k in expected if written[k] != expected[k]] == []
 
 
 def test_publishing_again_replaces_the_result_that_readers_open(published, tmp_path: Path) -> None:

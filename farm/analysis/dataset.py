@@ -30,6 +30,7 @@ from farm.analysis.histograms import UniverseHistograms
 from farm.analysis.metadata import describe
 from farm.analysis.nominal_flux import FluxRule
 from farm.analysis.quoted import with_quoted
+from farm.lazy_dask import defer_dask_array_import
 from farm.store.schema import FLAVOR_PDG
 from farm.systematics.fluxbins import FluxBins
 from farm.systematics.universes import UniverseSet
@@ -119,6 +120,7 @@ def build_dataset(
 ) -> xr.Dataset:
     """The result dataset. ``exact`` names the unisim systematics; ``precision`` is the target
     relative MC error of a systematic's covariance (``[analysis] universe_precision``)."""
+    defer_dask_array_import()  # numpy arrays only: xarray need not import dask.array for them
     n_truth = extraction.xsec_real.shape[1]
     center = str(attrs.get("covariance_center", "cv"))
     normalization = str(attrs.get("covariance_normalization", "n"))
