@@ -35,6 +35,7 @@ from farm.config import (
     ExternalConfig,
     FarmConfig,
     NuscopeConfig,
+    SnsCevnsConfig,
     generation_hash_of,
 )
 from farm.resolve import detector_target, source_flux
@@ -161,6 +162,24 @@ def _check_generated(cfg: FarmConfig, store: EventStore, generator: dict[str, An
             f"generation.events = {recorded.get('generation', {}).get('events')}: it was altered"
         )
         raise StoreError(msg, store=store.path, hint=_what_to_do(store))
+    _check_generated_flux(cfg, store)
+
+
+def _check_generated_flux(cfg: FarmConfig, store: EventStore) -> None:
+    """A store's neutrinos were drawn from one flux (``generated_from_flux``: a ``[flux]`` file;
+    absent: the source model); a run under another would mix them."""
+    if not isinstance(cfg, SnsCevnsConfig):  # the generators that draw from a [flux] file
+        return
+    from farm.samples.generate import flux_generated_with
+
+    theirs = store.attrs.get("generated_from_flux")
+    ours = flux_generated_with(cfg)
+    if (theirs or {}).get("checksum") == (ours or {}).get("checksum"):
+        return
+    drawn = "the source model ([source])" if theirs is None else str(theirs.get("source"))
+    run = "the source model ([source])" if ours is None else f"[flux] file {cfg.flux.file}"  # type: ignore[union-attr]
+    msg = f"its neutrinos were drawn from {drawn}, this configuration's flux is {run}"
+    raise StoreError(msg, store=store.path, hint=_what_to_do(store))
 
 
 def _event_fields(config: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The flux as a first-class object (issue 12, item 1): files, units, universes, and runs.
 
-A flux file holding the built-in model's histogram gives the run the model gives, to 1e-12; a
+A flux file holding the built-in model's histogram gives the run the model gives, to 1e-12 (on
+the same events: a sample generated under the file is drawn from it, tests/test_flux_generation.py); a
 run on an ingested store takes the flux the store was ingested with (not a source model), and
 refuses one with no flux, or a ``[flux]`` other than the store's; flux files in every format
 read to the same flux, their units declared and checked; a flux's own universes become flux
@@ -10,6 +11,8 @@ systematics on the analysis bins.
 from __future__ import annotations
 
 import importlib.util
+import json
+import shutil
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,7 @@ from farm.flux.universes import universe_covariance, universe_ratios
 from farm.ingest import ingest
 from farm.resolve import run_flux, source_flux
 from farm.runner import run_inprocess
+from farm.samples.generate import flux_generated_with
 from farm.systematics.fluxbins import FluxBins
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,6 +87,16 @@ def test_a_flux_file_with_the_models_histogram_gives_the_models_run_to_1e_12(
     assert run_flux(file_cfg).integral() / model.integral() == pytest.approx(1.0, abs=1e-13)
 
     ours = run_inprocess(model_cfg, universes=6, log=lambda _: None)
+    # the file's sample is drawn from the file (tests/test_flux_generation.py): to compare the
+    # integrals alone, run it on the model's events, the store relabelled as drawn from the file
+    file_store = tmp_path / "csi-file.zarr"
+    shutil.copytree(tmp_path / "csi.zarr", file_store)
+    meta = json.loads((file_store / "zarr.json").read_text())
+    meta["attributes"]["generated_from_flux"] = flux_generated_with(file_cfg)
+    (file_store / "zarr.json").write_text(json.dumps(meta))
+    file_cfg = file_cfg.model_copy(
+        update={"sample": file_cfg.sample.model_copy(update={"store": str(file_store)})}
+    )
     theirs = run_inprocess(file_cfg, universes=6, log=lambda _: None)
     compared = 0
     for name in ours.data_vars:

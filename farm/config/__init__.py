@@ -329,10 +329,14 @@ def store_dir() -> Path:
 
 def store_path(cfg: FarmConfig) -> Path:
     """Where the sample's event store lives: ``[sample] store``, else ``store_dir()/<sample>-<hash
-    of the event-defining sections>.zarr``."""
+    of the event-defining sections>.zarr`` (``…-flux-<hash of [flux]>.zarr`` for a generated
+    sample with a ``[flux]`` file, whose neutrinos are drawn from it)."""
     if cfg.sample.store:
         return Path(cfg.sample.store)
-    return store_dir() / f"{cfg.sample.name}-{generation_hash(cfg)[:10]}.zarr"
+    name = f"{cfg.sample.name}-{generation_hash(cfg)[:10]}"
+    if cfg.flux is not None and cfg.sample.generator != "external":  # drawn from the [flux] file
+        name += f"-flux-{config_hash(cfg.flux)[:8]}"
+    return store_dir() / f"{name}.zarr"
 
 
 def config_hash(cfg: Section) -> str:

@@ -2,7 +2,8 @@
 
 A :class:`Flux` is built once, at the boundary (``farm.flux.sources`` from a source model,
 ``farm.flux.files`` from a flux file, ``farm.flux.record`` from an event store), and every later
-step takes it: generation and ingest (its integral normalises events), reweighting (its bins
+step takes it: generation (:meth:`Flux.draw` gives its neutrinos) and ingest (its integral
+normalises events), reweighting (its bins
 carry the flux universes), extraction (Φ) and prediction (models are folded with it).
 
 Each flavour's spectrum is one of four forms, all in neutrinos per cm² over the exposure:
@@ -74,6 +75,11 @@ class LineSpectrum:
         del knots
         return np.array([self.energy_mev]), np.array([self.fluence])
 
+    def draw(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, float]:
+        """``n`` energies from the spectrum and its Φ (see :meth:`Flux.draw`)."""
+        del rng
+        return np.full(n, self.energy_mev), self.fluence
+
     @property
     def support(self) -> tuple[float, float]:
         return self.energy_mev, self.energy_mev
@@ -93,11 +99,21 @@ class DensitySpectrum:
     hi: float
     knots: tuple[float, ...] = ()
     """Where the density has kinks (e.g. where a fit joins its extension): always knots."""
+    sampler: Callable[..., np.ndarray] | None = None
+    """``sampler(rng, n=n)`` draws n energies from a density of unit integral (so Φ is
+    ``scale``); without one the spectrum cannot be drawn from. Must pickle, like ``density``."""
     kind: str = field(default="density", init=False)
 
     def rule(self, knots: Iterable[float] = ()) -> tuple[np.ndarray, np.ndarray]:
         e, w = _piecewise(self.lo, self.hi, {*self.knots, *knots}, _NODES)
         return e, self.scale * w * self.density(e)
+
+    def draw(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, float]:
+        """``n`` energies from the spectrum and its Φ (see :meth:`Flux.draw`)."""
+        if self.sampler is None:
+            msg = "this density spectrum has no sampler: events cannot be drawn from it"
+            raise ValueError(msg)
+        return self.sampler(rng, n=n), self.scale
 
     @property
     def support(self) -> tuple[float, float]:
@@ -115,6 +131,12 @@ class SampledSpectrum:
     def rule(self, knots: Iterable[float] = ()) -> tuple[np.ndarray, np.ndarray]:
         del knots
         return self.energies, self.fluences
+
+    def draw(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, float]:
+        """``n`` energies from the sample by their fluences, and its Φ (see :meth:`Flux.draw`)."""
+        cumulative = np.cumsum(self.fluences)
+        k = np.searchsorted(cumulative, rng.random(n) * cumulative[-1], side="right")
+        return self.energies[np.minimum(k, self.energies.size - 1)], float(cumulative[-1])
 
     @property
     def support(self) -> tuple[float, float]:
@@ -149,6 +171,21 @@ class HistogramSpectrum:
         b = np.clip(np.searchsorted(self.edges, e, side="right") - 1, 0, self.contents.size - 1)
         density = self.contents / np.diff(self.edges)
         return e, w * density[b]
+
+    def draw(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, float]:
+        """``n`` energies by the inverse CDF (one uniform each: a bin by its content, then flat
+        within it), and its Φ (see :meth:`Flux.draw`)."""
+        cumulative = np.cumsum(self.contents)
+        total = float(cumulative[-1])
+        if not total > 0:
+            msg = "a histogram with no content: events cannot be drawn from it"
+            raise ValueError(msg)
+        x = rng.random(n) * total
+        last = int(np.flatnonzero(self.contents > 0)[-1])
+        b = np.minimum(np.searchsorted(cumulative, x, side="right"), last)
+        below = cumulative[b] - self.contents[b]
+        within = np.clip((x - below) / self.contents[b], 0.0, 1.0)
+        return self.edges[b] + within * np.diff(self.edges)[b], total
 
     @property
     def support(self) -> tuple[float, float]:
@@ -230,6 +267,20 @@ class Flux:
         knots = knots or {}
         return {f: s.rule(knots.get(f, ())) for f, s in self.spectra.items()}
 
+    def draw(self, flavor: str, rng: np.random.Generator, n: int) -> tuple[np.ndarray, float]:
+        """``n`` energies (MeV) of ``flavor`` drawn from its spectrum, and the spectrum's Φ
+        (ν/cm² over the exposure): each of N drawn events carries Φ / N (a generator's weights).
+
+        Raises
+        ------
+        ValueError
+            A flavour the flux does not have, or a density without a sampler.
+        """
+        if flavor not in self.spectra:
+            msg = f"the flux ({self.source}) has no {flavor} spectrum to draw events from"
+            raise ValueError(msg)
+        return self.spectra[flavor].draw(rng, n)
+
     def integral(self, flavors: Iterable[str] | None = None) -> float:
         """Φ: neutrinos per cm² over the exposure, summed over ``flavors`` (default all)."""
         chosen = self.flavors if flavors is None else tuple(flavors)
@@ -273,7 +324,12 @@ def _scale(s: Spectrum, factor: float) -> Spectrum:
         return LineSpectrum(energy_mev=s.energy_mev, fluence=s.fluence * factor)
     if isinstance(s, DensitySpectrum):
         return DensitySpectrum(
-            density=s.density, scale=s.scale * factor, lo=s.lo, hi=s.hi, knots=s.knots
+            density=s.density,
+            scale=s.scale * factor,
+            lo=s.lo,
+            hi=s.hi,
+            knots=s.knots,
+            sampler=s.sampler,
         )
     if isinstance(s, SampledSpectrum):
         return SampledSpectrum(energies=s.energies, fluences=s.fluences * factor)

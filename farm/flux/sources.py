@@ -1,9 +1,10 @@
 """The built-in source models as :class:`~farm.flux.model.Flux` objects, and their exposure.
 
 Each takes only the configuration sections it uses (the source, and the detector mass where
-the nuSCOPE beamline needs it), never a whole configuration. The generators (``farm.samples``)
-draw their events from the same functions, so the run's flux is the one the events were made
-with, by construction.
+the nuSCOPE beamline needs it), never a whole configuration. The SNS generator draws its
+neutrinos from the run's :class:`Flux` (``Flux.draw``: the π-DAR densities carry the exact
+inverse-CDF sampler of ``farm.physics.flux``), the reactor and nuSCOPE generators from the same
+functions as these, so the run's flux is the one the events were made with, by construction.
 
 - π-DAR (SNS): Φ per flavour = POT · Y / (4π L²), POT = P / (E_p · e) · t (``farm.physics.flux``);
   a ν_μ line at (m_π² − m_μ²)/2m_π and Michel ν_e, ν̄_μ densities up to m_μ/2.
@@ -69,6 +70,7 @@ def pidar_flux(source: SnsSource) -> Flux:
             scale=fluence,
             lo=0.0,
             hi=spectra.MICHEL_ENDPOINT_MEV,
+            sampler=partial(spectra.sample_pidar, flavor=flavor),
         )
     return Flux(
         spectra=flux,

@@ -15,6 +15,7 @@ import numpy as np
 import farm
 from farm.config import (
     GENERATOR_VERSION,
+    ExternalConfig,
     FarmConfig,
     NuscopeConfig,
     ReactorCevnsConfig,
@@ -23,22 +24,39 @@ from farm.config import (
     config_hash,
     generation_hash,
 )
+from farm.flux.model import Flux
 from farm.samples.blocks import BLOCK_EVENTS, BlockLayout, block_rng
 from farm.samples.component import Columns, SampleModel
 from farm.store import StoreWriter
 from farm.store.schema import COLUMNS
 
-__all__ = ["check_room", "chunk_rows_for", "generate_rows", "generate_store", "sample_model"]
+__all__ = [
+    "check_room",
+    "chunk_rows_for",
+    "flux_generated_with",
+    "generate_rows",
+    "generate_store",
+    "generation_flux",
+    "sample_model",
+]
 
 DEFAULT_CHUNK_ROWS = 1 << 20
 
 
-def sample_model(cfg: FarmConfig) -> SampleModel:
-    """The components and columns of the configured generator."""
+def sample_model(cfg: FarmConfig, flux: Flux | None = None) -> SampleModel:
+    """The components and columns of the configured generator, its neutrinos drawn from ``flux``
+    (default :func:`generation_flux`)."""
     if isinstance(cfg, SnsCevnsConfig):
         from farm.samples.sns import sns_model
 
-        return sns_model(cfg)
+        return sns_model(cfg, flux or generation_flux(cfg))
+    if cfg.flux is not None and not isinstance(cfg, ExternalConfig):
+        msg = (
+            f"[flux] file {cfg.flux.file}: the {cfg.sample.generator} generator draws its "
+            "neutrinos from its own source model ([source]) and cannot draw them from a flux "
+            "file (only the SNS CEvNS generator can); remove [flux] to generate from the model"
+        )
+        raise ValueError(msg)
     if isinstance(cfg, ReactorCevnsConfig):
         from farm.samples.reactor import reactor_cevns_model
 
@@ -59,6 +77,23 @@ def sample_model(cfg: FarmConfig) -> SampleModel:
         raise ValueError(msg)
     msg = f"no generator for configuration of type {type(cfg).__name__}"
     raise TypeError(msg)
+
+
+def generation_flux(cfg: FarmConfig) -> Flux:
+    """The flux a generated sample's neutrinos are drawn from: the run's (a ``[flux]`` file,
+    else the source model; :func:`farm.resolve.run_flux`)."""
+    from farm.resolve import run_flux
+
+    return run_flux(cfg, store_attrs={})
+
+
+def flux_generated_with(cfg: FarmConfig) -> dict[str, str] | None:
+    """What a generated store records of a ``[flux]`` file it was drawn from (None: the source
+    model), so that a run under another flux is refused (:mod:`farm.binding`)."""
+    if cfg.flux is None:
+        return None
+    flux = generation_flux(cfg)
+    return {"source": flux.source, "checksum": flux.checksum()}
 
 
 def _layout(cfg: FarmConfig, model: SampleModel) -> BlockLayout:
@@ -141,6 +176,7 @@ def generate_store(
     65 536 (for progress bars; the name is from when it was called after each shard).
     """
     model = sample_model(cfg)
+    drawn_from = flux_generated_with(cfg)
     n_events = cfg.generation.events
     shard_rows = min(cfg.generation.shard_size, max(n_events, 1))
     check_room(Path(out), n_events, shard_rows, ("event_id", *model.columns))
@@ -168,6 +204,8 @@ def generate_store(
         },
         "software_version": farm.__version__,
     }
+    if drawn_from is not None:
+        attrs["generated_from_flux"] = drawn_from
     with StoreWriter.create(
         out,
         n_events=n_events,

@@ -13,6 +13,7 @@ import numpy as np
 
 from farm.config import SnsCevnsConfig
 from farm.flux import sources
+from farm.flux.model import Flux
 from farm.physics import flux, lead, nuclei
 from farm.samples.cevns_events import (
     draw_nuclei,
@@ -51,15 +52,15 @@ def _times_us(cfg: SnsCevnsConfig, rng: np.random.Generator, flavor: str, n: int
     return flux.sample_pidar_time_us(rng, flavor, n, pulse_fwhm_us=fwhm, pulse_center_us=fwhm)
 
 
-def _cevns(cfg: SnsCevnsConfig, flavor: str, rng: np.random.Generator, n: int) -> Columns:
+def _cevns(cfg: SnsCevnsConfig, nu: Flux, flavor: str, rng: np.random.Generator, n: int) -> Columns:
     det = cfg.detector
     response = response_of(det)
-    enu = flux.sample_pidar(rng, flavor, n)
+    enu, fluence = nu.draw(flavor, rng, n)
     which, names, nuclei_per_kg = draw_nuclei(rng, det.material, n)
     recoil, mass_number, xsec = draw_recoils(rng, enu, which, names, cfg.physics)
     read = readout(rng, recoil, mass_number, response)
     time_us = _times_us(cfg, rng, flavor, n).astype(np.float32)
-    w_unit = _fluence_per_cm2(cfg) * det.mass_kg * nuclei_per_kg * xsec
+    w_unit = fluence * det.mass_kg * nuclei_per_kg * xsec
     return {
         "enu_true": enu,
         "flavor": np.full(n, FLAVOR_PDG[flavor], dtype=np.int32),
@@ -93,17 +94,12 @@ def _brn(cfg: SnsCevnsConfig, rng: np.random.Generator, n: int) -> Columns:
     )
 
 
-def _nin(cfg: SnsCevnsConfig, rng: np.random.Generator, n: int) -> Columns:
-    """Neutrino-induced neutrons: ν_e CC on ²⁰⁸Pb in the shielding, E_ν from the Michel spectrum."""
+def _nin(cfg: SnsCevnsConfig, nu: Flux, rng: np.random.Generator, n: int) -> Columns:
+    """Neutrino-induced neutrons: ν_e CC on ²⁰⁸Pb in the shielding, E_ν from the ν_e spectrum."""
     bkg = cfg.backgrounds
-    enu = flux.sample_pidar(rng, "nue", n)
+    enu, fluence = nu.draw("nue", rng, n)
     lead_nuclei = bkg.lead_mass_kg * _LEAD_NUCLEI_PER_KG
-    w = (
-        _fluence_per_cm2(cfg)
-        * lead_nuclei
-        * lead.neutron_yield_xsec(enu)
-        * bkg.nin_detection_probability
-    )
+    w = fluence * lead_nuclei * lead.neutron_yield_xsec(enu) * bkg.nin_detection_probability
     recoil, mass_number, read = _neutron_recoils(cfg, rng, n, bkg.nin_recoil_slope_kev)
     time_us = _times_us(cfg, rng, "nue", n).astype(np.float32)
     cols = _background(n, Channel.NIN, recoil, mass_number, read, time_us, cfg, rng, 1.0)
@@ -159,14 +155,16 @@ def _background(
     }
 
 
-def sns_model(cfg: SnsCevnsConfig) -> SampleModel:
+def sns_model(cfg: SnsCevnsConfig, nu: Flux) -> SampleModel:
+    """The SNS sample, its neutrinos drawn from ``nu`` (the run's flux: the π-DAR model's, or a
+    ``[flux]`` file's)."""
     components = [
-        Component(name=f"cevns_{f}", draw=partial(_cevns, cfg, f), default_fraction=0.28)
+        Component(name=f"cevns_{f}", draw=partial(_cevns, cfg, nu, f), default_fraction=0.28)
         for f in _FLAVORS
     ]
     components += [
         Component(name="brn", draw=partial(_brn, cfg), default_fraction=0.05),
-        Component(name="nin", draw=partial(_nin, cfg), default_fraction=0.05),
+        Component(name="nin", draw=partial(_nin, cfg, nu), default_fraction=0.05),
         Component(name="ssb", draw=partial(_ssb, cfg), default_fraction=0.06),
     ]
     attrs = {
