@@ -15,8 +15,14 @@ from functools import cached_property
 
 import numpy as np
 
-from farm.reweight.binning import BIN_CACHE, Binning, BlockBins, bin_block, bin_block_with_flux
-from farm.reweight.compiled import flux_fill
+from farm.reweight.binning import (
+    BIN_CACHE,
+    Binning,
+    BlockBins,
+    bin_block,
+    bin_block_with_flux,
+    fill_flux_table,
+)
 from farm.reweight.flux import FluxTensors, tensors_from_table
 from farm.reweight.knobs import KnobContext, required_columns
 from farm.reweight.per_event import event_universes
@@ -255,17 +261,7 @@ def _flux_and_bins(
         if bins is not None and (spec.event_universes.size or spec.fake_data_model is not None):
             bins = bins.widened()
     else:
-        table = flux_fill(
-            cols["w_nominal"],
-            bins.flux,
-            bins.reco,
-            bins.truth,
-            bins.signal,
-            cols["selected"],
-            binning.n_flux,
-            binning.n_reco,
-            binning.n_truth,
-        )
+        table = fill_flux_table(cols, bins, binning)
     return tensors_from_table(table, n_reco=binning.n_reco, n_truth=binning.n_truth), bins
 
 

@@ -14,17 +14,9 @@ import xarray as xr
 from conftest import run_example
 
 import farm
-from farm.analysis import metadata
-from farm.analysis.metadata import (
-    README_BEGIN,
-    README_END,
-    VARIABLES,
-    describe,
-    describe_fit,
-    dimensions_of,
-    lookup,
-    markdown_table,
-)
+from farm.analysis import dataset_table
+from farm.analysis.dataset_table import README_BEGIN, README_END, dimensions_of, markdown_table
+from farm.analysis.metadata import VARIABLES, describe, describe_fit, lookup
 from farm.fit import FitResult, FitSettings, fit
 from farm.fit.dataset import fit_dataset
 
@@ -112,7 +104,7 @@ def test_the_readme_table_is_the_generated_one() -> None:
     start = text.index(README_BEGIN) + len(README_BEGIN)
     committed = text[start : text.index(README_END)].strip()
     assert committed == markdown_table().strip(), (
-        "README.md's dataset table is stale: run `python3 -m farm.analysis.metadata --write README.md`"
+        "README.md's dataset table is stale: run `python3 -m farm.analysis.dataset_table --write README.md`"
     )
     # what a user wants is in it
     for name in ("`cov_total_sigma_‹c›`", "`sigma_‹c›`", "`reco_lo`", "`joint_cov_‹c›`"):
@@ -122,7 +114,7 @@ def test_the_readme_table_is_the_generated_one() -> None:
 def test_the_table_writer_rewrites_only_between_the_markers(tmp_path: Path) -> None:
     page = tmp_path / "README.md"
     page.write_text(f"before\n{README_BEGIN}\nstale rows\n{README_END}\nafter\n", encoding="utf-8")
-    assert metadata.main(["--write", str(page)]) == 0
+    assert dataset_table.main(["--write", str(page)]) == 0
     text = page.read_text(encoding="utf-8")
     assert text.startswith("before\n") and text.endswith(f"{README_END}\nafter\n")
     assert "stale rows" not in text and markdown_table() in text

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -93,6 +93,26 @@ def _cross(
     return full[:n_a, n_a:]
 
 
+def _shared_blocks(
+    samples: Sequence[tuple[str, xr.Dataset]],
+    values: Sequence[np.ndarray],
+    name: str,
+    owners: Sequence[int],
+    *,
+    center: str,
+    normalization: str,
+) -> Iterator[tuple[int, int, np.ndarray]]:
+    """(a, b, block) for every pair a < b of the samples that share ``name``: the covariance
+    block of (values[a], values[b]) over the universes of ``name`` (:func:`_cross`)."""
+    for i, a in enumerate(owners):
+        for b in owners[i + 1 :]:
+            rows_a, rows_b = _shared_rows(samples[a], samples[b], name)
+            block = _cross(
+                values[a], values[b], rows_a, rows_b, center=center, normalization=normalization
+            )
+            yield a, b, block
+
+
 def sample_blocks(sizes: Sequence[int]) -> list[slice]:
     """The slice of each sample's bins in the concatenated truth bins."""
     edges = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
@@ -143,21 +163,13 @@ def joint_dataset(
                 per_syst[s, blocks[k], blocks[k]] = cov
             if name not in shared:
                 continue
-            for i, a in enumerate(owners[name]):
-                for b in owners[name][i + 1 :]:
-                    rows_a, rows_b = _shared_rows(samples[a], samples[b], name)
-                    block = _cross(
-                        values[a],
-                        values[b],
-                        rows_a,
-                        rows_b,
-                        center=center,
-                        normalization=normalization,
-                    )
-                    per_syst[s, blocks[a], blocks[b]] = block
-                    per_syst[s, blocks[b], blocks[a]] = block.T
-                    cross_total[blocks[a], blocks[b]] += block
-                    cross_total[blocks[b], blocks[a]] += block.T
+            for a, b, block in _shared_blocks(
+                samples, values, name, owners[name], center=center, normalization=normalization
+            ):
+                per_syst[s, blocks[a], blocks[b]] = block
+                per_syst[s, blocks[b], blocks[a]] = block.T
+                cross_total[blocks[a], blocks[b]] += block
+                cross_total[blocks[b], blocks[a]] += block.T
         total = cross_total.copy()
         stat = np.zeros((n, n))
         for k, (_, ds) in enumerate(samples):
@@ -244,14 +256,11 @@ def _sigma_vars(
     for name in names:
         if name not in shared:
             continue
-        for i, a in enumerate(owners[name]):
-            for b in owners[name][i + 1 :]:
-                rows_a, rows_b = _shared_rows(samples[a], samples[b], name)
-                block = _cross(
-                    values[a], values[b], rows_a, rows_b, center=center, normalization=normalization
-                )
-                cov[blocks[a], blocks[b]] += block
-                cov[blocks[b], blocks[a]] += block.T
+        for a, b, block in _shared_blocks(
+            samples, values, name, owners[name], center=center, normalization=normalization
+        ):
+            cov[blocks[a], blocks[b]] += block
+            cov[blocks[b], blocks[a]] += block.T
     for k, (_, ds) in enumerate(samples):
         cov[blocks[k], blocks[k]] = ds[f"cov_sigma_{c}"].values
         stat[blocks[k], blocks[k]] = ds[f"cov_stat_sigma_{c}"].values
@@ -299,20 +308,12 @@ def _model_vars(
         for name in names:
             if name not in shared:
                 continue
-            for i, a in enumerate(owners[name]):
-                for b in owners[name][i + 1 :]:
-                    rows_a, rows_b = _shared_rows(samples[a], samples[b], name)
-                    block = _cross(
-                        both[a],
-                        both[b],
-                        rows_a,
-                        rows_b,
-                        center=center,
-                        normalization=normalization,
-                    )
-                    ia, ib = joint_index(a), joint_index(b)
-                    joint[m][np.ix_(ia, ib)] += block
-                    joint[m][np.ix_(ib, ia)] += block.T
+            for a, b, block in _shared_blocks(
+                samples, both, name, owners[name], center=center, normalization=normalization
+            ):
+                ia, ib = joint_index(a), joint_index(b)
+                joint[m][np.ix_(ia, ib)] += block
+                joint[m][np.ix_(ib, ia)] += block.T
         results.append(
             (
                 chi2_joint(measured, predicted[m], joint[m], stat_cov=stat),

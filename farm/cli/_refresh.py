@@ -277,3 +277,22 @@ def _shard_changes(pub: Published, store: Path | None) -> list[str]:
         return []
     differing = sum(a != b for a, b in zip(now, then, strict=False)) + abs(len(now) - len(then))
     return [f"shards ({differing} of {len(now)} differ)"]
+
+
+def unchanged(out: Path, ds: object, groups: dict[str, object] | None = None) -> bool:
+    """Whether ``ds`` (and each named group) is identical to the current version of ``out``."""
+    import xarray as xr
+
+    from farm.publish import current_version
+
+    with xr.open_zarr(current_version(out), chunks=None) as previous:
+        if not previous.load().identical(ds):
+            return False
+    for name, group in (groups or {}).items():
+        try:
+            with xr.open_zarr(current_version(out), group=name, chunks=None) as previous:
+                if not previous.load().identical(group):
+                    return False
+        except (FileNotFoundError, KeyError, OSError):
+            return False
+    return True

@@ -16,6 +16,7 @@ per-universe tables).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -23,6 +24,7 @@ import shutil
 import tarfile
 import uuid
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -235,10 +237,20 @@ def write_hepdata(
         raise FileExistsError(msg)
     precision = Precision(digits=digits, error_digits=error_digits)
     tables, about = release_tables(ds, precision=precision, inspire=inspire)
+    with staged_submission(out) as staging:
+        _write_files(ds, tables, about, staging, arxiv)
+    return released(out, [t.name for t in tables], archive=archive)
+
+
+@contextlib.contextmanager
+def staged_submission(out: Path) -> Iterator[Path]:
+    """A staging folder beside ``out``: what the block writes there is validated with
+    hepdata-validator and then replaces ``out``; on any failure ``out`` is left as it was and the
+    staging folder is removed."""
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.with_name(f".{out.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
-        _write_files(ds, tables, about, staging, arxiv)
+        yield staging
         problems = validate_submission(staging)
         if problems:
             msg = "the HEPData submission is not valid:\n" + "\n".join(problems)
@@ -252,7 +264,11 @@ def write_hepdata(
             os.rename(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def released(out: Path, tables: list[str], *, archive: bool) -> HepdataRelease:
+    """The release written to ``out``, archived as ``out.tar.gz`` if ``archive``."""
     archive_path = out.with_name(f"{out.name}.tar.gz") if archive else None
     if archive_path is not None:
         _archive(out, archive_path)
-    return HepdataRelease(directory=out, archive=archive_path, tables=tuple(t.name for t in tables))
+    return HepdataRelease(directory=out, archive=archive_path, tables=tuple(tables))

@@ -17,10 +17,7 @@ names prefixed ``SAMPLE-`` (and every reference to them rewritten; its snippet i
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +29,10 @@ from farm.release.hepdata import (
     CONVENTIONS_URL,
     PROVENANCE_FILE,
     HepdataRelease,
-    _archive,
     _dump,
     _write_table,
-    validate_submission,
+    released,
+    staged_submission,
 )
 from farm.release.rounding import Precision
 from farm.release.snippet import SNIPPET_FILE, snippet
@@ -191,9 +188,7 @@ def write_joint_hepdata(
         tables += sample_tables
     first = abouts[labels[0]]
     tables = _joint_tables(lib, ds, first, labels) + tables
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.with_name(f".{out.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
+    with staged_submission(out) as staging:
         staging.mkdir(parents=True)
         submission = lib.Submission()
         submission.comment = (
@@ -244,20 +239,4 @@ def write_joint_hepdata(
             _dump(header, handle, explicit_start=True, allow_unicode=True)
         for t in tables:
             _write_table(t, staging)
-        problems = validate_submission(staging)
-        if problems:
-            msg = "the HEPData submission is not valid:\n" + "\n".join(problems)
-            raise ValueError(msg)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
-            os.rename(out, old)
-            os.rename(staging, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    archive_path = out.with_name(f"{out.name}.tar.gz") if archive else None
-    if archive_path is not None:
-        _archive(out, archive_path)
-    return HepdataRelease(directory=out, archive=archive_path, tables=tuple(t.name for t in tables))
+    return released(out, [t.name for t in tables], archive=archive)

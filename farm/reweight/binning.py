@@ -45,6 +45,7 @@ __all__ = [
     "BlockBins",
     "bin_block",
     "bin_block_with_flux",
+    "fill_flux_table",
     "reference_bins",
     "warm_up",
 ]
@@ -376,6 +377,23 @@ def bin_block(cols: Mapping[str, np.ndarray], binning: Binning) -> BlockBins:
     return BlockBins(reco=bins[0], truth=bins[1], signal=bins[2], flux=bins[3])
 
 
+def fill_flux_table(
+    cols: Mapping[str, np.ndarray], bins: BlockBins, binning: Binning
+) -> np.ndarray:
+    """The flux table of :func:`farm.reweight.compiled.flux_fill` from bins already known."""
+    return flux_fill(
+        cols["w_nominal"],
+        bins.flux,
+        bins.reco,
+        bins.truth,
+        bins.signal,
+        cols["selected"],
+        binning.n_flux,
+        binning.n_reco,
+        binning.n_truth,
+    )
+
+
 def bin_block_with_flux(
     cols: Mapping[str, np.ndarray],
     binning: Binning,
@@ -388,21 +406,9 @@ def bin_block_with_flux(
     into the same cells in the same (event) order. Kept bins come in the narrowest integer types
     (:attr:`Binning.compact_dtypes`, what the cache holds; :meth:`BlockBins.widened` for kernels).
     """
-    n_truth = binning.n_truth
     if not HAVE_NUMBA:
         bins = reference_bins(cols, binning)
-        table = flux_fill(
-            cols["w_nominal"],
-            bins.flux,
-            bins.reco,
-            bins.truth,
-            bins.signal,
-            cols["selected"],
-            binning.n_flux,
-            binning.n_reco,
-            n_truth,
-        )
-        return table, bins if keep else None
+        return fill_flux_table(cols, bins, binning), bins if keep else None
     n = cols["w_nominal"].size if keep else 0
     kept = _empty_bins(n, *binning.compact_dtypes)
     table = _bin_fill_numba(
