@@ -35,7 +35,6 @@ from farm.config import (
     ExternalConfig,
     FarmConfig,
     NuscopeConfig,
-    SnsCevnsConfig,
     generation_hash_of,
 )
 from farm.resolve import detector_target, source_flux
@@ -168,7 +167,7 @@ def _check_generated(cfg: FarmConfig, store: EventStore, generator: dict[str, An
 def _check_generated_flux(cfg: FarmConfig, store: EventStore) -> None:
     """A store's neutrinos were drawn from one flux (``generated_from_flux``: a ``[flux]`` file;
     absent: the source model); a run under another would mix them."""
-    if not isinstance(cfg, SnsCevnsConfig):  # the generators that draw from a [flux] file
+    if isinstance(cfg, ExternalConfig):  # an ingested store carries its own flux
         return
     from farm.samples.generate import flux_generated_with
 

@@ -31,6 +31,9 @@ def test_genie_argon_gives_a_covariance_from_the_flux_file_and_the_genie_weights
     check = out["normalization"]["cross_check"]
     assert check["done"] and abs(check["ratio"] - 1.0) < 0.01
     assert out["n_universes"]["ppfx"] == 100 and out["n_universes"]["genie_multisim"] == 100
+    # both bring their universes (a flux file's histograms, a weight set's columns): a warning
+    # about them must not ask for throws that cannot be made
+    assert set(out["dataset"].attrs["universes_fixed"].split(",")) == {"ppfx", "genie_multisim"}
     assert out["clamped"] > 0  # the negative GENIE weights, set to 0 and counted
     cov = out["genie_covariance"]
     assert np.all(np.isfinite(cov)) and np.all(

@@ -21,7 +21,7 @@ import pytest
 import xarray as xr
 from conftest import assert_bit_identical, farm_cli
 
-from farm.analysis.convergence import next_throws
+from farm.analysis.convergence import next_throws, universes_warning
 from farm.checkpoint import CheckpointStore
 from farm.cluster import ClusterOptions
 from farm.config import load_config
@@ -295,3 +295,23 @@ def test_older_results_get_the_estimate_from_their_universes(two_universes) -> N
 def test_the_precision_and_the_toys_are_checked(key: str, value: float) -> None:
     with pytest.raises(Exception, match=key):
         load_config("sns-csi", **{f"analysis.{key}": value})
+
+
+def test_the_warning_does_not_ask_to_throw_universes_that_come_with_their_source(
+    two_universes,
+) -> None:
+    """A weight set's columns or a flux file's histograms are a fixed number of universes:
+    the warning names them as short but says none can be thrown, and keeps --until-converged
+    for the others."""
+    ds, _, _ = two_universes
+    names = [str(n) for n in np.array(_labels(ds, "systematic"))[~ds["universes_converged"].values]]
+    ds = ds.copy()
+    ds.attrs["universes_fixed"] = names[0]
+    warning = universes_warning(ds)
+    assert f"{names[0]} (2 thrown" in warning
+    assert f"The universes of {names[0]} come with their source" in warning
+    assert "`farm run --until-converged`" in warning  # the others can still be thrown
+    ds.attrs["universes_fixed"] = ",".join(names)
+    warning = universes_warning(ds)
+    assert "--until-converged" not in warning
+    assert all(name in warning.split("The universes of ", 1)[1] for name in names)

@@ -76,11 +76,13 @@ def _percent(value: float) -> str:
     return "∞" if not math.isfinite(value) else f"{100 * value:.0f} %"
 
 
-def _shortfalls(ds: xr.Dataset) -> tuple[list[str], list[str]]:
-    """(systematics in the total that are short, the cross-check set if short), described."""
+def _shortfalls(ds: xr.Dataset) -> tuple[list[str], list[str], list[str]]:
+    """(systematics in the total that are short and could be thrown more, those short whose
+    universes are fixed by their source, the cross-check set if short), described."""
     names = [str(v) for v in ds["systematic"].values]
+    fixed_names = set(filter(None, str(ds.attrs.get("universes_fixed", "")).split(",")))
     n_bin = ds.sizes["truth_bin"]
-    short, crosscheck = [], []
+    short, fixed, crosscheck = [], [], []
     for k, name in enumerate(names):
         if bool(ds["universes_converged"].values[k]):
             continue
@@ -92,20 +94,31 @@ def _shortfalls(ds: xr.Dataset) -> tuple[list[str], list[str]]:
         if any(bool(ds[f"rank_limited_{c}"].values[k]) for c in ("real", "nominal")):
             rank = max(int(ds[f"cov_rank_{c}"].values[k]) for c in ("real", "nominal"))
             text += f"; rank {rank} of {n_bin} bins, limited by the universes"
-        (crosscheck if name == ALL_KNOBS else short).append(text + ")")
-    return short, crosscheck
+        if name == ALL_KNOBS:
+            crosscheck.append(text + ")")
+        else:
+            (fixed if name in fixed_names else short).append(text + ")")
+    return short, fixed, crosscheck
 
 
 def universes_warning(ds: xr.Dataset) -> str:
     """One sentence naming every systematic with too few universes ("" when none is short)."""
-    short, crosscheck = _shortfalls(ds)
+    short, fixed, crosscheck = _shortfalls(ds)
     precision = float(ds.attrs.get("universe_precision", 0.10))
     parts = []
-    if short:
+    if short or fixed:
         parts.append(
             f"Too few universes for a {100 * precision:g} % Monte-Carlo precision of the "
-            f"covariance: {', '.join(short)}. The covariances and chi-squares of this result are "
-            "uncertain by that much; throw more (`farm run --until-converged`)."
+            f"covariance: {', '.join(short + fixed)}. The covariances and chi-squares of this "
+            "result are uncertain by that much."
+        )
+    if short:
+        parts.append("Throw more (`farm run --until-converged`).")
+    if fixed:
+        names = ", ".join(text.split(" (", 1)[0] for text in fixed)
+        parts.append(
+            f"The universes of {names} come with their source (a weight set's columns, a flux "
+            "file's histograms): none can be thrown; more need a source with more universes."
         )
     if crosscheck:
         parts.append(f"The cross-check set is short too: {', '.join(crosscheck)}.")

@@ -435,6 +435,12 @@ def finish(prep: Prepared, sums: PartialSums) -> xr.Dataset:
         "n_events": prep.n_events,
         "block_rows": prep.block_rows,
         "config": cfg.model_dump_json(),
+        # universes a weight set's columns or a flux file's histograms bring: none can be added
+        "universes_fixed": ",".join(
+            s.name
+            for s in cfg.systematics
+            if s.mode == "multisim" and (s.kind == "weights" or s.from_flux)
+        ),
     }
     return build_dataset(
         universes=prep.universes,

@@ -281,10 +281,11 @@ def load_config(name_or_path: str | Path, **overrides: Any) -> FarmConfig:
 
 _EVENT_SECTIONS = ("source", "detector", "physics", "backgrounds", "generation")
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 """Bump when a generator draws different events from the same configuration (a store made by
 another version is then regenerated, never reused). 2: per-event selection thresholds and
-resolution draws are stored, keVee readouts in float64."""
+resolution draws are stored, keVee readouts in float64. 3: untilted reactor ν̄_e energies are
+drawn from the exact inverse CDF (the 8192-step table over-populated the tail above 8 MeV)."""
 
 
 def generation_hash(cfg: FarmConfig) -> str:

@@ -65,8 +65,9 @@ class FluxUniversesSection(Section):
 
 class FluxSection(Section):
     """A flux read from a file; every bin becomes ν/cm² over the run's exposure. A generated SNS
-    CEvNS sample draws its neutrinos from it (the reactor and nuSCOPE generators refuse one); an
-    ingested sample's must be the flux it was ingested with."""
+    CEvNS or reactor sample draws its neutrinos from it (the nuSCOPE generator refuses one: its
+    beamline Monte Carlo also gives where each neutrino enters the detector); an ingested
+    sample's must be the flux it was ingested with."""
 
     file: str = Field(min_length=1)
     """The flux file (CSV, npz, ROOT, HEPData YAML or NuHepMC), relative to the configuration."""

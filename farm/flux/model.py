@@ -80,6 +80,14 @@ class LineSpectrum:
         del rng
         return np.full(n, self.energy_mev), self.fluence
 
+    def draw_tilted(
+        self, rng: np.random.Generator, n: int, power: float
+    ) -> tuple[np.ndarray, float, np.ndarray]:
+        """See :meth:`Flux.draw_tilted` (a line has nothing to tilt: factors are 1)."""
+        del power
+        energies, phi = self.draw(rng, n)
+        return energies, phi, np.ones(n)
+
     @property
     def support(self) -> tuple[float, float]:
         return self.energy_mev, self.energy_mev
@@ -100,9 +108,13 @@ class DensitySpectrum:
     knots: tuple[float, ...] = ()
     """Where the density has kinks (e.g. where a fit joins its extension): always knots."""
     sampler: Callable[..., np.ndarray] | None = None
-    """``sampler(rng, n=n)`` draws n energies from a density of unit integral (so Φ is
-    ``scale``); without one the spectrum cannot be drawn from. Must pickle, like ``density``."""
+    """``sampler(rng, n=n)`` draws n energies from the density; without one the spectrum cannot
+    be drawn from. Must pickle, like ``density``."""
+    fluence: float | None = None
+    """Φ of a drawn sample, scale · ∫ density over [lo, hi], as the source model computes it;
+    None for a density of unit integral (Φ is then ``scale``)."""
     kind: str = field(default="density", init=False)
+    _tables: dict = field(default_factory=dict, init=False, repr=False)
 
     def rule(self, knots: Iterable[float] = ()) -> tuple[np.ndarray, np.ndarray]:
         e, w = _piecewise(self.lo, self.hi, {*self.knots, *knots}, _NODES)
@@ -113,7 +125,31 @@ class DensitySpectrum:
         if self.sampler is None:
             msg = "this density spectrum has no sampler: events cannot be drawn from it"
             raise ValueError(msg)
-        return self.sampler(rng, n=n), self.scale
+        return self.sampler(rng, n=n), self._phi
+
+    @property
+    def _phi(self) -> float:
+        return self.scale if self.fluence is None else self.fluence
+
+    def draw_tilted(
+        self, rng: np.random.Generator, n: int, power: float
+    ) -> tuple[np.ndarray, float, np.ndarray]:
+        """See :meth:`Flux.draw_tilted`: the inverse CDF of density · E^k tabulated on 2¹⁶
+        equally spaced energies (trapezoids), one uniform per event."""
+        if power == 0.0:
+            energies, phi = self.draw(rng, n)
+            return energies, phi, np.ones(n)
+        if power not in self._tables:
+            grid = np.linspace(self.lo, self.hi, 1 << 16)
+            density = self.density(grid)
+            tilted = density * grid**power
+            dx = np.diff(grid)
+            cdf = np.concatenate([[0.0], np.cumsum(0.5 * (tilted[1:] + tilted[:-1]) * dx)])
+            norm = np.concatenate([[0.0], np.cumsum(0.5 * (density[1:] + density[:-1]) * dx)])
+            self._tables[power] = (grid, cdf / cdf[-1], float(cdf[-1] / norm[-1]))
+        grid, cdf, moment = self._tables[power]
+        energies = np.interp(rng.random(n), cdf, grid)
+        return energies, self._phi, _tilt_factor(moment, energies, power)
 
     @property
     def support(self) -> tuple[float, float]:
@@ -126,6 +162,11 @@ class SampledSpectrum:
 
     energies: np.ndarray
     fluences: np.ndarray
+    simulate: Callable[..., dict[str, np.ndarray]] | None = None
+    """The Monte Carlo the sample was made with, when there is one: ``simulate(rng, n=n)`` draws
+    n fresh neutrinos, a dict of per-event arrays with ``enu_mev``, ``fluence`` (ν/cm² carried by
+    each draw over the exposure, so the mean of n estimates Φ) and the simulation's own columns
+    (e.g. where and in which direction a beam neutrino crosses the detector face). Must pickle."""
     kind: str = field(default="sample", init=False)
 
     def rule(self, knots: Iterable[float] = ()) -> tuple[np.ndarray, np.ndarray]:
@@ -137,6 +178,20 @@ class SampledSpectrum:
         cumulative = np.cumsum(self.fluences)
         k = np.searchsorted(cumulative, rng.random(n) * cumulative[-1], side="right")
         return self.energies[np.minimum(k, self.energies.size - 1)], float(cumulative[-1])
+
+    def draw_tilted(
+        self, rng: np.random.Generator, n: int, power: float
+    ) -> tuple[np.ndarray, float, np.ndarray]:
+        """See :meth:`Flux.draw_tilted`: the sample drawn by Φ_k E_k^p."""
+        if power == 0.0:
+            energies, phi = self.draw(rng, n)
+            return energies, phi, np.ones(n)
+        tilted = self.fluences * self.energies**power
+        cumulative = np.cumsum(tilted)
+        k = np.searchsorted(cumulative, rng.random(n) * cumulative[-1], side="right")
+        energies = self.energies[np.minimum(k, self.energies.size - 1)]
+        phi = float(self.fluences.sum())
+        return energies, phi, _tilt_factor(float(cumulative[-1]) / phi, energies, power)
 
     @property
     def support(self) -> tuple[float, float]:
@@ -186,6 +241,33 @@ class HistogramSpectrum:
         below = cumulative[b] - self.contents[b]
         within = np.clip((x - below) / self.contents[b], 0.0, 1.0)
         return self.edges[b] + within * np.diff(self.edges)[b], total
+
+    def draw_tilted(
+        self, rng: np.random.Generator, n: int, power: float
+    ) -> tuple[np.ndarray, float, np.ndarray]:
+        """See :meth:`Flux.draw_tilted`: a bin by its ∫ E^p (content / width times
+        (e₊^{p+1} − e₋^{p+1}) / (p + 1)), then E^{p+1} uniform within it (the exact inverse CDF
+        of a flat bin times E^p)."""
+        if power == 0.0:
+            energies, phi = self.draw(rng, n)
+            return energies, phi, np.ones(n)
+        lo, hi = self.edges[:-1] ** (power + 1.0), self.edges[1:] ** (power + 1.0)
+        moments = self.contents / np.diff(self.edges) * (hi - lo) / (power + 1.0)
+        cumulative = np.cumsum(moments)
+        phi = float(self.contents.sum())
+        if not (phi > 0 and cumulative[-1] > 0):
+            msg = "a histogram with no content: events cannot be drawn from it"
+            raise ValueError(msg)
+        last = int(np.flatnonzero(moments > 0)[-1])
+        x = rng.random(n) * cumulative[-1]
+        b = np.minimum(np.searchsorted(cumulative, x, side="right"), last)
+        within = np.clip((x - (cumulative[b] - moments[b])) / moments[b], 0.0, 1.0)
+        energies = np.clip(
+            (lo[b] + within * (hi[b] - lo[b])) ** (1.0 / (power + 1.0)),
+            self.edges[b],
+            self.edges[b + 1],
+        )
+        return energies, phi, _tilt_factor(float(cumulative[-1]) / phi, energies, power)
 
     @property
     def support(self) -> tuple[float, float]:
@@ -281,6 +363,47 @@ class Flux:
             raise ValueError(msg)
         return self.spectra[flavor].draw(rng, n)
 
+    def draw_tilted(
+        self, flavor: str, rng: np.random.Generator, n: int, power: float
+    ) -> tuple[np.ndarray, float, np.ndarray]:
+        """Importance sampling: ``n`` energies drawn from F(E)·E^p instead of F(E), Φ, and each
+        event's factor (F/Φ)/(F E^p/M_p) = (M_p/Φ)/E^p (M_p = ∫F E^p) that restores F: each
+        event carries Φ · factor / N. p > 0 spends the events where a rising cross section is
+        large (CEvNS grows as E², and only the high-energy tail passes a keV threshold). At
+        p = 0 this is :meth:`draw` with factors 1.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`draw`.
+        """
+        if flavor not in self.spectra:
+            msg = f"the flux ({self.source}) has no {flavor} spectrum to draw events from"
+            raise ValueError(msg)
+        return self.spectra[flavor].draw_tilted(rng, n, power)
+
+    def simulate(self, flavor: str, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+        """``n`` fresh neutrinos of ``flavor`` from the Monte Carlo the spectrum was made with,
+        with each one's fluence and the simulation's own columns (:attr:`SampledSpectrum.simulate`).
+
+        Raises
+        ------
+        ValueError
+            A flavour the flux does not have, or a spectrum that is not a simulation's (a file's
+            histogram, a model's density): it gives energies only.
+        """
+        spectrum = self.spectra.get(flavor)
+        if spectrum is None:
+            msg = f"the flux ({self.source}) has no {flavor} spectrum to draw events from"
+            raise ValueError(msg)
+        if not isinstance(spectrum, SampledSpectrum) or spectrum.simulate is None:
+            msg = (
+                f"the {flavor} flux ({self.source}) is a {spectrum.kind} of energies, not a "
+                "simulation that also gives where each neutrino enters the detector"
+            )
+            raise ValueError(msg)
+        return spectrum.simulate(rng, n=n)
+
     def integral(self, flavors: Iterable[str] | None = None) -> float:
         """Φ: neutrinos per cm² over the exposure, summed over ``flavors`` (default all)."""
         chosen = self.flavors if flavors is None else tuple(flavors)
@@ -319,6 +442,13 @@ class Flux:
         )
 
 
+def _tilt_factor(moment: float, energies: np.ndarray, power: float) -> np.ndarray:
+    """(M_p/Φ) / E^p per event (0 at E = 0, which a tilted draw reaches with probability 0)."""
+    factor = np.zeros(energies.size)
+    np.divide(moment, energies**power, out=factor, where=energies > 0)
+    return factor
+
+
 def _scale(s: Spectrum, factor: float) -> Spectrum:
     if isinstance(s, LineSpectrum):
         return LineSpectrum(energy_mev=s.energy_mev, fluence=s.fluence * factor)
@@ -330,6 +460,7 @@ def _scale(s: Spectrum, factor: float) -> Spectrum:
             hi=s.hi,
             knots=s.knots,
             sampler=s.sampler,
+            fluence=None if s.fluence is None else s.fluence * factor,
         )
     if isinstance(s, SampledSpectrum):
         return SampledSpectrum(energies=s.energies, fluences=s.fluences * factor)

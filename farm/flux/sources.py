@@ -3,8 +3,10 @@
 Each takes only the configuration sections it uses (the source, and the detector mass where
 the nuSCOPE beamline needs it), never a whole configuration. The SNS generator draws its
 neutrinos from the run's :class:`Flux` (``Flux.draw``: the π-DAR densities carry the exact
-inverse-CDF sampler of ``farm.physics.flux``), the reactor and nuSCOPE generators from the same
-functions as these, so the run's flux is the one the events were made with, by construction.
+inverse-CDF sampler of ``farm.physics.flux``), the reactor generators too (``Flux.draw_tilted``:
+the Huber–Mueller density carries its sampler and its fluence), and the nuSCOPE generator draws
+fresh neutrinos from the beamline Monte Carlo its spectra carry (``Flux.simulate``), so the
+run's flux is the one the events were made with, by construction.
 
 - π-DAR (SNS): Φ per flavour = POT · Y / (4π L²), POT = P / (E_p · e) · t (``farm.physics.flux``);
   a ν_μ line at (m_π² − m_μ²)/2m_π and Michel ν_e, ν̄_μ densities up to m_μ/2.
@@ -106,18 +108,36 @@ def _reactor_density(e: np.ndarray, fractions: tuple[tuple[str, float], ...]) ->
     return spectra.reactor_spectrum(e, dict(fractions))
 
 
+def _reactor_sampler(
+    rng: np.random.Generator,
+    *,
+    n: int,
+    fractions: tuple[tuple[str, float], ...],
+    emin: float,
+    emax: float,
+) -> np.ndarray:
+    return spectra.sample_reactor(rng, dict(fractions), n, emin, emax)
+
+
 def reactor_flux(source: ReactorSource) -> Flux:
     """The reactor ν̄_e flux: N_f S(E) / (4π L²) on [enu_min_mev, enu_max_mev]."""
     scale = reactor_fissions(source) / (4.0 * math.pi * (source.distance_m * 100.0) ** 2)
-    density = partial(_reactor_density, fractions=tuple(source.fission_fractions.items()))
+    fractions = tuple(source.fission_fractions.items())
     return Flux(
         spectra={
             "nuebar": DensitySpectrum(
-                density=density,
+                density=partial(_reactor_density, fractions=fractions),
                 scale=scale,
                 lo=source.enu_min_mev,
                 hi=source.enu_max_mev,
                 knots=(2.0, 8.0),
+                sampler=partial(
+                    _reactor_sampler,
+                    fractions=fractions,
+                    emin=source.enu_min_mev,
+                    emax=source.enu_max_mev,
+                ),
+                fluence=reactor_fluence_per_cm2(source),
             )
         },
         exposure={"value": reactor_fissions(source), "unit": "fissions", "seconds": source.seconds},
@@ -153,10 +173,35 @@ def nuscope_flux(source: BeamSource, detector_mass_t: float, n: int = 400_000) -
     key = json.dumps(source.model_dump(mode="json"), sort_keys=True)
     sampled = _nuscope_sample(key, detector_mass_t, n)
     return Flux(
-        spectra={f: SampledSpectrum(energies=e, fluences=w) for f, (e, w) in sampled.items()},
+        spectra={
+            f: SampledSpectrum(
+                energies=e,
+                fluences=w,
+                simulate=partial(
+                    _simulate_beam, source=source, detector_mass_t=detector_mass_t, flavor=f
+                ),
+            )
+            for f, (e, w) in sampled.items()
+        },
         exposure={"value": source.pot, "unit": "POT"},
         source=f"nuSCOPE beamline model ({source.secondary_momentum_gev:g} GeV/c secondaries)",
     )
+
+
+def _simulate_beam(
+    rng: np.random.Generator,
+    *,
+    n: int,
+    source: BeamSource,
+    detector_mass_t: float,
+    flavor: str,
+) -> dict[str, np.ndarray]:
+    """n neutrinos of the beamline Monte Carlo, forced onto the detector face: E_ν, where and
+    with which slopes each crosses the face, its acceptance weight, and the fluence it carries."""
+    b = nuscope_beamline(source, detector_mass_t)
+    nu = beamline.sample_beam_neutrinos(rng, n, flavor=flavor, beamline=b)
+    fluence = nuscope_per_event_fluence(source, detector_mass_t, flavor, nu["weight"])
+    return {**nu, "fluence": fluence}
 
 
 @lru_cache(maxsize=8)

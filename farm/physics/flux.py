@@ -419,15 +419,17 @@ def reactor_spectrum_uncertainty(enu_mev: ArrayLike) -> NDArray[np.float64]:
     return np.where((e >= 0.0) & (e <= REACTOR_MAX_ENERGY_MEV), unc, 0.0)
 
 
-_REACTOR_TABLE_SIZE = 8192
+_REACTOR_CDF_POINTS = 1 << 18
 
 
 @lru_cache(maxsize=32)
-def _reactor_inverse_table(
+def _reactor_cdf(
     fractions_key: tuple[tuple[str, float], ...], emin_mev: float, emax_mev: float
-) -> NDArray[np.float64]:
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The normalised CDF of :func:`reactor_spectrum` on 2¹⁸ + 1 equally spaced energies
+    (trapezoids), strictly rising, and those energies."""
     fractions = dict(fractions_key)
-    e_fine = np.linspace(emin_mev, emax_mev, 32 * _REACTOR_TABLE_SIZE + 1)
+    e_fine = np.linspace(emin_mev, emax_mev, _REACTOR_CDF_POINTS + 1)
     density = reactor_spectrum(e_fine, fractions)
     cdf = np.concatenate(([0.0], np.cumsum(0.5 * (density[1:] + density[:-1]) * np.diff(e_fine))))
     if cdf[-1] <= 0.0:
@@ -435,10 +437,10 @@ def _reactor_inverse_table(
         raise ValueError(msg)
     # Flat stretches of the CDF (zero density) must not confuse np.interp: keep strictly rising.
     rising = np.concatenate(([True], np.diff(cdf) > 0.0))
-    u_grid = np.linspace(0.0, 1.0, _REACTOR_TABLE_SIZE + 1)
-    table = np.interp(u_grid, cdf[rising] / cdf[-1], e_fine[rising])
-    table.setflags(write=False)
-    return table
+    u, e = cdf[rising] / cdf[-1], e_fine[rising]
+    u.setflags(write=False)
+    e.setflags(write=False)
+    return u, e
 
 
 def sample_reactor(
@@ -450,17 +452,16 @@ def sample_reactor(
 ) -> NDArray[np.float64]:
     """Draw ``n`` reactor ν̄_e energies (MeV) from :func:`reactor_spectrum` on [emin, emax].
 
-    Tabulated inverse CDF: the CDF is integrated on a fine grid once per (fractions, range)
-    and inverted onto 8192 equal steps in u; a draw is one table look-up with linear
-    interpolation (O(1) per event, no search).
+    Inverse CDF, one uniform per event: the CDF is integrated on 2¹⁸ equal energy steps once per
+    (fractions, range) and each uniform is interpolated on it (exact to the trapezoids, ≈ 5e-5
+    MeV steps, everywhere). An earlier table of 8192 equal steps in the CDF spread the last
+    step's 1/8192 of the flux evenly over 7.8–12 MeV: 27× the spectrum above 9 MeV, 400× above
+    10 MeV, ⟨E⁴⟩ 1.4 % high (generator version 3 fixes it).
     """
     full = validate_fission_fractions(fractions)
     if not 0.0 <= emin < emax:
         msg = f"need 0 <= emin < emax, got emin={emin}, emax={emax}"
         raise ValueError(msg)
     key = tuple(sorted(full.items()))
-    table = _reactor_inverse_table(key, float(emin), float(min(emax, REACTOR_MAX_ENERGY_MEV)))
-    scaled = rng.random(n) * _REACTOR_TABLE_SIZE
-    index = np.minimum(scaled.astype(np.intp), _REACTOR_TABLE_SIZE - 1)
-    frac = scaled - index
-    return table[index] + frac * (table[index + 1] - table[index])
+    u, e = _reactor_cdf(key, float(emin), float(min(emax, REACTOR_MAX_ENERGY_MEV)))
+    return np.interp(rng.random(n), u, e)

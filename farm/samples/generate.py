@@ -15,7 +15,6 @@ import numpy as np
 import farm
 from farm.config import (
     GENERATOR_VERSION,
-    ExternalConfig,
     FarmConfig,
     NuscopeConfig,
     ReactorCevnsConfig,
@@ -50,25 +49,27 @@ def sample_model(cfg: FarmConfig, flux: Flux | None = None) -> SampleModel:
         from farm.samples.sns import sns_model
 
         return sns_model(cfg, flux or generation_flux(cfg))
-    if cfg.flux is not None and not isinstance(cfg, ExternalConfig):
-        msg = (
-            f"[flux] file {cfg.flux.file}: the {cfg.sample.generator} generator draws its "
-            "neutrinos from its own source model ([source]) and cannot draw them from a flux "
-            "file (only the SNS CEvNS generator can); remove [flux] to generate from the model"
-        )
-        raise ValueError(msg)
     if isinstance(cfg, ReactorCevnsConfig):
         from farm.samples.reactor import reactor_cevns_model
 
-        return reactor_cevns_model(cfg)
+        return reactor_cevns_model(cfg, flux or generation_flux(cfg))
     if isinstance(cfg, ReactorIbdConfig):
         from farm.samples.reactor import reactor_ibd_model
 
-        return reactor_ibd_model(cfg)
+        return reactor_ibd_model(cfg, flux or generation_flux(cfg))
     if isinstance(cfg, NuscopeConfig):
         from farm.samples.nuscope import nuscope_model
 
-        return nuscope_model(cfg)
+        if flux is None and cfg.flux is not None:
+            msg = (
+                f"[flux] file {cfg.flux.file}: the nuSCOPE generator draws each neutrino's "
+                "energy together with where and in which direction it crosses the detector face "
+                "(the beamline Monte Carlo of [source]); a flux file gives energies only. Remove "
+                "[flux] to generate from the beamline model, or ingest events generated with "
+                "your flux (`farm ingest`, docs/ingest.md)"
+            )
+            raise ValueError(msg)
+        return nuscope_model(cfg, flux or generation_flux(cfg))
     if cfg.sample.generator == "external":
         msg = (
             f"{cfg.sample.name}: generator = 'external' has no generator of the farm's own; its "

@@ -1,7 +1,8 @@
 """nuSCOPE: ν_μ and ν_e charged current on argon from the monitored, tagged π⁺/K⁺ beam.
 
-Neutrinos come from :func:`farm.physics.beamline.sample_beam_neutrinos` (forced direction onto
-the 4 × 4 m² face, with acceptance weights). They interact on a target density uniform behind the
+Neutrinos come from the run's flux (:meth:`farm.flux.model.Flux.simulate`: the beamline Monte
+Carlo, :func:`farm.physics.beamline.sample_beam_neutrinos`, forced onto the 4 × 4 m² face, with
+acceptance weights). They interact on a target density uniform behind the
 face, so an event's expected-count weight is POT · (ν per POT) · w_beam · σ · N_targets / A_face.
 
 - CCQE on the 22 neutrons of ⁴⁰Ar (free-nucleon Llewellyn-Smith; Fermi motion and binding are
@@ -24,6 +25,7 @@ import numpy as np
 from farm import resolve
 from farm.config import NuscopeConfig
 from farm.flux import sources
+from farm.flux.model import Flux
 from farm.physics import beamline, ccqe, detector
 from farm.physics.constants import MASS_ELECTRON_MEV, MASS_MUON_MEV, MASS_NEUTRON_MEV
 from farm.samples.component import Columns, Component, SampleModel
@@ -43,11 +45,6 @@ def argon_nuclei(cfg: NuscopeConfig) -> float:
     return resolve.argon_nuclei(cfg.detector.mass_t)
 
 
-def _per_event_fluence(cfg: NuscopeConfig, flavor: str, weight: np.ndarray) -> np.ndarray:
-    """ν per cm² at the face carried by each forced-direction draw (exposure included)."""
-    return sources.nuscope_per_event_fluence(cfg.source, cfg.detector.mass_t, flavor, weight)
-
-
 def _draw_q2_qe(
     rng: np.random.Generator, enu: np.ndarray, m_lepton: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -64,11 +61,16 @@ def _draw_q2_qe(
 
 
 def _interaction(
-    cfg: NuscopeConfig, flavor: str, channel: Channel, rng: np.random.Generator, n: int
+    cfg: NuscopeConfig,
+    flux: Flux,
+    flavor: str,
+    channel: Channel,
+    rng: np.random.Generator,
+    n: int,
 ) -> Columns:
     det = cfg.detector
     m_l = _LEPTON_MASS[flavor]
-    nu = beamline.sample_beam_neutrinos(rng, n, flavor=flavor, beamline=beam(cfg))
+    nu = flux.simulate(flavor, rng, n)
     enu = nu["enu_mev"]
     if channel == Channel.CCQE:
         q2, density = _draw_q2_qe(rng, enu, m_l)
@@ -130,7 +132,7 @@ def _interaction(
         "vertex_r_cm": np.hypot(vx, vy).astype(np.float32),
         "eff_nominal": np.full(n, p_select, dtype=np.float32),
         "selected": rng.random(n) < p_select,
-        "w_unit": _per_event_fluence(cfg, flavor, nu["weight"]) * targets * xsec,
+        "w_unit": nu["fluence"] * targets * xsec,
     }
 
 
@@ -139,26 +141,28 @@ def flux_sample(cfg: NuscopeConfig, n: int = 400_000) -> dict[str, tuple[np.ndar
     return sources.nuscope_flux(cfg.source, cfg.detector.mass_t, n).rule()
 
 
-def nuscope_model(cfg: NuscopeConfig) -> SampleModel:
+def nuscope_model(cfg: NuscopeConfig, nu: Flux) -> SampleModel:
+    """The nuSCOPE sample, its neutrinos drawn fresh from the beamline Monte Carlo of ``nu`` (the
+    run's flux, :meth:`Flux.simulate`)."""
     components = (
         Component(
             name="numu_ccqe",
-            draw=partial(_interaction, cfg, "numu", Channel.CCQE),
+            draw=partial(_interaction, cfg, nu, "numu", Channel.CCQE),
             default_fraction=0.5,
         ),
         Component(
             name="numu_ccother",
-            draw=partial(_interaction, cfg, "numu", Channel.CC_OTHER),
+            draw=partial(_interaction, cfg, nu, "numu", Channel.CC_OTHER),
             default_fraction=0.3,
         ),
         Component(
             name="nue_ccqe",
-            draw=partial(_interaction, cfg, "nue", Channel.CCQE),
+            draw=partial(_interaction, cfg, nu, "nue", Channel.CCQE),
             default_fraction=0.1,
         ),
         Component(
             name="nue_ccother",
-            draw=partial(_interaction, cfg, "nue", Channel.CC_OTHER),
+            draw=partial(_interaction, cfg, nu, "nue", Channel.CC_OTHER),
             default_fraction=0.1,
         ),
     )

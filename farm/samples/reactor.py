@@ -1,18 +1,20 @@
 """Reactor ν̄_e samples: CEvNS on germanium (reactor-ge) and inverse beta decay (reactor-ibd).
 
-The ν̄_e energy is drawn from the Huber–Mueller spectrum for the configured fission fractions
-(with the explicit extension below 2 MeV), the fluence is fissions · S / (4π L²).
+The ν̄_e energy is drawn from the run's flux (:class:`farm.flux.model.Flux`): the Huber–Mueller
+spectrum for the configured fission fractions (with the explicit extension below 2 MeV), whose
+fluence is fissions · S / (4π L²), or a ``[flux]`` file's ν̄_e spectrum.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache, partial
+from functools import partial
 
 import numpy as np
 
 from farm.config import ReactorCevnsConfig, ReactorIbdConfig
 from farm.flux import sources
-from farm.physics import flux, ibd
+from farm.flux.model import Flux
+from farm.physics import ibd
 from farm.samples.cevns_events import (
     draw_nuclei,
     draw_recoils,
@@ -40,36 +42,13 @@ def _fluence_per_cm2(cfg: ReactorCevnsConfig | ReactorIbdConfig) -> float:
 
 
 def _draw_enu(
-    cfg: ReactorCevnsConfig | ReactorIbdConfig, rng: np.random.Generator, n: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """E_ν drawn from S(E)·E^k (k = ``[generation] importance_power``) and the weight factor
-    (S/∫S) / (S E^k/∫S E^k) that restores the spectrum. k > 0 spends the events where the cross
-    section is large (CEvNS grows as E², and only the high-energy tail passes a keV threshold)."""
-    src = cfg.source
-    power = cfg.generation.importance_power
-    if power == 0.0:
-        enu = flux.sample_reactor(rng, src.fission_fractions, n, src.enu_min_mev, src.enu_max_mev)
-        return enu, np.ones(n)
-    grid, cdf, moment = _tilted_table(
-        tuple(sorted(src.fission_fractions.items())), src.enu_min_mev, src.enu_max_mev, power
-    )
-    enu = np.interp(rng.random(n), cdf, grid)
-    factor = np.zeros(n)
-    np.divide(moment, enu**power, out=factor, where=enu > 0)
-    return enu, factor
-
-
-@lru_cache(maxsize=8)
-def _tilted_table(
-    fractions: tuple[tuple[str, float], ...], emin: float, emax: float, power: float
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """Inverse-CDF table of S(E)E^k and the ratio ∫S E^k / ∫S."""
-    grid = np.linspace(emin, emax, 1 << 16)
-    density = flux.reactor_spectrum(grid, dict(fractions))
-    tilted = density * grid**power
-    cdf = np.concatenate([[0.0], np.cumsum(0.5 * (tilted[1:] + tilted[:-1]) * np.diff(grid))])
-    norm = np.concatenate([[0.0], np.cumsum(0.5 * (density[1:] + density[:-1]) * np.diff(grid))])
-    return grid, cdf / cdf[-1], float(cdf[-1] / norm[-1])
+    cfg: ReactorCevnsConfig | ReactorIbdConfig, nu: Flux, rng: np.random.Generator, n: int
+) -> tuple[np.ndarray, float, np.ndarray]:
+    """E_ν drawn from the run's ν̄_e flux F(E) tilted by E^k (k = ``[generation]
+    importance_power``), its Φ, and each event's factor (F/Φ)/(F E^k/M_k) that restores the
+    spectrum (:meth:`Flux.draw_tilted`). k > 0 spends the events where the cross section is
+    large (CEvNS grows as E², and only the high-energy tail passes a keV threshold)."""
+    return nu.draw_tilted("nuebar", rng, n, cfg.generation.importance_power)
 
 
 def _source_attrs(cfg: ReactorCevnsConfig | ReactorIbdConfig) -> dict:
@@ -91,10 +70,10 @@ def _source_attrs(cfg: ReactorCevnsConfig | ReactorIbdConfig) -> dict:
 # --- CEvNS on germanium --------------------------------------------------------------------
 
 
-def _cevns(cfg: ReactorCevnsConfig, rng: np.random.Generator, n: int) -> Columns:
+def _cevns(cfg: ReactorCevnsConfig, nu: Flux, rng: np.random.Generator, n: int) -> Columns:
     det = cfg.detector
     response = response_of(det)
-    enu, spectrum_weight = _draw_enu(cfg, rng, n)
+    enu, fluence, spectrum_weight = _draw_enu(cfg, nu, rng, n)
     which, names, nuclei_per_kg = draw_nuclei(rng, det.material, n)
     recoil, mass_number, xsec = draw_recoils(rng, enu, which, names, cfg.physics)
     read = readout(rng, recoil, mass_number, response)
@@ -107,7 +86,7 @@ def _cevns(cfg: ReactorCevnsConfig, rng: np.random.Generator, n: int) -> Columns
         "target_a": mass_number,
         **read,
         **select(rng, response, read[response.column]),  # the ROI is the analysis binning's job
-        "w_unit": _fluence_per_cm2(cfg) * det.mass_kg * nuclei_per_kg * xsec * spectrum_weight,
+        "w_unit": fluence * det.mass_kg * nuclei_per_kg * xsec * spectrum_weight,
     }
 
 
@@ -133,9 +112,11 @@ def _ssb(cfg: ReactorCevnsConfig, rng: np.random.Generator, n: int) -> Columns:
     }
 
 
-def reactor_cevns_model(cfg: ReactorCevnsConfig) -> SampleModel:
+def reactor_cevns_model(cfg: ReactorCevnsConfig, nu: Flux) -> SampleModel:
+    """The reactor CEvNS sample, its ν̄_e drawn from ``nu`` (the run's flux: the Huber–Mueller
+    model's, or a ``[flux]`` file's)."""
     components = (
-        Component(name="cevns", draw=partial(_cevns, cfg), default_fraction=0.9),
+        Component(name="cevns", draw=partial(_cevns, cfg, nu), default_fraction=0.9),
         Component(name="ssb", draw=partial(_ssb, cfg), default_fraction=0.1),
     )
     columns = (
@@ -165,9 +146,9 @@ def _visible(rng: np.random.Generator, enu: np.ndarray, cfg: ReactorIbdConfig) -
     return cfg.detector.energy_scale * smeared
 
 
-def _ibd(cfg: ReactorIbdConfig, rng: np.random.Generator, n: int) -> Columns:
+def _ibd(cfg: ReactorIbdConfig, nu: Flux, rng: np.random.Generator, n: int) -> Columns:
     det = cfg.detector
-    enu, spectrum_weight = _draw_enu(cfg, rng, n)
+    enu, fluence, spectrum_weight = _draw_enu(cfg, nu, rng, n)
     evis = _visible(rng, enu, cfg)
     protons = det.mass_kg * det.free_protons_per_kg
     xsec = cfg.physics.xsec_scale * ibd.total_xsec(enu)
@@ -180,7 +161,7 @@ def _ibd(cfg: ReactorIbdConfig, rng: np.random.Generator, n: int) -> Columns:
         "reco_energy_mev": evis.astype(np.float32),
         "eff_nominal": np.full(n, det.efficiency, dtype=np.float32),
         "selected": rng.random(n) < det.efficiency,
-        "w_unit": _fluence_per_cm2(cfg) * protons * xsec * spectrum_weight,
+        "w_unit": fluence * protons * xsec * spectrum_weight,
     }
 
 
@@ -201,9 +182,11 @@ def _accidental(cfg: ReactorIbdConfig, rng: np.random.Generator, n: int) -> Colu
     }
 
 
-def reactor_ibd_model(cfg: ReactorIbdConfig) -> SampleModel:
+def reactor_ibd_model(cfg: ReactorIbdConfig, nu: Flux) -> SampleModel:
+    """The reactor IBD sample, its ν̄_e drawn from ``nu`` (the run's flux: the Huber–Mueller
+    model's, or a ``[flux]`` file's)."""
     components = (
-        Component(name="ibd", draw=partial(_ibd, cfg), default_fraction=0.9),
+        Component(name="ibd", draw=partial(_ibd, cfg, nu), default_fraction=0.9),
         Component(name="accidental", draw=partial(_accidental, cfg), default_fraction=0.1),
     )
     columns = (

@@ -87,7 +87,10 @@ def flux_fractional_covariance(
     if syst.fission_fraction_sigma:
         if fission_jacobian is None:
             msg = (
-                f"systematic {syst.name!r}: fission_fraction_sigma applies to reactor samples only"
+                f"systematic {syst.name!r}: fission_fraction_sigma moves the fission fractions of "
+                "a reactor's Huber-Mueller model, and this run's flux is no such model (another "
+                "sample, or a [flux] file): drop fission_fraction_sigma (a file's own universes "
+                "are from_flux = true), or remove [flux]"
             )
             raise ValueError(msg)
         jac = fission_jacobian * touched[:, None]
