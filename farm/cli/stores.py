@@ -76,7 +76,7 @@ def list_stores(
         emit_json(doc)
         return
     if not found:
-        console.print(f"{where}: no event stores", highlight=False, markup=False)
+        out.print(f"{where}: no event stores", highlight=False, markup=False)
         return
     table = Table(box=box.SIMPLE, pad_edge=False)
     for name in ("store", "sample", "events", "size", "generated (UTC)", "clean"):
@@ -94,9 +94,7 @@ def list_stores(
         )
     out.print(table)
     total = sum(e.bytes for e in found)
-    console.print(
-        f"{len(found)} store(s), {_size(total)} in {where}", highlight=False, markup=False
-    )
+    out.print(f"{len(found)} store(s), {_size(total)} in {where}", highlight=False, markup=False)
 
 
 @app.command("clean")
@@ -165,7 +163,7 @@ def clean(
         verb = "would remove" if dry_run else "removed"
         out.print(f"{verb} {e.path} ({e.sample}, {_size(e.bytes)})", highlight=False, markup=False)
     verb = "would free" if dry_run else "freed"
-    console.print(
+    out.print(  # the summary is the result, as `farm clean`'s; kept and failed are diagnostics
         f"{where}: {removed} store(s) {'to remove' if dry_run else 'removed'}, {verb} {_size(freed)}",
         highlight=False,
         markup=False,
