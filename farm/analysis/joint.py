@@ -35,7 +35,13 @@ from farm.analysis.chi2 import chi2_joint, chi2_uncorrelated
 from farm.analysis.covariance import correlation, universe_covariance
 from farm.analysis.metadata import describe_joint
 
-__all__ = ["CONVENTIONS", "joint_dataset", "sample_blocks"]
+__all__ = [
+    "CONVENTIONS",
+    "joint_dataset",
+    "sample_blocks",
+    "shared_universe_rows",
+    "universe_rows",
+]
 
 CONVENTIONS = ("real", "nominal")
 T2 = "truth_bin_2"
@@ -52,15 +58,15 @@ def _systematics(ds: xr.Dataset) -> dict[str, str]:
     return {str(n): k for n, k in zip(ds["systematic"].values, kinds, strict=True) if k != "all"}
 
 
-def _rows(ds: xr.Dataset, name: str) -> np.ndarray:
+def universe_rows(ds: xr.Dataset, name: str) -> np.ndarray:
     return np.flatnonzero(ds["universe_systematic"].values == name)
 
 
-def _shared_rows(
+def shared_universe_rows(
     a: tuple[str, xr.Dataset], b: tuple[str, xr.Dataset], name: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """The universes of ``name`` in both samples, checked to be the same throws."""
-    rows_a, rows_b = _rows(a[1], name), _rows(b[1], name)
+    rows_a, rows_b = universe_rows(a[1], name), universe_rows(b[1], name)
     throws_a = a[1]["throw_index"].values[rows_a]
     throws_b = b[1]["throw_index"].values[rows_b]
     if throws_a.shape != throws_b.shape or (throws_a != throws_b).any():
@@ -106,7 +112,7 @@ def _shared_blocks(
     block of (values[a], values[b]) over the universes of ``name`` (:func:`_cross`)."""
     for i, a in enumerate(owners):
         for b in owners[i + 1 :]:
-            rows_a, rows_b = _shared_rows(samples[a], samples[b], name)
+            rows_a, rows_b = shared_universe_rows(samples[a], samples[b], name)
             block = _cross(
                 values[a], values[b], rows_a, rows_b, center=center, normalization=normalization
             )

@@ -10,8 +10,8 @@ bins are concatenated, and the covariance of Δ is taken per systematic s over i
 where for a systematic one sample owns, Δ_u is that sample's (its diagonal block, as the sample's
 own fit has it) and for a shared systematic Δ_u is the concatenation over the samples declaring
 it: their universes of one throw index are the same throw (a throw depends on (seed, name, index)
-only; :func:`farm.analysis.joint._shared_rows` checks the indices), so their deviations line up
-universe by universe and the cross-sample blocks V_ab follow. Then
+only; :func:`farm.analysis.joint.shared_universe_rows` checks the indices), so their deviations
+line up universe by universe and the cross-sample blocks V_ab follow. Then
 
     χ²(θ) = Δ₀(θ)ᵀ [V_syst(θ) + V_stat]⁻¹ Δ₀(θ),   V_stat block diagonal,
 
@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from farm.analysis.chi2 import chi2 as chi2_value
-from farm.analysis.joint import _rows, _shared_rows, sample_blocks
+from farm.analysis.joint import sample_blocks, shared_universe_rows, universe_rows
 from farm.fit.counts import CountsModel
 from farm.fit.problem import Evaluation, FitProblem, ResultInputs, read_inputs
 
@@ -199,12 +199,14 @@ def read_joint_inputs(
         owners = [k for k, held in enumerate(in_total) if n in held]
         if n in shared and len(owners) > 1:
             first = owners[0]
-            rows = [(first, _rows(samples[first][1], n))]
-            rows += [(k, _shared_rows(samples[first], samples[k], n)[1]) for k in owners[1:]]
+            rows = [(first, universe_rows(samples[first][1], n))]
+            rows += [
+                (k, shared_universe_rows(samples[first], samples[k], n)[1]) for k in owners[1:]
+            ]
             joint_names.append((n, tuple(rows)))
     crossing = {n for n, _ in joint_names}
     own = tuple(
-        tuple(_rows(ds, n) for n in names if n in held and n not in crossing)
+        tuple(universe_rows(ds, n) for n in names if n in held and n not in crossing)
         for (_, ds), held in zip(samples, in_total, strict=True)
     )
     center, normalization = next(iter(centers))
