@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import toml_text
+from conftest import farm_cli, toml_text
 
 import farm.accumulate
 from farm.config import parse_config
@@ -101,18 +101,28 @@ def test_unphysical_weights_follow_the_policy_and_are_counted(
 # --- storage -----------------------------------------------------------------------------------------
 
 
-def _store(tmp_path: Path, *, weights_branch: np.ndarray | None = None) -> Path:
+def _store(
+    tmp_path: Path,
+    *,
+    weights_branch: np.ndarray | None = None,
+    keep: dict[str, Any] | None = None,
+    inputs: int = 1,
+) -> Path:
     pytest.importorskip("uproot")
-    branches = realfiles.gst_branches(N_EVENTS, seed=21)
     extra = None if weights_branch is None else {"weightsGenie": weights_branch}
-    gst = realfiles.write_gst(tmp_path / "ar.root", branches, weights=extra)
+    gsts = [
+        realfiles.write_gst(
+            tmp_path / f"ar{k}.root", realfiles.gst_branches(N_EVENTS, seed=21 + k), weights=extra
+        )
+        for k in range(inputs)
+    ]
     flux = realfiles.write_flux_csv(
         tmp_path / "numu.csv",
         np.array([0.0, 0.5, 1.0, 2.0, 6.0]),
         {"numu": np.array([2e-9, 5e-9, 3e-9, 1e-9])},
     )
     mapping: dict[str, Any] = {
-        "ingest": {"format": "gst"},
+        "ingest": {"format": "gst", **({"keep": keep} if keep else {})},
         "store": {"sample": "genie-ar"},
         "exposure": {"value": 1e20, "unit": "POT"},
         "target": {
@@ -144,7 +154,7 @@ def _store(tmp_path: Path, *, weights_branch: np.ndarray | None = None) -> Path:
         mapping["weights"] = [{"name": "genie", "branch": "weightsGenie"}]
     (tmp_path / "m.toml").write_text(toml_text(mapping))
     out = tmp_path / "store.zarr"
-    ingest([gst], tmp_path / "m.toml", out, shard_rows=1536)
+    ingest(gsts, tmp_path / "m.toml", out, shard_rows=1536)
     return out
 
 
@@ -207,6 +217,101 @@ def test_missing_repeated_or_foreign_event_ids_are_refused(tmp_path: Path) -> No
     ):
         add_weight_set(store, "genie", [tmp_path / "foreign.npz"])
     assert weight_set_names(store) == []
+
+
+def _by_entry(file: np.ndarray, entry: np.ndarray) -> np.ndarray:
+    """Weights that say which (input, entry) they belong to."""
+    u = np.arange(UNIVERSES)
+    return (1.0 + 1e-5 * entry[:, None] + 0.1 * file[:, None] + 1e-3 * u).astype(np.float64)
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".parquet"])
+def test_friend_files_keyed_by_input_entry_find_their_events_after_keep(
+    tmp_path: Path, suffix: str
+) -> None:
+    """A reweighting tool numbers the input's entries, [ingest] keep or not: keyed by entry,
+    every kept event gets its own row, and the rows of dropped events are skipped and counted."""
+    if suffix == ".parquet":
+        pytest.importorskip("pyarrow")
+    store = _store(tmp_path, keep={"pl": {"min": 0.3}})
+    opened = EventStore.open(store)
+    kept = opened.n_events
+    assert 0 < kept < N_EVENTS  # keep dropped the events with a soft lepton
+    entries = np.random.default_rng(4).permutation(N_EVENTS)  # every entry, in any order
+    weights = _by_entry(np.zeros(N_EVENTS), entries)
+    friend = tmp_path / f"w{suffix}"
+    if suffix == ".npz":
+        np.savez(friend, entry=entries.astype(np.int64), weights=weights)
+    else:
+        realfiles.write_weights_parquet(friend, entries, weights)
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(friend).rename_columns(["entry", "weights"])
+        pq.write_table(pa.table({"entry": table["entry"], "weights": table["weights"]}), friend)
+    manifest = add_weight_set(store, "genie", [friend], key="entry")
+    assert manifest["source"]["keyed_by"] == "entry"
+    assert manifest["source"]["rows_not_in_store"] == N_EVENTS - kept
+    cols = opened.read_columns(["source_file", "source_entry"], 0, kept)
+    assert np.all(np.diff(cols["source_entry"].astype(np.int64)) > 0)  # in input order, gaps
+    stored = WeightSet.open(opened, "genie").read_rows(0, kept)
+    np.testing.assert_array_equal(
+        stored, _by_entry(cols["source_file"].astype(float), cols["source_entry"].astype(float))
+    )
+    # keyed by event_id, the same numbers would land on other events (ids skip no number)
+    assert not np.array_equal(cols["source_entry"], np.arange(kept))
+
+
+def test_several_inputs_need_the_file_index_beside_the_entry(tmp_path: Path) -> None:
+    store = _store(tmp_path, inputs=2)
+    n = 2 * N_EVENTS
+    file = np.repeat([0, 1], N_EVENTS)
+    entry = np.tile(np.arange(N_EVENTS), 2)
+    np.savez(tmp_path / "bare.npz", entry=entry, weights=_by_entry(file, entry))
+    with pytest.raises(StoreError, match=r"ingested from 2 input files.*only the entry"):
+        add_weight_set(store, "genie", [tmp_path / "bare.npz"], key="entry")
+    np.savez(tmp_path / "w.npz", entry=entry, input=file, weights=_by_entry(file, entry))
+    manifest = add_weight_set(store, "genie", [tmp_path / "w.npz"], key="entry")
+    assert manifest["source"]["rows_not_in_store"] == 0
+    opened = EventStore.open(store)
+    cols = opened.read_columns(["source_file", "source_entry"], 0, n)
+    np.testing.assert_array_equal(cols["source_file"], file)  # the store kept the input order
+    np.testing.assert_array_equal(
+        WeightSet.open(opened, "genie").read_rows(0, n), _by_entry(file, entry)
+    )
+    np.savez(
+        tmp_path / "short.npz", entry=entry[1:], input=file[1:], weights=_by_entry(file, entry)[1:]
+    )
+    with pytest.raises(
+        StoreError,
+        match=r"1 event\(s\) of the store have no weights \(the first: input 0 entry 0\)",
+    ):
+        add_weight_set(store, "genie2", [tmp_path / "short.npz"], key="entry")
+
+
+def test_the_command_line_keys_by_entry_and_says_what_it_skipped(tmp_path: Path) -> None:
+    store = _store(tmp_path, keep={"pl": {"min": 0.3}})
+    kept = EventStore.open(store).n_events
+    entries = np.arange(N_EVENTS)
+    np.savez(tmp_path / "w.npz", entry=entries, weights=_by_entry(np.zeros(N_EVENTS), entries))
+    by_id = farm_cli("weights", "add", store, tmp_path / "w.npz", "--name", "w")
+    assert by_id.exit_code == 2 and "no array(s) event_id" in by_id.output  # the default key
+    wrong = farm_cli("weights", "add", store, tmp_path / "w.npz", "--name", "w", "--key", "row")
+    assert wrong.exit_code == 2 and "give event_id or entry" in wrong.output
+    done = farm_cli("weights", "add", store, tmp_path / "w.npz", "--name", "w", "--key", "entry")
+    assert done.exit_code == 0, done.output
+    assert f"{N_EVENTS - kept:,} row(s) for entries the store does not hold skipped" in done.stdout
+
+
+def test_a_generated_store_has_no_entries_to_key_by(tmp_path: Path) -> None:
+    from farm.config import load_config
+    from farm.samples.generate import generate_store
+
+    cfg = load_config("sns-csi", **{"generation.events": 2000})
+    generate_store(cfg, tmp_path / "g.zarr")
+    np.savez(tmp_path / "w.npz", entry=np.arange(2000), weights=np.ones((2000, 3)))
+    with pytest.raises(StoreError, match=r"records no input entries"):
+        add_weight_set(tmp_path / "g.zarr", "w", [tmp_path / "w.npz"], key="entry")
 
 
 def test_a_weight_set_of_other_events_is_refused(tmp_path: Path) -> None:

@@ -26,7 +26,8 @@ def add(
     files: Annotated[
         list[Path],
         typer.Argument(
-            help="Weight files keyed by event_id: .npz (event_id, weights) or .parquet."
+            help="Weight files keyed by event_id (or entry, --key): .npz (event_id, weights) "
+            "or .parquet."
         ),
     ],
     name: Annotated[str, typer.Option("--name", "-n", help="Name of the weight set.")],
@@ -42,12 +43,22 @@ def add(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace a weight set of the same name.")
     ] = False,
+    key: Annotated[
+        str,
+        typer.Option(
+            "--key",
+            help="How rows find their events: event_id (the store's), or entry (each event's "
+            "0-based entry in its input file, plus an `input` array, that file's index in ingest "
+            "order, when the store was ingested from several files).",
+        ),
+    ] = "event_id",
 ) -> None:
     """Attach a weight set to a store without rewriting it (its own checksums are recorded).
 
-    Every event of the store needs one row of U weights, found by its event_id, in any order
-    and across any number of files. Use it in a configuration as
-    [[systematics]] kind = "weights", weight_set = NAME.
+    Every event of the store needs one row of U weights, found by its event_id (or, with
+    --key entry, by its entry in the input file an ingested store came from: rows for events
+    [ingest] keep dropped are skipped and counted), in any order and across any number of
+    files. Use it in a configuration as [[systematics]] kind = "weights", weight_set = NAME.
 
     Example: farm weights add stores/genie.zarr --name genie_multisim weights.parquet
     """
@@ -55,15 +66,22 @@ def add(
 
     if mode not in ("multisim", "unisim"):
         raise fail(f"--mode {mode!r}: give multisim or unisim")
+    if key not in ("event_id", "entry"):
+        raise fail(f"--key {key!r}: give event_id or entry")
     with user_errors(writing=store):
         manifest = add_weight_set(
-            store, name, files, mode=mode, dtype=dtype, column=column, overwrite=overwrite
+            store, name, files, mode=mode, dtype=dtype, column=column, overwrite=overwrite, key=key
         )
     bad = manifest["unphysical"]
     out.print(  # the result: stdout
         f"added weight set {name!r} to {store}: {manifest['n_events']:,} events × "
         f"{manifest['universes']} universes ({manifest['dtype']}, {mode}); unphysical weights: "
-        f"{bad['negative']} negative, {bad['nan']} NaN, {bad['inf']} infinite",
+        f"{bad['negative']} negative, {bad['nan']} NaN, {bad['inf']} infinite"
+        + (
+            f"; {skipped:,} row(s) for entries the store does not hold skipped"
+            if (skipped := manifest["source"].get("rows_not_in_store", 0))
+            else ""
+        ),
         highlight=False,
     )
 

@@ -118,10 +118,13 @@ def map_chunk(
     *,
     first_event_id: int,
     events_per_weight: float | np.ndarray,
+    source_file: int = 0,
+    source_entries: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """The store columns of ``n`` events from their fields, each of the schema's dtype.
 
-    ``event_id`` numbers the events from ``first_event_id``; ``w_nominal`` is
+    ``event_id`` numbers the events from ``first_event_id``; ``source_file`` and
+    ``source_entries`` (default 0 … n − 1) say where each came from; ``w_nominal`` is
     ``events_per_weight`` (one factor, or one per event) times the generator weight (1 without
     a weight field).
 
@@ -131,8 +134,11 @@ def map_chunk(
         A value that does not fit its column, a non-neutrino flavour, or events that no channel
         rule matches; the message names the column and the first offending event in the chunk.
     """
+    entries = np.arange(n) if source_entries is None else source_entries
     out: dict[str, np.ndarray] = {
-        "event_id": np.arange(first_event_id, first_event_id + n, dtype=np.uint64)
+        "event_id": np.arange(first_event_id, first_event_id + n, dtype=np.uint64),
+        "source_file": np.full(n, source_file, dtype=np.uint16),
+        "source_entry": np.asarray(entries, dtype=np.uint64),
     }
     for name, plan in plans.items():
         out[name] = _cast(name, evaluate_column(plan, fields, n, mapping.ingest.beam_direction))

@@ -66,8 +66,17 @@ ChannelName = str
 """A name of ``farm.store.schema.Channel`` or one the mapping declares (``[channel] declare``)."""
 FlavorName = Literal["nue", "nuebar", "numu", "numubar"]
 
-DERIVED_COLUMNS = ("event_id", "channel", "is_signal", "selected", "w_nominal")
-"""Columns ingest computes itself (row number, rules, exposure normalisation)."""
+DERIVED_COLUMNS = (
+    "event_id",
+    "source_file",
+    "source_entry",
+    "channel",
+    "is_signal",
+    "selected",
+    "w_nominal",
+)
+"""Columns ingest computes itself (row number, input file and entry, rules, exposure
+normalisation)."""
 MAPPABLE_COLUMNS = tuple(name for name in COLUMNS if name not in DERIVED_COLUMNS)
 _REQUIRED_MAPPED = ("enu_true", "flavor")
 

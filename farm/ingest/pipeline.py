@@ -103,6 +103,9 @@ def ingest(
     paths = [Path(p) for p in inputs]
     if not paths:
         raise ConfigError("give at least one input file")
+    if len(paths) > np.iinfo(np.uint16).max + 1:
+        msg = f"{len(paths)} input files: one store takes at most 65 536; ingest them in parts"
+        raise ConfigError(msg)
     fmt = _resolve_format(format, mapping, paths, source)
     exposure_scale = 1.0 if exposure is None else exposure / mapping.exposure.value
     if not overwrite and Path(out).exists():  # said before reading the inputs, not after
@@ -150,8 +153,8 @@ def ingest(
                 write_universes(writer.tmp_path, universes)
             shards = _Shards(writer, on_shard)
             first_id = 0
-            for f, s in zip(files, scans, strict=True):
-                for chunk in _mapped_chunks(f, mapping, plans, fields, first_id, factor):
+            for index, (f, s) in enumerate(zip(files, scans, strict=True)):
+                for chunk in _mapped_chunks(f, mapping, plans, fields, first_id, factor, index):
                     shards.add(chunk)
                 first_id += s.kept
             shards.finish()
@@ -316,6 +319,7 @@ def _mapped_chunks(
     fields: Sequence[str],
     first_id: int,
     factor: _Factor,
+    file_index: int,
 ) -> Iterator[dict[str, np.ndarray]]:
     n, rows, keep = f.info.n_events, mapping.ingest.read_rows, mapping.ingest.keep
     next_id = first_id
@@ -336,6 +340,8 @@ def _mapped_chunks(
                 kept,
                 first_event_id=next_id,
                 events_per_weight=factor.of(raw, kept),
+                source_file=file_index,
+                source_entries=start + (np.arange(kept) if kept_rows is None else kept_rows),
             )
         except (StoreError, ValueError) as err:
             detail = err.detail if isinstance(err, StoreError) else str(err)

@@ -170,14 +170,17 @@ class WeightsSection(Section):
 
     From a branch of the input holding an array per event (``branch``: a gst/ROOT friend
     branch such as MicroBooNE's ``weightsGenie``), from the event's HepMC3 weights named
-    ``<prefix><i>`` (``hepmc3_prefix``), or from a friend file keyed by event_id (``file``:
-    parquet or npz). ``farm weights add`` attaches one to a store later.
+    ``<prefix><i>`` (``hepmc3_prefix``), or from a friend file (``file``: parquet or npz) keyed
+    by event_id or by input entry (``key``). ``farm weights add`` attaches one to a store later.
     """
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     branch: str | None = None
     hepmc3_prefix: str | None = None
     file: str | None = None
+    key: Literal["event_id", "entry"] = "event_id"
+    """How a friend ``file`` finds each event: the store's ``event_id``, or ``entry`` (with
+    ``input``, the input file's index) as numbered in the input files, [ingest] keep or not."""
     dtype: Literal["float32", "float64"] = "float32"
     mode: Literal["multisim", "unisim"] = "multisim"
     universes: PositiveInt | None = None

@@ -95,6 +95,19 @@ COLUMNS: dict[str, ColumnSpec] = {
     for s in (
         _spec("event_id", "uint64", "", "unique, stable event identifier", required=True),
         _spec(
+            "source_file",
+            "uint16",
+            "",
+            "ingested stores: the index of the event's input file, in the order given to ingest",
+        ),
+        _spec(
+            "source_entry",
+            "uint64",
+            "",
+            "ingested stores: the event's entry number in its input file (0-based, counting the "
+            "events [ingest] keep dropped), which keys friend weight files (--key entry)",
+        ),
+        _spec(
             "enu_true",
             "float64",
             "MeV",

@@ -109,6 +109,8 @@ _FINITE = ValueRule(allowed="finite")
 _BOOLEAN = ValueRule(allowed="a boolean (byte 0 or 1)")
 
 VALUE_RULES: dict[str, ValueRule] = {
+    "source_file": _NON_NEGATIVE,
+    "source_entry": ValueRule(allowed="an entry number in [0, 2^48)", lo=0.0, hi=2.0**48 - 1),
     "enu_true": _NON_NEGATIVE,
     "flavor": ValueRule(
         allowed="a neutrino PDG code of farm.store.schema.FLAVOR_PDG: "
