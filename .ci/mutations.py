@@ -330,6 +330,12 @@ MUTATIONS: list[Mutation] = [
     m("farm/reweight/bootstrap.py", "return math.exp(-1.0) * math.fsum(",
       "return math.exp(-1.05) * math.fsum(1.05**i * ",
       "bootstrap Poisson weights with mean 1.05 instead of 1", "test_reweight.py"),
+    m("farm/reweight/compiled.py", "            if high >= _T5:",
+      "            if high >= _T6:",
+      "compiled bootstrap counts a draw past the fifth threshold as five", "test_compiled.py"),
+    m("farm/reweight/compiled.py", "                current[st] = 1 - current[st]",
+      "                pass",
+      "compiled bootstrap adds a truth row's next event to its stale copy", "test_compiled.py"),
     # detector knobs (issue 10): the response the generator and the knobs share
     m("farm/physics/response.py", "return np.exp(kk * np.log(f) - (f - 1.0) * lam)",
       "return np.exp(kk * np.log(f) - f * lam)",

@@ -9,7 +9,8 @@ on one core:
 - the read bandwidth of this run: ``numpy.sum`` over a 512 MiB array (a streaming read, the
   bound), and a page-cache read of the flux columns, item by item, through the store reader (a copy);
 - the real work items as a worker runs them (``workers.tasks.compute_item``: read, verify once,
-  bin, fill), for the flux chunk, a knob chunk (neutron radius) and a bootstrap chunk;
+  bin, fill), for the flux chunk, a knob chunk (neutron radius) and a bootstrap chunk (these two
+  after the flux chunk, as in a run: they reuse its bins and read only the columns they fill with);
 - the kernels alone on arrays already in memory and already binned (what BENCHMARKS.md quoted
   before): the flux fill, and the bootstrap's hash-and-count floor (each (event, replica) hashed
   and its Poisson count summed, nothing filled);
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from farm.accumulate import columns_needed
+from farm.accumulate import columns_needed, columns_once_binned
 from farm.config import load_config
 from farm.reweight.binning import BIN_CACHE, reference_bins
 from farm.reweight.bootstrap import event_hash
@@ -180,8 +181,9 @@ def _run(args, cfg, store, hist) -> None:
     flux_names = columns_needed(flux_spec)
     knob_lo, knob_hi = plan.chunks[knob_chunk]
     boot_lo, boot_hi = boot_plan.chunks[boot_chunk]
-    knob_names = columns_needed(prep.spec.for_chunk(knob_lo, knob_hi, with_flux=False))
-    boot_names = columns_needed(boot_prep.spec.for_chunk(boot_lo, boot_hi, with_flux=False))
+    # what the knob and bootstrap items read: their blocks were binned by the flux chunk
+    knob_names = columns_once_binned(prep.spec.for_chunk(knob_lo, knob_hi, with_flux=False))
+    boot_names = columns_once_binned(boot_prep.spec.for_chunk(boot_lo, boot_hi, with_flux=False))
     rng = np.random.default_rng(1)
     ratio = 1.0 + 0.1 * rng.standard_normal((args.universes, prep.spec.flux_bins.n_bins))
 

@@ -36,6 +36,7 @@ __all__ = [
     "bin_events",
     "block_partial_sums",
     "columns_needed",
+    "columns_once_binned",
     "tree_reduce",
 ]
 
@@ -150,6 +151,24 @@ def columns_needed(spec: AccumulationSpec) -> tuple[str, ...]:
     if spec.event_universes.size:
         names.update(("event_id", "channel"))
         for parameter in spec.knob_values:
+            names.update(required_columns(parameter, spec.knob_context))
+    return tuple(sorted(names))
+
+
+def columns_once_binned(spec: AccumulationSpec) -> tuple[str, ...]:
+    """The columns of :func:`columns_needed` a block is read with when its bins are known
+    (farm.reweight.binning.BIN_CACHE): the nominal weight and selection, and for per-event
+    universes the event id, with the channel and the columns of the knobs that vary in the
+    chunk. Not what only binning reads (observable, truth column, E_ν, flavour, signal flag)
+    nor the columns of knobs at their nominal value; a path that asks for one of those after
+    all is given it (:func:`workers.tasks.compute_item` reads it then)."""
+    names = {"selected", "w_nominal"}
+    if spec.event_universes.size:
+        names.add("event_id")
+        varied = [p for p, values in spec.knob_values.items() if values.any()]
+        if varied:
+            names.add("channel")
+        for parameter in varied:
             names.update(required_columns(parameter, spec.knob_context))
     return tuple(sorted(names))
 

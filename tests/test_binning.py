@@ -341,3 +341,41 @@ def test_the_cache_key_names_the_store_content_and_rows(small_run: tuple) -> Non
     assert first[1] == (store.shard_checksums[0],)
     assert second[1] == tuple(store.shard_checksums[0:2])  # rows 65 536–131 072 span two shards
     assert Path(first[0]) == store.path
+
+
+def test_once_its_blocks_are_binned_a_chunk_reads_only_what_it_fills_with(
+    small_run: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bootstrap chunk after the flux chunk reads event_id, selected and w_nominal, not the
+    columns only binning reads; a block whose bins went after the check reads them after all."""
+    _, prep, plan = small_run
+    boot = next(
+        c
+        for c, (lo, hi) in enumerate(plan.chunks)
+        if hi > lo and prep.universes.names[prep.universes.systematic_index[
+            prep.spec.event_universes[lo]]] == "mc_statistics"
+    )  # fmt: skip
+    spec = prep.spec.for_chunk(*plan.chunks[boot], with_flux=False)
+    BIN_CACHE.clear()
+    _run_items(prep, plan, plan.items_of_chunk(0))  # the flux chunk bins every block
+    full = _run_items(prep, plan, plan.items_of_chunk(boot))
+
+    read: list[str] = []
+    read_columns = reader.EventStore.read_columns
+
+    def counting(self, columns, start, stop):
+        read.extend(columns)
+        return read_columns(self, columns, start, stop)
+
+    monkeypatch.setattr(reader.EventStore, "read_columns", counting)
+    lean = _run_items(prep, plan, plan.items_of_chunk(boot))
+    assert set(read) == {"event_id", "selected", "w_nominal"} < set(columns_needed(spec))
+    for index, sums in lean.items():
+        _same_bits(sums, full[index])
+
+    read.clear()
+    monkeypatch.setattr(BIN_CACHE, "get", lambda key: None)  # evicted after the check
+    again = _run_items(prep, plan, plan.items_of_chunk(boot))
+    assert {"reco_pe", "enu_true", "flavor", "is_signal"} <= set(read)
+    for index, sums in again.items():
+        _same_bits(sums, full[index])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from farm.reweight import compiled
-from farm.reweight.bootstrap import event_hash, poisson_weights
+from farm.reweight.bootstrap import poisson_weights
 
 pytestmark = pytest.mark.skipif(not compiled.HAVE_NUMBA, reason="numba is not installed")
 
@@ -44,23 +44,40 @@ def test_compiled_flux_fill_equals_the_numpy_bincounts_bit_for_bit() -> None:
 
 
 def test_compiled_bootstrap_uses_the_same_poisson_weights_as_numpy() -> None:
+    from farm.reweight.fastpaths import BlockLayout
+
     rng = np.random.default_rng(5)
-    n, replicas = 20_000, np.arange(64, dtype=np.uint64)  # 1.3 M draws: the tail k ≥ 8 too
+    n, n_reco, n_truth = 20_000, 3, 2
+    # 67 replicas (not a multiple of the vector width), numbered as a chunk's are: 1.3 M draws,
+    # the tail k ≥ 8 among them
+    replicas = np.uint64(7 << 40) + np.arange(67, dtype=np.uint64)
     ids = np.arange(1000, 1000 + n, dtype=np.uint64)
-    w0 = rng.random(n)
-    slot = rng.integers(-1, 5, n)
-    slot_truth = np.where(rng.random(n) < 0.5, 5 + rng.integers(0, 3, n), -1)
-    table = compiled.bootstrap_fill(w0, event_hash(ids, 17), replicas, slot, slot_truth, 8)
+    w0 = rng.random(n) * 10.0 ** rng.integers(-3, 3, n)
+    reco_bin = rng.integers(-1, n_reco, n)
+    truth_bin = rng.integers(0, n_truth, n)
+    signal = rng.random(n) < 0.6
+    selected = rng.random(n) < 0.7
+    table = compiled.bootstrap_fill(
+        w0, ids, 17, replicas, reco_bin, truth_bin, signal, selected, n_reco, n_truth
+    )
     poisson = poisson_weights(ids, replicas, 17)
-    assert (poisson >= 8).any()  # the kernel's rare branch (counts past the fourth) is exercised
+    layout = BlockLayout.build(reco_bin, truth_bin, signal, selected, n_reco, n_truth)
+    slot, slot_truth = layout.slots(n)
+    both = (slot >= 0) & (slot_truth >= 0)
+    # the kernel redoes the replicas of an event with a draw past the fifth threshold: events
+    # that fill one row and events that fill two both do
+    assert (poisson[:, both] >= 6).any() and (poisson[:, ~both] >= 6).any()
+    assert (poisson >= 8).any()
     weights = poisson * w0
-    expected = np.zeros((replicas.size, 8))
+    n_slots = layout.n_slots
+    expected = np.zeros((replicas.size, n_slots))
     for u in range(replicas.size):
         keep = slot >= 0
-        expected[u] += np.bincount(slot[keep], weights=weights[u, keep], minlength=8)
+        expected[u] += np.bincount(slot[keep], weights=weights[u, keep], minlength=n_slots)
         keep = slot_truth >= 0
-        expected[u] += np.bincount(slot_truth[keep], weights=weights[u, keep], minlength=8)
+        expected[u] += np.bincount(slot_truth[keep], weights=weights[u, keep], minlength=n_slots)
     np.testing.assert_array_equal(table, expected)  # each bin summed in event order, both ways
+    assert table.shape == (replicas.size, n_slots) and (table > 0).all()
 
 
 def test_compiled_helm_ratio_equals_numpy_and_the_physics_form_factor() -> None:

@@ -6,6 +6,7 @@ No orchestration here: the driver plans, submits and reduces (``farm.cluster.exe
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,10 +17,12 @@ from farm.accumulate import (
     PartialSums,
     block_partial_sums,
     columns_needed,
+    columns_once_binned,
     tree_reduce,
 )
 from farm.checkpoint import CheckpointStore
 from farm.plan import REDUCTION_ARITY, WorkItem
+from farm.reweight.binning import BIN_CACHE
 from farm.store.blocks import iter_blocks
 from farm.store.errors import StoreError
 from farm.store.reader import EventStore
@@ -84,16 +87,69 @@ def _weight_sets_of(spec: AccumulationSpec) -> list[str]:
 
 
 def _block_key(
-    store: EventStore, block: int, block_rows: int, cols: dict[str, np.ndarray]
+    store: EventStore, block: int, block_rows: int, cols: Mapping[str, np.ndarray]
 ) -> tuple[object, ...]:
     """What a block's bins depend on besides the binning: its rows and the recorded checksums of
     the shards they lie in (farm.reweight.binning.BinCache). The rows were read before, so their
     shards were verified against those checksums."""
     start = block * block_rows
-    stop = start + next(iter(cols.values())).shape[0]
+    return _rows_key(store, start, start + next(iter(cols.values())).shape[0])
+
+
+def _rows_key(store: EventStore, start: int, stop: int) -> tuple[object, ...]:
     first, last = start // store.shard_rows, (stop - 1) // store.shard_rows
     checksums = tuple(store.shard_checksums[first : last + 1])
     return (str(store.path), checksums, start, stop)
+
+
+def _columns_to_read(
+    store: EventStore, spec: AccumulationSpec, item: WorkItem, block_rows: int
+) -> tuple[str, ...]:
+    """The columns an item's blocks are read with: without those only binning reads when this
+    process holds the bins of every block of the item (the flux chunk, or another chunk of the
+    same blocks, binned them). A column left out is read after all if a block needs it
+    (:class:`_BlockColumns`: bins evicted since, or a path that reads it)."""
+    starts = range(item.start, item.stop, block_rows)
+    binned = all(
+        BIN_CACHE.holds(
+            (*_rows_key(store, start, min(start + block_rows, item.stop)), spec.binning.digest)
+        )
+        for start in starts
+    )
+    return columns_once_binned(spec) if binned else columns_needed(spec)
+
+
+class _BlockColumns(Mapping[str, np.ndarray]):
+    """A block's columns as read, and any other of ``names`` read from the store when first
+    asked for: a mapping with every column of :func:`columns_needed`, whichever were read."""
+
+    def __init__(
+        self, cols: dict[str, np.ndarray], store: EventStore, names: Sequence[str], start: int
+    ) -> None:
+        self._cols = cols
+        self._store = store
+        self._start = start
+        self._rows = next(iter(cols.values())).shape[0]
+        self._names = (*names, *(name for name in cols if name not in names))
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._cols:
+            if name not in self._names:
+                raise KeyError(name)
+            # every column not read yet, in one read: binning (the bins evicted) needs them all
+            rest = [n for n in self._names if n not in self._cols]
+            start = self._start
+            self._cols.update(self._store.read_columns(rest, start, start + self._rows))
+        return self._cols[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 def compute_item(
@@ -116,12 +172,14 @@ def compute_item(
     chunk_spec = spec.for_chunk(lo, hi, with_flux=item.with_flux)
     store = _open_store(store_path)
     try:
-        blocks = iter_blocks(
-            store, columns_needed(chunk_spec), block_rows, start=item.start, stop=item.stop
-        )
+        names = columns_needed(chunk_spec)
+        to_read = _columns_to_read(store, chunk_spec, item, block_rows)
+        blocks = iter_blocks(store, to_read, block_rows, start=item.start, stop=item.stop)
         parts = (
             block_partial_sums(
-                cols, chunk_spec, block_key=_block_key(store, block, block_rows, cols)
+                _BlockColumns(cols, store, names, block * block_rows),
+                chunk_spec,
+                block_key=_block_key(store, block, block_rows, cols),
             )
             for block, cols in with_weight_sets(
                 blocks, store, _weight_sets_of(chunk_spec), block_rows

@@ -465,6 +465,11 @@ class BinCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def holds(self, key: tuple) -> bool:
+        """Whether the bins under ``key`` are held now (not counted as a hit or a miss)."""
+        with self._lock:
+            return key in self._entries
+
     def get(self, key: tuple) -> BlockBins | None:
         with self._lock:
             found = self._entries.get(key)

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-__all__ = ["POISSON_THRESHOLDS", "event_hash", "poisson_weights", "splitmix64"]
+__all__ = ["POISSON_THRESHOLDS", "event_hash", "key_hash", "poisson_weights", "splitmix64"]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -54,11 +54,15 @@ def _mix_inplace(z: np.ndarray, scratch: np.ndarray) -> None:
 POISSON_THRESHOLDS = _THRESHOLDS
 
 
+def key_hash(key: int) -> np.uint64:
+    """mix(key): the bootstrap key's part of every event's hash."""
+    return splitmix64(np.array([key], dtype=np.uint64))[0]
+
+
 def event_hash(event_id: np.ndarray, key: int) -> np.ndarray:
     """The per-event part of the bootstrap hash: mix(event_id ⊕ mix(key))."""
     ids = np.asarray(event_id, dtype=np.uint64)
-    key_mixed = splitmix64(np.array([key], dtype=np.uint64))[0]
-    return splitmix64(ids ^ key_mixed)
+    return splitmix64(ids ^ key_hash(key))
 
 
 def poisson_weights(event_id: np.ndarray, replicas: np.ndarray, key: int) -> np.ndarray:

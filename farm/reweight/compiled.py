@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from farm.reweight.bootstrap import POISSON_THRESHOLDS
+from farm.reweight.bootstrap import POISSON_THRESHOLDS, key_hash
 
 __all__ = [
     "HAVE_NUMBA",
@@ -150,66 +150,109 @@ if HAVE_NUMBA:
     )
 
     @numba.njit(nogil=True, cache=CACHE)
-    def _bootstrap_fill_numba(w0, base, replicas, slot, slot_truth, n_slots):
-        # Replicas are the inner loops and the table is (slot, replica), so the hash, the count
-        # and the row additions run over contiguous replicas, which LLVM vectorises. The Poisson
-        # count is the number of thresholds the hash's top 32 bits reach: four compares for
-        # every draw, and the other eight only for the 0.4 % of draws past the fourth (a
-        # data-dependent loop exit instead mispredicts on a third of the draws). Each bin is
-        # still summed in event order, so the bits are those of the numpy path.
+    def _bootstrap_fill_numba(
+        w0, event_id, key_hash, replicas, reco_bin, truth_bin, signal, selected, n_reco, n_truth
+    ):
+        # Three passes per event over its replicas, innermost and contiguous so that LLVM
+        # vectorises each at its own width: the top 32 bits of each (event, replica) hash
+        # (64-bit lanes), the Poisson count against the first five thresholds (32-bit lanes:
+        # twice the compares per instruction; in the pass that adds, LLVM counts in 64-bit
+        # lanes), then w0 · count added into the event's reco and truth rows. A draw past the
+        # fifth (0.06 %: one event in 17 at 100 replicas) needs all twelve, so the last pass
+        # writes each row's new sum beside the old one (two copies per slot, `current` says which
+        # holds the sum) and an event with such a draw redoes those replicas from the untouched
+        # old sums. Each bin still gets one addition per event, in event order: the bits are
+        # those of the numpy path. The event's slots are those of
+        # farm.reweight.fastpaths.BlockLayout, its base hash that of
+        # farm.reweight.bootstrap.event_hash.
         n_rep = replicas.size
-        out = np.zeros((n_slots, n_rep))
+        n_sig = n_reco * n_truth
+        n_slots = n_sig + n_reco + n_truth
+        rows = np.zeros((2 * n_slots, n_rep))
+        current = np.zeros(n_slots, dtype=np.int64)
         golden = np.uint64(0x9E3779B97F4A7C15)
         m1 = np.uint64(0xBF58476D1CE4E5B9)
         m2 = np.uint64(0x94D049BB133111EB)
         offsets = np.empty(n_rep, dtype=np.uint64)
         for u in range(n_rep):
             offsets[u] = (replicas[u] + np.uint64(1)) * golden
-        top = np.empty(n_rep, dtype=np.uint32)
-        count = np.empty(n_rep, dtype=np.uint32)
-        weighted = np.empty(n_rep)
+        tops = np.empty(n_rep, dtype=np.uint32)
+        counts = np.empty(n_rep, dtype=np.uint32)
         for e in range(w0.size):
-            s = slot[e]
-            st = slot_truth[e]
-            if s < 0 and st < 0:
+            r = reco_bin[e]
+            in_reco = selected[e] and r >= 0
+            if signal[e]:
+                t = truth_bin[e]
+                s = r * n_truth + t if in_reco else -1
+                st = n_sig + n_reco + t
+            elif in_reco:
+                s = n_sig + r
+                st = -1
+            else:
                 continue
-            b = base[e]
+            b = np.uint64(event_id[e]) ^ key_hash
+            b = b + golden
+            b = (b ^ (b >> np.uint64(30))) * m1
+            b = (b ^ (b >> np.uint64(27))) * m2
+            b = b ^ (b >> np.uint64(31))
             for u in range(n_rep):
                 z = b + offsets[u]
                 z = (z ^ (z >> np.uint64(30))) * m1
                 z = (z ^ (z >> np.uint64(27))) * m2
                 z = z ^ (z >> np.uint64(31))
-                t = np.uint32(z >> np.uint64(32))
-                top[u] = t
-                count[u] = (
-                    np.uint32(t >= _T0)
-                    + np.uint32(t >= _T1)
-                    + np.uint32(t >= _T2)
-                    + np.uint32(t >= _T3)
-                )
-            for u in range(n_rep):
-                t = top[u]
-                if t >= _T4:
-                    count[u] += (
-                        np.uint32(t >= _T4)
-                        + np.uint32(t >= _T5)
-                        + np.uint32(t >= _T6)
-                        + np.uint32(t >= _T7)
-                        + np.uint32(t >= _T8)
-                        + np.uint32(t >= _T9)
-                        + np.uint32(t >= _T10)
-                        + np.uint32(t >= _T11)
-                    )
+                tops[u] = np.uint32(z >> np.uint64(32))
             w = w0[e]
+            first = s if s >= 0 else st  # a reco slot is never a truth slot
+            old_a = 2 * first + current[first]
+            new_a = 2 * first + 1 - current[first]
+            current[first] = 1 - current[first]
+            both = s >= 0 and st >= 0
+            old_b = new_b = old_a
+            high = np.uint32(0)
             for u in range(n_rep):
-                weighted[u] = w * np.float64(count[u])
-            if s >= 0:
+                top = tops[u]
+                high = max(high, top)
+                counts[u] = (
+                    np.uint32(top >= _T0)
+                    + np.uint32(top >= _T1)
+                    + np.uint32(top >= _T2)
+                    + np.uint32(top >= _T3)
+                    + np.uint32(top >= _T4)
+                )
+            if both:
+                old_b = 2 * st + current[st]
+                new_b = 2 * st + 1 - current[st]
+                current[st] = 1 - current[st]
                 for u in range(n_rep):
-                    out[s, u] += weighted[u]
-            if st >= 0:
+                    x = w * np.float64(counts[u])
+                    rows[new_a, u] = rows[old_a, u] + x
+                    rows[new_b, u] = rows[old_b, u] + x
+            else:
                 for u in range(n_rep):
-                    out[st, u] += weighted[u]
-        return out.T.copy()
+                    rows[new_a, u] = rows[old_a, u] + w * np.float64(counts[u])
+            if high >= _T5:
+                for u in range(n_rep):
+                    top = tops[u]
+                    if top >= _T5:
+                        x = w * np.float64(
+                            np.uint32(5)
+                            + np.uint32(top >= _T5)
+                            + np.uint32(top >= _T6)
+                            + np.uint32(top >= _T7)
+                            + np.uint32(top >= _T8)
+                            + np.uint32(top >= _T9)
+                            + np.uint32(top >= _T10)
+                            + np.uint32(top >= _T11)
+                        )
+                        rows[new_a, u] = rows[old_a, u] + x
+                        if both:
+                            rows[new_b, u] = rows[old_b, u] + x
+        out = np.empty((n_rep, n_slots))
+        for k in range(n_slots):
+            sums = 2 * k + current[k]
+            for u in range(n_rep):
+                out[u, k] = rows[sums, u]
+        return out
 
 
 def flux_fill(
@@ -244,28 +287,37 @@ def flux_fill(
 
 def bootstrap_fill(
     w0: np.ndarray,
-    base_hash: np.ndarray,
+    event_id: np.ndarray,
+    key: int,
     replicas: np.ndarray,
-    slot: np.ndarray,
-    slot_truth: np.ndarray,
-    n_slots: int,
+    reco_bin: np.ndarray,
+    truth_bin: np.ndarray,
+    signal: np.ndarray,
+    selected: np.ndarray,
+    n_reco: int,
+    n_truth: int,
 ) -> np.ndarray | None:
-    """(U, n_slots) sums of w0 · Poisson(event, replica) into each event's reco slot and truth
-    slot (−1: none), hashing each (event, replica) once.
+    """(U, I·J + I + J) sums of w0 · Poisson(event, replica): selected signal by (reco, truth),
+    selected background by reco and all signal by truth — the slots of
+    :class:`farm.reweight.fastpaths.BlockLayout` — hashing each (event, replica) once.
 
-    ``base_hash`` is the per-event hash of farm.reweight.bootstrap and the Poisson weight is that
-    of :func:`farm.reweight.bootstrap.poisson_weights`; returns None without numba (the caller
-    then uses its numpy path, which gives the same weights).
+    The Poisson weight is that of :func:`farm.reweight.bootstrap.poisson_weights` with bootstrap
+    key ``key``; returns None without numba (the caller then uses its numpy path, which gives the
+    same weights).
     """
     if not HAVE_NUMBA:
         return None
     return _bootstrap_fill_numba(
         np.ascontiguousarray(w0, dtype=np.float64),
-        np.ascontiguousarray(base_hash, dtype=np.uint64),
+        np.ascontiguousarray(event_id, dtype=np.uint64),
+        key_hash(key),
         np.ascontiguousarray(replicas, dtype=np.uint64),
-        np.ascontiguousarray(slot, dtype=np.int64),
-        np.ascontiguousarray(slot_truth, dtype=np.int64),
-        n_slots,
+        np.ascontiguousarray(reco_bin, dtype=np.int64),
+        np.ascontiguousarray(truth_bin, dtype=np.int64),
+        np.ascontiguousarray(signal, dtype=np.bool_),
+        np.ascontiguousarray(selected, dtype=np.bool_),
+        n_reco,
+        n_truth,
     )
 
 

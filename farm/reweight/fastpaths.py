@@ -38,6 +38,7 @@ __all__ = [
     "exact_histograms",
     "expansion_histograms",
     "lateral_histograms",
+    "split_slots",
 ]
 
 
@@ -99,12 +100,7 @@ class BlockLayout:
 
     def split(self, table: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(U, n_slots) rows → signal (U, I, J), background (U, I), truth (U, J)."""
-        n_sig = self.n_reco * self.n_truth
-        return (
-            table[:, :n_sig].reshape(-1, self.n_reco, self.n_truth),
-            table[:, n_sig : n_sig + self.n_reco],
-            table[:, n_sig + self.n_reco :],
-        )
+        return split_slots(table, self.n_reco, self.n_truth)
 
     def fill(self, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(signal[I·J], background[I], truth[J]) for one weight per event."""
@@ -119,6 +115,19 @@ class BlockLayout:
                 self.truth_index, weights=weight[self.truth_events], minlength=self.n_truth
             ),
         )
+
+
+def split_slots(
+    table: np.ndarray, n_reco: int, n_truth: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(U, I·J + I + J) rows in the slots of :class:`BlockLayout` → signal (U, I, J),
+    background (U, I), truth (U, J)."""
+    n_sig = n_reco * n_truth
+    return (
+        table[:, :n_sig].reshape(-1, n_reco, n_truth),
+        table[:, n_sig : n_sig + n_reco],
+        table[:, n_sig + n_reco :],
+    )
 
 
 def chebyshev_nodes(lo: float, hi: float, k: int) -> np.ndarray:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from farm.physics.response import CevnsResponse, poisson_ratio
-from farm.reweight.bootstrap import event_hash, poisson_weights
+from farm.reweight.bootstrap import poisson_weights
 from farm.reweight.compiled import bootstrap_fill, interpolation_error, ordered_matmul, slot_fill
 from farm.reweight.fastpaths import (
     BlockLayout,
@@ -28,6 +28,7 @@ from farm.reweight.fastpaths import (
     exact_histograms,
     expansion_histograms,
     lateral_histograms,
+    split_slots,
 )
 from farm.reweight.knobs import (
     DETECTION_KNOBS,
@@ -73,19 +74,27 @@ def _expands(spec: AccumulationSpec, parameter: str) -> bool:
 
 
 def _bootstrap_compiled(
-    cols: Mapping[str, np.ndarray], spec: AccumulationSpec, layout: BlockLayout, w0: np.ndarray
+    cols: Mapping[str, np.ndarray],
+    spec: AccumulationSpec,
+    reco_bin: np.ndarray,
+    truth_bin: np.ndarray,
+    signal: np.ndarray,
 ) -> Histograms | None:
-    """The bootstrap in one compiled pass (hash, Poisson weight and sum per event and replica)."""
-    slot, slot_truth = layout.slots(w0.size)
+    """The bootstrap in one compiled pass over the block's columns and bins (slot, hash,
+    Poisson weight and sum per event and replica); None without numba."""
     table = bootstrap_fill(
-        w0,
-        event_hash(cols["event_id"], spec.bootstrap_key),
-        spec.bootstrap_replica.astype(np.uint64),
-        slot,
-        slot_truth,
-        layout.n_slots,
+        cols["w_nominal"],
+        cols["event_id"],
+        spec.bootstrap_key,
+        spec.bootstrap_replica,
+        reco_bin,
+        truth_bin,
+        signal,
+        cols["selected"],
+        spec.n_reco,
+        spec.n_truth,
     )
-    return None if table is None else layout.split(table)
+    return None if table is None else split_slots(table, spec.n_reco, spec.n_truth)
 
 
 def _exact(
@@ -198,14 +207,15 @@ def fast_histograms(
         return None
     active = [p for p, v in spec.knob_values.items() if v.any()]
     boot = spec.bootstrap_replica >= 0
+    if not active and boot.all():
+        compiled = _bootstrap_compiled(cols, spec, reco_bin, truth_bin, signal)
+        if compiled is not None:
+            return compiled
     w0 = cols["w_nominal"]
     layout = BlockLayout.build(
         reco_bin, truth_bin, signal, cols["selected"], spec.n_reco, spec.n_truth
     )
     if not active and boot.all():
-        compiled = _bootstrap_compiled(cols, spec, layout, w0)
-        if compiled is not None:
-            return compiled
         parts = []
         for start in range(0, boot.size, spec.universes_per_block):  # bounds the (U × n) matrices
             replicas = spec.bootstrap_replica[start : start + spec.universes_per_block]
