@@ -12,6 +12,9 @@ what every later one does:
 - time to first result of ``farm run sns-csi --events E --universes U``: cold (no store, no
   compiled kernels), then warm (store and kernels there, a new --out) in-process, on the default
   cluster (the planner's choice), and on a 2-worker LocalCluster;
+- the warm in-process run on its default threads, on one thread (``FARM_INPROCESS_THREADS=1``)
+  and, with ``--baseline DIR``, on another tree, the three alternating round by round (best and
+  median of ``--repeat`` rounds), so that a busy machine slows all three alike;
 - a worker's start-up: importing dask's distributed, then what farm adds (the task module and its
   kernels from numba's cache);
 - ``farm plan``'s estimate against the measured in-process run for each ``--sizes E:U``, and a
@@ -24,6 +27,7 @@ import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -100,23 +104,34 @@ def first_results(
         elapsed = min(t for t, _ in runs)
         chosen = re.search(r"^(in-process|a local cluster)[^:]*", runs[0][1], re.MULTILINE)
         rows.append((f"{name} (best of {repeat})", elapsed, chosen.group(0) if chosen else ""))
-    if baseline is not None:  # the same command on another tree (the last commit), same session
-        runs = [
-            _run(
-                work,
-                f"base-{i}.zarr",
-                events,
-                universes,
-                "--cluster",
-                "inprocess",
-                tree=str(baseline),
-            )[0]
-            for i in range(repeat + 1)
-        ]  # the first compiles that tree's kernels
-        rows.append((f"warm, in-process, {baseline.name} (best of {repeat})", min(runs[1:]), ""))
     rerun, _ = _run(work, "warm-inprocess-0.zarr", events, universes, "--cluster", "inprocess")
     rows.append(("warm, in-process, rerun of the same --out (items from checkpoints)", rerun, ""))
     return rows
+
+
+def interleaved(
+    work: Path, events: int, universes: int, rounds: int, baseline: Path | None
+) -> list[tuple[str, list[float]]]:
+    """Warm in-process runs of this tree (default threads, then one thread) and of ``baseline``,
+    alternating round by round, each to a new --out: (label, wall times)."""
+    variants: list[tuple[str, dict[str, str]]] = [
+        ("this tree, default threads", {}),
+        ("this tree, one thread (`FARM_INPROCESS_THREADS=1`)", {"FARM_INPROCESS_THREADS": "1"}),
+    ]
+    if baseline is not None:
+        variants.append((f"{baseline.name} (its own default)", {"tree": str(baseline)}))
+        # its kernels compile once (numba keys its cache on the source file's path)
+        _run(
+            work, "base-prime.zarr", events, universes, "--cluster", "inprocess", tree=str(baseline)
+        )
+    times: dict[str, list[float]] = {label: [] for label, _ in variants}
+    for i in range(rounds):
+        for k, (label, env) in enumerate(variants):
+            out = f"alt-{k}-{i}.zarr"
+            times[label].append(
+                _run(work, out, events, universes, "--cluster", "inprocess", **env)[0]
+            )
+    return list(times.items())
 
 
 _WORKER = """
@@ -208,6 +223,13 @@ def main() -> None:
         warm = rows[2][1]
         for name, seconds, note in rows:
             print(f"| {name} | {seconds:.2f} | {seconds / warm:.2f} | {note} |")
+        alternating = interleaved(work, args.events, args.universes, args.repeat, args.baseline)
+        first = statistics.median(alternating[0][1])
+        print(f"\n| warm in-process, alternating ({args.repeat} rounds, load {_load()}) | best (s) "
+              "| median (s) | median / default threads' |\n| --- | ---: | ---: | ---: |")  # fmt: skip
+        for label, times in alternating:
+            median = statistics.median(times)
+            print(f"| {label} | {min(times):.2f} | {median:.2f} | {median / first:.2f} |")
         print("\n| worker start-up (fresh process) | import distributed (s) | farm: task module + "
               "kernels (s) |\n| --- | ---: | ---: |")  # fmt: skip
         for i, (dask_s, farm_s) in enumerate(worker_startup(work, args.repeat)):

@@ -3,11 +3,24 @@
 For each work item: load its checkpoint if one is valid, otherwise compute it (on a worker, which
 writes the checkpoint). Each universe chunk is reduced over its items in item order; the chunks
 are then joined along the universe axis. The driver never decides an order of addition.
+
+In this process the items are computed by a few threads (:func:`inprocess_threads`; the numba
+kernels release the GIL), a bounded window of them ahead of the one reduced next; whichever
+thread computes an item and whenever it ends, its result is reduced in item order, so the
+numbers do not depend on the thread count. The threads write nothing: the calling thread saves
+each checkpoint as it takes the item's result, so Ctrl-C or SIGTERM, which arrive there, remove
+what was being written and never wait for an item still running.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+import os
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +39,7 @@ __all__ = [
     "execute_dask",
     "execute_dask_many",
     "execute_inprocess",
+    "inprocess_threads",
 ]
 
 Progress = Callable[[int, int], None]
@@ -79,41 +93,134 @@ def _full_items(plan: Plan, items: Sequence[WorkItem]) -> int:
     return sum(1 for item in items if item.n_blocks == plan.blocks_per_item_of(item.chunk))
 
 
+MAX_INPROCESS_THREADS = 4
+"""Default ceiling of :func:`inprocess_threads`. An item holds the GIL between its kernels for
+about half its time (the 20 items of a 10⁶-event run: 0.69 s on one thread, 0.46 s on two, on 2
+idle cores; BENCHMARKS.md), so threads beyond a few gain little, and each holds an item's sums."""
+
+
+def inprocess_threads(requested: int | None = None) -> int:
+    """Threads computing an in-process run's work items: ``requested`` (``farm run --cluster
+    inprocess --workers N``), else the environment's ``FARM_INPROCESS_THREADS``, else the CPUs
+    this process may use, at most :data:`MAX_INPROCESS_THREADS`. 1 computes the items one after
+    the other in the calling thread."""
+    where = f"{requested} threads for the work items"
+    if requested is None:
+        raw = os.environ.get("FARM_INPROCESS_THREADS", "").strip()
+        if not raw:
+            cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+            return max(1, min(cpus or os.cpu_count() or 1, MAX_INPROCESS_THREADS))
+        where = f"FARM_INPROCESS_THREADS={raw!r}"
+        requested = int(raw) if raw.isdigit() else 0
+    if requested < 1:
+        msg = f"{where}: give a whole number >= 1 (1 computes the items one after another)"
+        raise ValueError(msg)
+    return requested
+
+
+def _in_item_order(
+    compute: Callable[[WorkItem], Any], items: Sequence[WorkItem], threads: int
+) -> Iterator[Any]:
+    """``compute(item)`` of every item, yielded in item order; ``threads`` daemon threads
+    compute at most ``2 × threads`` items ahead of the one yielded. The first item runs alone:
+    it opens and verifies the store and loads the kernels, which the others would repeat or
+    wait for. Stopped early (an item's error, raised in item order; Ctrl-C or SIGTERM while it
+    waits), the items not started are dropped and the running ones are not waited for: the
+    threads end after them, or with the process."""
+    if threads <= 1 or len(items) <= 1:
+        yield from (compute(item) for item in items)
+        return
+    jobs: queue.SimpleQueue[tuple[Future[Any], WorkItem] | None] = queue.SimpleQueue()
+
+    def work() -> None:
+        while (job := jobs.get()) is not None:
+            future, item = job
+            if not future.set_running_or_notify_cancel():
+                continue  # dropped: the run stopped
+            try:
+                future.set_result(compute(item))
+            except BaseException as err:  # raised in the calling thread, in item order
+                future.set_exception(err)
+
+    for k in range(threads):
+        threading.Thread(target=work, name=f"farm-item-{k}", daemon=True).start()
+    window: deque[Future[Any]] = deque()
+    todo = iter(items)
+    taken = 0
+    try:
+        while True:
+            for item in todo:
+                window.append(Future())
+                jobs.put((window[-1], item))
+                if len(window) == (2 * threads if taken else 1):
+                    break
+            if not window:
+                return
+            result = window[0].result()  # the item's own error, raised in item order
+            window.popleft()
+            taken += 1
+            yield result
+    finally:
+        for future in window:
+            future.cancel()
+        for _ in range(threads):
+            jobs.put(None)
+
+
 def execute_inprocess(
     prep: Prepared,
     plan: Plan,
     *,
     checkpoints: CheckpointStore | None = None,
     progress: Progress | None = None,
+    threads: int | None = None,
 ) -> tuple[PartialSums, ExecutionStats]:
+    """The plan's items here, by :func:`inprocess_threads` threads (``threads`` None: its
+    default), each chunk reduced in item order as soon as its items are there."""
+    total = len(plan.items)
+    by_chunk = [plan.items_of_chunk(chunk) for chunk in range(len(plan.chunks))]
+    threads = inprocess_threads(threads)
+    root = None if checkpoints is None else str(checkpoints.root)
+
+    def compute(item: WorkItem, checkpoint_dir: str | None) -> PartialSums:
+        return compute_item(str(prep.store_path), prep.spec, item, prep.block_rows, checkpoint_dir)
+
+    def one(item: WorkItem) -> tuple[PartialSums | None, bool, bool]:
+        """(sums, computed, extends): its checkpoint, else its sums (on a thread of the pool not
+        saved yet; None for an item extending checkpointed replicas, computed when taken)."""
+        sums = checkpoints.load(item.key) if checkpoints is not None else None
+        if sums is not None:
+            return sums, False, False
+        extends = _extends(checkpoints, item)
+        if threads == 1:
+            return compute(item, root), True, extends  # it saves its checkpoint
+        return (None if extends else compute(item, None)), True, extends
+
+    if progress is not None:
+        progress(0, total)  # the stage starts (checkpoints load as it goes)
     done = computed = extended = 0
     reduced: list[PartialSums] = []
-    if progress is not None:
-        progress(0, len(plan.items))  # the stage starts (checkpoints load as it goes)
-    for chunk in range(len(plan.chunks)):
-        items = plan.items_of_chunk(chunk)
-        results = []
-        for item in items:
-            sums = checkpoints.load(item.key) if checkpoints is not None else None
-            if sums is None:
-                extended += _extends(checkpoints, item)
-                sums = compute_item(
-                    str(prep.store_path),
-                    prep.spec,
-                    item,
-                    prep.block_rows,
-                    None if checkpoints is None else str(checkpoints.root),
-                )
-                computed += 1
-            results.append(sums)
-            done += 1
-            if progress is not None:
-                progress(done, len(plan.items))
-        reduced.append(reduce_chunk(*results, full=_full_items(plan, items)))
+    ordered = [item for items in by_chunk for item in items]
+    with contextlib.closing(_in_item_order(one, ordered, threads)) as results:
+        for items in by_chunk:
+            sums = []
+            for item in items:
+                item_sums, was_computed, extends = next(results)
+                if item_sums is None:  # reads and extends its checkpointed replicas, saves
+                    item_sums = compute(item, root)
+                elif was_computed and threads > 1 and checkpoints is not None:
+                    checkpoints.save(item.key, item_sums)
+                computed += was_computed
+                extended += extends
+                sums.append(item_sums)
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+            reduced.append(reduce_chunk(*sums, full=_full_items(plan, items)))
     stats = ExecutionStats(
-        items=len(plan.items),
+        items=total,
         computed=computed,
-        from_checkpoint=done - computed,
+        from_checkpoint=total - computed,
         extended=extended,
     )
     return combine_chunks(reduced), stats

@@ -219,7 +219,13 @@ def run_measurement(
                     if progress is not None:
                         progress(first + k, total)
 
-                sums, stats = execute_inprocess(prep, plan, checkpoints=checkpoints, progress=step)  # type: ignore[arg-type]
+                sums, stats = execute_inprocess(
+                    prep,  # type: ignore[arg-type]
+                    plan,
+                    checkpoints=checkpoints,
+                    progress=step,
+                    threads=options.workers,
+                )
                 done += len(plan.items)
                 datasets.append(finish(prep, sums))  # type: ignore[arg-type]
                 runs.append(stats)

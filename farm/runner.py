@@ -21,7 +21,7 @@ from farm.analysis.pipeline import check_before_running, finish, prepare
 from farm.checkpoint import CheckpointStore
 from farm.cluster import ClusterOptions, connect
 from farm.config import FarmConfig, store_path
-from farm.execute import ExecutionStats, execute_dask, execute_inprocess
+from farm.execute import ExecutionStats, execute_dask, execute_inprocess, inprocess_threads
 from farm.plan import Plan, make_plan
 from farm.samples.generate import generate_store
 from farm.stages import advance, note, stage
@@ -156,6 +156,7 @@ def _run_once(
     universes: int | None,
     checkpoints: CheckpointStore | None,
     progress: Progress | None,
+    threads: int | None = None,
 ) -> tuple[xr.Dataset, ExecutionStats]:
     prep, plan = plan_for(cfg, store, universes=universes)
     if checkpoints is not None:  # what the run costs, before it starts (farm refresh says so)
@@ -163,7 +164,13 @@ def _run_once(
         total = len(plan.items)
         note(f"{total - kept:,} of {total:,} work items to compute, {kept:,} checkpointed")
     if client is None:
-        sums, stats = execute_inprocess(prep, plan, checkpoints=checkpoints, progress=progress)  # type: ignore[arg-type]
+        sums, stats = execute_inprocess(
+            prep,  # type: ignore[arg-type]
+            plan,
+            checkpoints=checkpoints,
+            progress=progress,
+            threads=threads,
+        )
         return finish(prep, sums), stats  # type: ignore[arg-type]
     sums, stats = execute_dask(prep, plan, client, checkpoints=checkpoints, progress=progress)  # type: ignore[arg-type]
     return client.submit(finish, prep, sums, pure=False).result(), stats
@@ -184,6 +191,8 @@ def run(
     store and starts no cluster (:func:`farm.analysis.pipeline.check_before_running`).
     """
     check_before_running(cfg, universes=universes)
+    if options.kind in ("inprocess", "auto"):
+        inprocess_threads(options.workers)  # a bad FARM_INPROCESS_THREADS, before any event
     store = ensure_store(cfg, log=log)
     checkpoints = CheckpointStore(checkpoint_dir, log=log) if checkpoint_dir is not None else None
     options = resolve_auto(
@@ -191,7 +200,13 @@ def run(
     )
     with _client(options, log) as client:
         return _run_once(
-            cfg, store, client, universes=universes, checkpoints=checkpoints, progress=progress
+            cfg,
+            store,
+            client,
+            universes=universes,
+            checkpoints=checkpoints,
+            progress=progress,
+            threads=options.workers,
         )
 
 
@@ -293,6 +308,8 @@ def run_until_converged(
         raise ValueError(msg)
     first = with_throws(cfg, throws, target)
     check_before_running(first)
+    if options.kind in ("inprocess", "auto"):
+        inprocess_threads(options.workers)  # a bad FARM_INPROCESS_THREADS, before any event
     store = ensure_store(first, log=log)
     checkpoints = CheckpointStore(checkpoint_dir, log=log)
     steps: list[tuple[dict[str, int], ExecutionStats]] = []
@@ -307,6 +324,7 @@ def run_until_converged(
                 universes=None,
                 checkpoints=checkpoints,
                 progress=progress,
+                threads=options.workers,
             )
             steps.append((dict(throws), stats))
             grown = next_throws(ds, throws, max_universes)

@@ -36,7 +36,9 @@ WorkersFlag = Annotated[
         "-w",
         parser=count,
         metavar="N",
-        help="Number of dask workers (default: the machine's cores).",
+        help="Number of dask workers (default: the machine's cores); with --cluster inprocess, "
+        "the threads computing the work items (default: the CPUs, at most 4; "
+        "FARM_INPROCESS_THREADS sets it for every run).",
     ),
 ]
 ThreadsFlag = Annotated[

@@ -26,7 +26,8 @@ for their start-up, else ``local`` (:func:`farm.costmodel.choose_cluster`)."""
 class ClusterOptions:
     kind: ClusterKind = "local"
     workers: int | None = None
-    """Number of workers (default: the machine's cores for local, 2 for batch systems)."""
+    """Number of workers (default: the machine's cores for local, 2 for batch systems); for
+    ``inprocess``, the threads computing the work items (``farm.execute.inprocess_threads``)."""
     threads_per_worker: int = 1
     processes: bool = True
     """Local workers as processes (default) or threads in this process."""
