@@ -12,12 +12,20 @@ datasets are checked bit-identical across backends.
 The machine's own ceiling is measured too: the same in-process computation run by two processes
 at once, against one alone (2 × alone / together), i.e. what two cores give to two copies of this
 work with no dask at all.
+
+With ``--cli``, the whole command a user types is timed as well (a fresh ``farm run`` process:
+interpreter, imports, cluster start, kernels, work items, publishing; the store generated before,
+checkpoints off) on 1 and on 2 LocalCluster workers, and its ceiling is two single-threaded
+in-process ``farm run`` processes at once against one alone, in the same invocation.
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -42,7 +50,7 @@ def _inprocess_seconds(cfg, universes: int, ready=None) -> float:
     if ready is not None:
         ready.wait()
     t0 = time.perf_counter()
-    execute_inprocess(prep, plan)
+    execute_inprocess(prep, plan, threads=1)  # one core: the ceiling of one worker's process
     return time.perf_counter() - t0
 
 
@@ -63,6 +71,58 @@ def _two_at_once(cfg, universes: int) -> float:
     return max(seconds)
 
 
+_ENVIRONMENT = dict(os.environ)
+"""This process's environment before any dask nanny wrote its settings into it (see main)."""
+
+
+def _farm_run(tmp: Path, args: argparse.Namespace, name: str, *cluster: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "farm", "-q", "run", args.sample, "--events", str(args.events)]
+    command += ["--universes", str(args.universes), "--no-checkpoints", *cluster]
+    command += ["--out", str(tmp / f"{name}.zarr")]
+    env = _ENVIRONMENT | {"FARM_STORE_DIR": str(tmp / "stores")}
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+
+
+def _wall(processes: list[subprocess.Popen]) -> float:
+    t0 = time.perf_counter()
+    for process in processes:
+        if process.wait() != 0:
+            raise RuntimeError(f"farm run exited {process.returncode}: {process.args}")
+    return time.perf_counter() - t0
+
+
+def _cli_scaling(args: argparse.Namespace) -> None:
+    """The whole `farm run` on 1 and 2 workers, and two in-process runs at once against one."""
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        inprocess = ("--cluster", "inprocess", "--workers", "1")
+        _wall([_farm_run(tmp, args, "first", *inprocess)])  # generates the store, fills caches
+        best: dict[str, float] = {}
+        n = 0
+        for _ in range(args.repeat):  # interleaved rounds: a busy moment hits every column
+            for label, runs in (
+                ("1 worker", [("local", "--workers", "1")]),
+                ("2 workers", [("local", "--workers", "2")]),
+                ("in-process alone", [inprocess]),
+                ("two in-process at once", [inprocess, inprocess]),
+            ):
+                procs = []
+                for flags in runs:
+                    n += 1
+                    cluster = ("--cluster", *flags) if flags[0] == "local" else flags
+                    procs.append(_farm_run(tmp, args, f"r{n}", *cluster))
+                best[label] = min(best.get(label, np.inf), _wall(procs))
+        print("\n| whole `farm run` | wall (s), best of", args.repeat, "|")
+        print("| --- | ---: |")
+        for label, seconds in best.items():
+            print(f"| {label} | {seconds:.2f} |")
+        print(
+            f"\nwhole CLI run, 1 -> 2 workers: {best['1 worker'] / best['2 workers']:.2f}x; "
+            f"machine ceiling (two whole in-process runs at once): "
+            f"{2 * best['in-process alone'] / best['two in-process at once']:.2f}x"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sample", default="sns-csi")
@@ -71,7 +131,12 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=3, help="time each backend this many times, keep the best"
     )
+    parser.add_argument(
+        "--cli", action="store_true", help="also time the whole `farm run` on 1 and 2 workers"
+    )
     args = parser.parse_args()
+    if args.cli:  # first, in a clean environment (a nanny's settings would slow its processes)
+        _cli_scaling(args)
     with tempfile.TemporaryDirectory() as tmp:
         cfg = load_config(
             args.sample,
@@ -93,7 +158,7 @@ def main() -> None:
         t_inprocess = np.inf
         for _ in range(args.repeat):
             t0 = time.perf_counter()
-            sums, _ = execute_inprocess(prep, plan)
+            sums, _ = execute_inprocess(prep, plan, threads=1)
             reference = finish(prep, sums)
             t_inprocess = min(t_inprocess, time.perf_counter() - t0)
         rows = [("in-process (no dask)", t_inprocess, 0.0)]

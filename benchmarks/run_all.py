@@ -43,7 +43,7 @@ SMALL: dict[str, list[str]] = {
     "bench_reweight.py": ["--events", "100000", "--universes", "20"],
     "bench_knobs.py": ["--events", "70000", "--universes", "20"],
     "bench_weights.py": ["--events", "70000", "--universes", "20", "--repeat", "1"],
-    "bench_dask.py": ["--events", "70000", "--universes", "4", "--repeat", "1"],
+    "bench_dask.py": ["--events", "70000", "--universes", "4", "--repeat", "1", "--cli"],
     "bench_e2e.py": [
         "--events", "70000", "--flux", "8", "--continuous", "4", "--bootstrap", "2",
         "--scale", "1", "2",
