@@ -15,8 +15,8 @@ from functools import cached_property
 
 import numpy as np
 
+from farm.reweight.bincache import BIN_CACHE
 from farm.reweight.binning import (
-    BIN_CACHE,
     Binning,
     BlockBins,
     bin_block,
@@ -157,7 +157,7 @@ def columns_needed(spec: AccumulationSpec) -> tuple[str, ...]:
 
 def columns_once_binned(spec: AccumulationSpec) -> tuple[str, ...]:
     """The columns of :func:`columns_needed` a block is read with when its bins are known
-    (farm.reweight.binning.BIN_CACHE): the nominal weight and selection, and for per-event
+    (farm.reweight.bincache.BIN_CACHE): the nominal weight and selection, and for per-event
     universes the event id, with the channel and the columns of the knobs that vary in the
     chunk. Not what only binning reads (observable, truth column, E_ν, flavour, signal flag)
     nor the columns of knobs at their nominal value; a path that asks for one of those after
@@ -291,7 +291,7 @@ def block_partial_sums(
 
     ``block_key`` names the block's rows and its store's content (:func:`workers.tasks.compute_item`
     passes one): its bins are then computed once per process and shared by every chunk of the
-    block (farm.reweight.binning.BIN_CACHE).
+    block (farm.reweight.bincache.BIN_CACHE).
     """
     n = cols["w_nominal"].size
     key = None if block_key is None else (*block_key, spec.binning.digest)

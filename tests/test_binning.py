@@ -15,7 +15,8 @@ import farm.reweight.binning as binning
 import farm.store.reader as reader
 from farm.accumulate import block_partial_sums, columns_needed
 from farm.config import load_config
-from farm.reweight.binning import BIN_CACHE, BinCache, Binning, BlockBins
+from farm.reweight.bincache import BIN_CACHE, BinCache
+from farm.reweight.binning import Binning, BlockBins
 from farm.reweight.compiled import flux_fill
 from farm.runner import ensure_store, plan_for
 from farm.store.blocks import iter_blocks

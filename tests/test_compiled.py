@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from farm.reweight import compiled
+from farm.reweight import compiled, helm
 from farm.reweight.bootstrap import poisson_weights
 
 pytestmark = pytest.mark.skipif(not compiled.HAVE_NUMBA, reason="numba is not installed")
@@ -99,10 +99,10 @@ def test_compiled_helm_ratio_equals_numpy_and_the_physics_form_factor() -> None:
         + [cevns.helm_r0_fm(ai, cevns.helm_rms_radius_fm(ai) * (1.0 + shifts)) for ai in a]
     )
     q_fm = q_mev / HBARC_MEV_FM
-    table = compiled.helm_ratio_table(q_fm, group, nominal, radii)
-    assert (q_fm * radii[group].max(axis=1) > compiled.HELM_SERIES_MAX_X).any()  # far events too
-    near = q_fm * radii[group].max(axis=1) <= compiled.HELM_SERIES_MAX_X
-    numpy_table = compiled._helm_ratio_numpy(q_fm, group, nominal, radii)
+    table = helm.helm_ratio_table(q_fm, group, nominal, radii)
+    assert (q_fm * radii[group].max(axis=1) > helm.HELM_SERIES_MAX_X).any()  # far events too
+    near = q_fm * radii[group].max(axis=1) <= helm.HELM_SERIES_MAX_X
+    numpy_table = helm._helm_ratio_numpy(q_fm, group, nominal, radii)
     np.testing.assert_array_equal(table[:, near], numpy_table[:, near])
     np.testing.assert_allclose(table, numpy_table, rtol=1e-12)
     assert (table[:, group == 0] == 1.0).all()

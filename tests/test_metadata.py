@@ -16,9 +16,10 @@ from conftest import run_example
 import farm
 from farm.analysis import dataset_table
 from farm.analysis.dataset_table import README_BEGIN, README_END, dimensions_of, markdown_table
-from farm.analysis.metadata import VARIABLES, describe, describe_fit, lookup
+from farm.analysis.metadata import VARIABLES, describe, lookup
 from farm.fit import FitResult, FitSettings, fit
 from farm.fit.dataset import fit_dataset
+from farm.fit.metadata import describe_fit
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 EVENTS = 40_000

@@ -248,11 +248,11 @@ def test_a_default_run_of_the_small_sample_runs_in_process(
 # --- compile once ------------------------------------------------------------------------------
 
 _KERNEL_STATS = """
-from farm.reweight import compiled
+from farm.reweight import compiled, helm
 from workers.warmup import warm_up_kernels
 
 warm_up_kernels()
-kernels = (compiled._bootstrap_fill_numba, compiled._slot_fill_numba, compiled._helm_ratio_numba)
+kernels = (compiled._bootstrap_fill_numba, compiled._slot_fill_numba, helm._helm_ratio_numba)
 print(sum(sum(k.stats.cache_hits.values()) for k in kernels),
       sum(sum(k.stats.cache_misses.values()) for k in kernels))
 """

@@ -22,7 +22,7 @@ from farm.accumulate import (
 )
 from farm.checkpoint import CheckpointStore
 from farm.plan import REDUCTION_ARITY, WorkItem
-from farm.reweight.binning import BIN_CACHE
+from farm.reweight.bincache import BIN_CACHE
 from farm.store.blocks import iter_blocks
 from farm.store.errors import StoreError
 from farm.store.reader import EventStore
@@ -90,7 +90,7 @@ def _block_key(
     store: EventStore, block: int, block_rows: int, cols: Mapping[str, np.ndarray]
 ) -> tuple[object, ...]:
     """What a block's bins depend on besides the binning: its rows and the recorded checksums of
-    the shards they lie in (farm.reweight.binning.BinCache). The rows were read before, so their
+    the shards they lie in (farm.reweight.bincache.BinCache). The rows were read before, so their
     shards were verified against those checksums."""
     start = block * block_rows
     return _rows_key(store, start, start + next(iter(cols.values())).shape[0])

@@ -16,7 +16,7 @@ def warm_up_kernels() -> None:
     inside the first work item."""
     import numpy as np
 
-    from farm.reweight import compiled
+    from farm.reweight import compiled, helm
 
     if not compiled.HAVE_NUMBA:
         return
@@ -26,7 +26,7 @@ def warm_up_kernels() -> None:
     compiled.flux_fill(one, index, index, index, flag, flag, 1, 1, 1)
     ids = np.zeros(1, dtype=np.uint64)
     compiled.bootstrap_fill(one, ids, 0, ids, index, index, flag, flag, 1, 1)
-    compiled.helm_ratio_table(one, index, one, one.reshape(1, 1))
+    helm.helm_ratio_table(one, index, one, one.reshape(1, 1))
     compiled.slot_fill(one.reshape(1, 1), one, index, index, 1)
     compiled.interpolation_error(np.ones((2, 1)), 1, np.ones((1, 1)), flag)
     compiled.ordered_matmul(np.ones((1, 1)), np.ones((1, 1)))

@@ -33,7 +33,7 @@ import xarray as xr
 
 from farm.analysis.chi2 import chi2_joint, chi2_uncorrelated
 from farm.analysis.covariance import correlation, universe_covariance
-from farm.analysis.metadata import describe_joint
+from farm.analysis.joint_metadata import describe_joint
 
 __all__ = [
     "CONVENTIONS",

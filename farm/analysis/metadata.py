@@ -28,15 +28,14 @@ from dataclasses import dataclass
 import xarray as xr
 
 __all__ = [
-    "FIT_VARIABLES",
-    "JOINT_VARIABLES",
+    "CONVENTIONS",
     "VARIABLES",
     "Meta",
+    "annotate",
     "describe",
-    "describe_fit",
-    "describe_joint",
     "lookup",
     "units_context",
+    "var_meta",
 ]
 
 CONVENTIONS = ("real", "nominal")
@@ -51,248 +50,252 @@ class Meta:
     description: str
 
 
-def _m(long_name: str, units: str, description: str) -> Meta:
+def var_meta(long_name: str, units: str, description: str) -> Meta:
     return Meta(long_name, units, description)
 
 
 VARIABLES: dict[str, Meta] = {
     # --- coordinates ---------------------------------------------------------------------------
-    "universe": _m(
+    "universe": var_meta(
         "universe",
         "1",
         "universe index: 0 is the central value, then the throws of every systematic in order",
     ),
-    "universe_systematic": _m(
+    "universe_systematic": var_meta(
         "systematic of the universe", "text", "the systematic each universe throws (cv for 0)"
     ),
-    "universe_group": _m(
+    "universe_group": var_meta(
         "group of the universe", "text", "the systematic group of each universe (cv for 0)"
     ),
-    "reco_bin": _m(
+    "reco_bin": var_meta(
         "reco bin", "1", "index of the bin of the reconstructed observable (edges reco_lo, reco_hi)"
     ),
-    "reco_lo": _m(
+    "reco_lo": var_meta(
         "reconstructed {observable}, lower bin edge",
         "{reco}",
         "lower edge of each reco bin, in the observable's units",
     ),
-    "reco_hi": _m(
+    "reco_hi": var_meta(
         "reconstructed {observable}, upper bin edge",
         "{reco}",
         "upper edge of each reco bin, in the observable's units",
     ),
-    "truth_bin": _m(
+    "truth_bin": var_meta(
         "true {truth_variable}, bin centre",
         "{truth}",
         "centre of each truth bin (edges truth_lo, truth_hi); the index 0 for one total bin",
     ),
-    "truth_bin_2": _m(
+    "truth_bin_2": var_meta(
         "true {truth_variable}, bin centre (second axis)",
         "{truth}",
         "the truth bins again, as the second axis of a covariance or correlation matrix",
     ),
-    "truth_lo": _m(
+    "truth_lo": var_meta(
         "true {truth_variable}, lower bin edge", "{truth}", "lower edge of each truth bin"
     ),
-    "truth_hi": _m(
+    "truth_hi": var_meta(
         "true {truth_variable}, upper bin edge", "{truth}", "upper edge of each truth bin"
     ),
-    "flux_bin": _m(
+    "flux_bin": var_meta(
         "flux bin",
         "text",
         "flavour:lo-hi (MeV) of each E_nu bin of the flux systematics; the last, untouched, "
         "holds all flux outside them",
     ),
-    "flux_bin_flavor": _m("flux bin flavour", "text", "neutrino flavour of each flux bin"),
-    "flux_bin_lo_mev": _m(
+    "flux_bin_flavor": var_meta("flux bin flavour", "text", "neutrino flavour of each flux bin"),
+    "flux_bin_lo_mev": var_meta(
         "flux bin, lower E_nu edge", "MeV", "lower E_nu edge of each flux bin (NaN: untouched)"
     ),
-    "flux_bin_hi_mev": _m(
+    "flux_bin_hi_mev": var_meta(
         "flux bin, upper E_nu edge", "MeV", "upper E_nu edge of each flux bin (NaN: untouched)"
     ),
-    "group": _m(
+    "group": var_meta(
         "systematic group",
         "text",
         "groups whose covariances add into the total (flux, xsec, detector, background, mcstat, "
         "or a configured one); all_knobs is a cross-check kept out of the total",
     ),
-    "systematic": _m("systematic", "text", "name of each [[systematics]] entry"),
-    "systematic_kind": _m(
+    "systematic": var_meta("systematic", "text", "name of each [[systematics]] entry"),
+    "systematic_kind": var_meta(
         "kind of systematic", "text", "flux, knob, bootstrap or weights, and how it was thrown"
     ),
-    "systematic_group": _m(
+    "systematic_group": var_meta(
         "group of the systematic", "text", "the group each systematic adds into"
     ),
-    "model": _m(
+    "model": var_meta(
         "model",
         "text",
         "cross-section model: generator (the generator's own) first, then every [[models]] entry",
     ),
-    "joint_bin": _m(
+    "joint_bin": var_meta(
         "joint bin",
         "1",
         "index into (measured truth bins, then predicted truth bins) of a joint covariance",
     ),
-    "joint_bin_2": _m(
+    "joint_bin_2": var_meta(
         "joint bin (second axis)", "1", "the joint bins again, as the second axis of the matrix"
     ),
     # --- raw per-universe vectors --------------------------------------------------------------
-    "data_counts": _m(
+    "data_counts": var_meta(
         "data counts",
         "events",
         "measured (or fake-data) events per reco bin, before any subtraction",
     ),
-    "signal_reco": _m(
+    "signal_reco": var_meta(
         "expected selected signal",
         "events",
         "selected signal events per reco bin in each universe (the MC, scaled to the exposure)",
     ),
-    "background_reco": _m(
+    "background_reco": var_meta(
         "expected selected background", "events", "selected background events per reco bin"
     ),
-    "truth_counts": _m(
+    "truth_counts": var_meta(
         "signal events per truth bin",
         "events",
         "all signal interactions per truth bin, selected or not, in each universe",
     ),
-    "response": _m(
+    "response": var_meta(
         "response matrix R",
         "1",
         "P(reco bin i, selected | truth bin j) in each universe (real-flux convention)",
     ),
-    "efficiency": _m(
+    "efficiency": var_meta(
         "selection efficiency",
         "1",
         "P(selected | truth bin j) in each universe: the response summed over reco bins",
     ),
-    "smearing_nominal": _m(
+    "smearing_nominal": var_meta(
         "smearing matrix M (nominal flux)",
         "1",
         "selected signal in the universe over the signal at the nominal flux per truth bin: the "
         "nominal-flux convention's smearing",
     ),
-    "flux": _m(
+    "flux": var_meta(
         "flux per flux bin",
         "{fluence}",
         "neutrinos per cm2 over the exposure in each flux bin and universe (not per MeV)",
     ),
-    "flux_ratio": _m("flux ratio", "1", "the universe's flux over the nominal flux, per flux bin"),
-    "integrated_flux": _m(
+    "flux_ratio": var_meta(
+        "flux ratio", "1", "the universe's flux over the nominal flux, per flux bin"
+    ),
+    "integrated_flux": var_meta(
         "integrated signal flux Phi",
         "{fluence}",
         "flux of the signal flavours integrated over energy, per universe; it normalises S_j",
     ),
-    "weight_clamped": _m(
+    "weight_clamped": var_meta(
         "clamped weights",
         "1",
         "number of events whose weight the weight policy changed, per universe",
     ),
-    "reco_edges": _m("reco bin edges", "{reco}", "edges of the reco bins of [binning] reco_edges"),
-    "truth_edges": _m(
+    "reco_edges": var_meta(
+        "reco bin edges", "{reco}", "edges of the reco bins of [binning] reco_edges"
+    ),
+    "truth_edges": var_meta(
         "truth bin edges",
         "{truth}",
         "edges of the truth bins of [binning] truth_edges (-inf, inf for one total bin)",
     ),
-    "bootstrap_replica": _m(
+    "bootstrap_replica": var_meta(
         "bootstrap replica",
         "1",
         "replica number of a Poisson-bootstrap universe (-1 where no bootstrap)",
     ),
-    "throw_index": _m(
+    "throw_index": var_meta(
         "throw index",
         "1",
         "index of the universe within its systematic; a throw's seed is (seed, name, index)",
     ),
-    "flux_rule_enu": _m(
+    "flux_rule_enu": var_meta(
         "flux rule node energy",
         "MeV",
         "E_nu of each node of the nominal flux of the signal flavours, with which a model is "
         "folded (farm compare)",
     ),
-    "flux_rule_fluence": _m(
+    "flux_rule_fluence": var_meta(
         "flux rule node fluence", "{fluence}", "nominal fluence carried by each node"
     ),
-    "flux_rule_flavor": _m("flux rule node flavour", "1", "PDG code of each node's flavour"),
-    "knob_{knob}": _m(
+    "flux_rule_flavor": var_meta("flux rule node flavour", "1", "PDG code of each node's flavour"),
+    "knob_{knob}": var_meta(
         "knob shift: {knob}",
         "{knob_units}",
         "shift of the knob parameter in each universe (0 where not thrown): {knob_text}",
     ),
     # --- the flux share S_j, its covariances and tests -----------------------------------------
-    "xsec_{c}": _m(
+    "xsec_{c}": var_meta(
         "S_j, the seed's flux share ({c}-flux convention)",
         "{share}",
         "int_j F sigma dE / Phi extracted in every universe: bin j's share of the flux-averaged "
         "total cross section (not sigma at E_j; sigma_{c} is what is quoted)",
     ),
-    "pred_{c}": _m(
+    "pred_{c}": var_meta(
         "generator's prediction of xsec_{c}",
         "{share}",
         "the generator's own cross section folded like the measurement, in every universe",
     ),
-    "model_pred_{c}": _m(
+    "model_pred_{c}": var_meta(
         "every model's prediction of xsec_{c}",
         "{share}",
         "each model folded with the flux of each universe (and A_C), in every universe",
     ),
-    "additional_smearing_{c}": _m(
+    "additional_smearing_{c}": var_meta(
         "additional smearing A_C ({c}), central value",
         "1",
         "the Wiener-SVD additional smearing applied to every prediction (identity otherwise)",
     ),
-    "additional_smearing_universes_{c}": _m(
+    "additional_smearing_universes_{c}": var_meta(
         "additional smearing A_C ({c}), per universe",
         "1",
         "the additional smearing of every universe's extraction",
     ),
-    "cov_{c}": _m(
+    "cov_{c}": var_meta(
         "systematic covariance of xsec_{c}",
         "{share2}",
         "covariance over the universes of the systematics in the total, (cm2 per target)^2",
     ),
-    "cov_stat_{c}": _m(
+    "cov_stat_{c}": var_meta(
         "data-statistics covariance of xsec_{c}",
         "{share2}",
         "from the data's Poisson fluctuations (exact linear propagation, or toys: see the "
         "stat_covariance_{c} attribute)",
     ),
-    "cov_group_{c}": _m(
+    "cov_group_{c}": var_meta(
         "covariance of xsec_{c} per group",
         "{share2}",
         "the systematic covariance of each group; the groups in the total add up to cov_{c}",
     ),
-    "cov_systematic_{c}": _m(
+    "cov_systematic_{c}": var_meta(
         "covariance of xsec_{c} per systematic",
         "{share2}",
         "the covariance of each systematic over its own universes",
     ),
-    "cov_total_{c}": _m(
+    "cov_total_{c}": var_meta(
         "total covariance of xsec_{c}",
         "{share2}",
         "systematics + data statistics (cov_{c} + cov_stat_{c}): what a chi-square uses",
     ),
-    "corr_{c}": _m("correlation of xsec_{c}", "1", "correlation matrix of cov_total_{c}"),
-    "joint_cov_{c}": _m(
+    "corr_{c}": var_meta("correlation of xsec_{c}", "1", "correlation matrix of cov_total_{c}"),
+    "joint_cov_{c}": var_meta(
         "joint covariance of (measured, predicted), {c}",
         "{share2}",
         "per model, the covariance of (xsec_{c}, model_pred_{c}) over the shared universes "
         "(the systematics in the total); the blocks V_mm, V_mp, V_pm, V_pp",
     ),
-    "chi2_{c}_joint": _m(
+    "chi2_{c}_joint": var_meta(
         "chi-square with the measured-predicted correlation ({c})",
         "1",
         "D^T (V_mm + V_pp - V_mp - V_pm + cov_stat_{c})^-1 D, D = measured - predicted of "
         "universe 0: the right one when measurement and prediction share the flux",
     ),
-    "chi2_{c}_uncorrelated": _m(
+    "chi2_{c}_uncorrelated": var_meta(
         "chi-square ignoring the measured-predicted correlation ({c})",
         "1",
         "as chi2_{c}_joint with V_mp and V_pm dropped",
     ),
-    "pvalue_{c}_{t}": _m(
+    "pvalue_{c}_{t}": var_meta(
         "p-value of chi2_{c}_{t}", "1", "chi-square probability of chi2_{c}_{t} for chi2_dof"
     ),
-    "chi2_{c}_{t}_mc_error": _m(
+    "chi2_{c}_{t}_mc_error": var_meta(
         "Monte-Carlo error of chi2_{c}_{t}",
         "1",
         "root-mean-square Monte-Carlo error of the chi-square from the finite universes: "
@@ -301,199 +304,106 @@ VARIABLES: dict[str, Meta] = {
         "when a systematic's covariance has the rank its universes allow below the number of "
         "bins (the chi-square then depends on directions no universe reached)",
     ),
-    "chi2_{c}_{t}_mc_bias": _m(
+    "chi2_{c}_{t}_mc_bias": var_meta(
         "Monte-Carlo bias of chi2_{c}_{t}",
         "1",
         "jackknife estimate of the shift of the chi-square due to the finite universes (too few "
         "universes leave directions of the covariance empty: a positive bias)",
     ),
-    "chi2_dof": _m("degrees of freedom", "1", "number of truth bins compared by each chi-square"),
+    "chi2_dof": var_meta(
+        "degrees of freedom", "1", "number of truth bins compared by each chi-square"
+    ),
     # --- is the covariance usable, were enough universes thrown --------------------------------
-    "positive_definite_{c}": _m(
+    "positive_definite_{c}": var_meta(
         "cov_total_{c} is positive definite",
         "1",
         "cov_total_{c} (systematics + data statistics) has a Cholesky factor. The statistical "
         "covariance makes it definite whatever the universes: it says nothing about whether "
         "enough were thrown (see rank_limited_{c}, mc_rel_error_{c}, universes_converged)",
     ),
-    "condition_number_{c}": _m(
+    "condition_number_{c}": var_meta(
         "condition number of cov_total_{c}",
         "1",
         "largest over smallest eigenvalue: how much the inverse amplifies rounding",
     ),
-    "cov_mc_error_{c}": _m(
+    "cov_mc_error_{c}": var_meta(
         "Monte-Carlo error of cov_{c}",
         "{share2}",
         "Monte-Carlo standard error of each element of cov_{c} from the finite universes "
         "(multisim systematics, added in quadrature)",
     ),
-    "mc_rel_error_{c}": _m(
+    "mc_rel_error_{c}": var_meta(
         "relative Monte-Carlo error of each systematic's covariance ({c})",
         "1",
         "largest relative Monte-Carlo standard error of a variance of the systematic's "
         "covariance from its universes (sqrt(2/N) for N Gaussian throws, more for heavier "
         "tails; 0 for an exact ±1 sigma unisim)",
     ),
-    "cov_rank_{c}": _m(
+    "cov_rank_{c}": var_meta(
         "rank of each systematic's covariance ({c})",
         "1",
         "numerical rank of each systematic's covariance; one from N universes has rank <= N "
         "(N - 1 about the mean)",
     ),
-    "rank_limited_{c}": _m(
+    "rank_limited_{c}": var_meta(
         "rank limited by the universes ({c})",
         "1",
         "the rank reached the number of universes below the number of truth bins: the "
         "covariance lacks directions because too few universes were thrown",
     ),
-    "n_universes": _m("universes thrown", "1", "number of universes of each systematic"),
-    "universes_needed": _m(
+    "n_universes": var_meta("universes thrown", "1", "number of universes of each systematic"),
+    "universes_needed": var_meta(
         "universes needed",
         "1",
         "universes each systematic needs for [analysis] universe_precision (its own count for "
         "an exact unisim)",
     ),
-    "universes_converged": _m(
+    "universes_converged": var_meta(
         "universes converged",
         "1",
         "the systematic's covariance is known to universe_precision and its rank is not "
         "limited by the universes",
     ),
     # --- the cross section as quoted (farm.analysis.quoted) ------------------------------------
-    "sigma_{c}": _m(
+    "sigma_{c}": var_meta(
         "{quantity}, {c}-flux convention",
         "{sigma}",
         "the cross section as physicists quote it, in every universe: <sigma>_j in E_nu bins, "
         "dsigma/dx_j = S_j / dx_j in kinematic bins, the flux-averaged total for one bin",
     ),
-    "sigma_factor_{c}": _m(
+    "sigma_factor_{c}": var_meta(
         "sigma_{c} / xsec_{c}",
         "{sigma_factor}",
         "the factor D that takes the seed's flux share S_j to sigma (Phi_u / Phi_j,u, 1 / dx_j "
         "or 1)",
     ),
-    "model_sigma_{c}": _m(
+    "model_sigma_{c}": var_meta(
         "every model's prediction of sigma_{c}",
         "{sigma}",
         "model_pred_{c} times sigma_factor_{c}, in every universe",
     ),
-    "cov_sigma_{c}": _m(
+    "cov_sigma_{c}": var_meta(
         "systematic covariance of sigma_{c} over the universes",
         "{sigma2}",
         "covariance over the universes of the systematics in the total",
     ),
-    "cov_stat_sigma_{c}": _m(
+    "cov_stat_sigma_{c}": var_meta(
         "data-statistics covariance of sigma_{c}",
         "{sigma2}",
         "D_0 cov_stat_{c} D_0 with D_0 = sigma_factor_{c} of universe 0",
     ),
-    "cov_total_sigma_{c}": _m(
+    "cov_total_sigma_{c}": var_meta(
         "total covariance of sigma_{c} (systematics + data statistics)",
         "{sigma2}",
         "cov_sigma_{c} + cov_stat_sigma_{c}: the uncertainty to quote with sigma_{c}",
     ),
-    "cov_group_sigma_{c}": _m(
+    "cov_group_sigma_{c}": var_meta(
         "covariance of sigma_{c} per systematic group",
         "{sigma2}",
         "the systematic covariance of sigma_{c} of each group",
     ),
 }
 """Name (with ``{c}``, ``{t}``, ``{knob}`` placeholders) → metadata; see the module docstring."""
-
-
-FIT_VARIABLES: dict[str, Meta] = {
-    "parameter": _m("fit parameter", "text", "the free parameters of the fit"),
-    "cl": _m("confidence level", "1", "the confidence levels of the intervals"),
-    "best_fit": _m(
-        "best fit", "parameter's", "the parameters at the minimum of chi2(theta) (MINUIT)"
-    ),
-    "hesse_error": _m(
-        "Hesse error", "parameter's", "parabolic error of each parameter at the minimum (dchi2 = 1)"
-    ),
-    "fit_covariance": _m(
-        "fit covariance", "parameter's squared", "Hesse covariance of the parameters"
-    ),
-    "at_limit": _m("at a limit", "1", "the best fit sits at the edge of the parameter's range"),
-    "chi2_min": _m("minimum chi-square", "1", "chi2(theta) at the best fit (chi2_definition)"),
-    "ndof": _m("degrees of freedom", "1", "bins minus free parameters"),
-    "pvalue_gof": _m("goodness-of-fit p-value", "1", "P(chi2_ndof >= chi2_min); NaN with 0 dof"),
-    "fit_valid": _m("fit valid", "1", "MINUIT reports a valid minimum"),
-    "wilks_lower": _m(
-        "Wilks lower limit", "parameter's", "Minos lower limit at each confidence level"
-    ),
-    "wilks_upper": _m(
-        "Wilks upper limit", "parameter's", "Minos upper limit at each confidence level"
-    ),
-    "range_lower": _m("range lower edge", "parameter's", "lowest value the fit may take"),
-    "range_upper": _m("range upper edge", "parameter's", "highest value the fit may take"),
-    "dchi2_grid": _m(
-        "delta chi-square on the grid",
-        "1",
-        "chi2(theta) - chi2_min on the two-parameter grid",
-    ),
-    "fc_lower": _m(
-        "Feldman-Cousins lower limit", "parameter's", "at each confidence level (NaN: no toys)"
-    ),
-    "fc_upper": _m(
-        "Feldman-Cousins upper limit", "parameter's", "at each confidence level (NaN: no toys)"
-    ),
-    "fc_connected": _m(
-        "Feldman-Cousins interval connected",
-        "1",
-        "the accepted points form one interval",
-    ),
-    "grid_{p}": _m("grid of {p}", "{p}'s", "evenly spaced values of {p} where chi2 is tabulated"),
-    "profile_{p}": _m(
-        "profile of {p}", "1", "dchi2 along the grid of {p}, the other parameters minimised"
-    ),
-    "fc_theta_{p}": _m("Feldman-Cousins points of {p}", "{p}'s", "the points tested"),
-    "fc_generating_{p}": _m(
-        "toy-generating parameters ({p})",
-        "parameter's",
-        "where the toys of each point were thrown (the others at their conditional best fit)",
-    ),
-    "fc_data_{p}": _m("data's dchi2 ({p})", "1", "the data's dchi2 at each point"),
-    "fc_crit_{p}": _m("critical dchi2 ({p})", "1", "cl-quantile of the toys' dchi2 at each point"),
-    "fc_crit_lower_{p}": _m(
-        "critical dchi2, lower MC band ({p})", "1", "order statistic -1 binomial sigma"
-    ),
-    "fc_crit_upper_{p}": _m(
-        "critical dchi2, upper MC band ({p})", "1", "order statistic +1 binomial sigma"
-    ),
-    "fc_pvalue_{p}": _m(
-        "Feldman-Cousins p-value ({p})", "1", "share of toys with dchi2 >= the data's"
-    ),
-    "fc_toys_{p}": _m("toys' dchi2 ({p})", "1", "every toy's dchi2 at each point"),
-}
-"""The dataset ``farm fit`` writes (farm.fit.dataset): ``{p}`` is a parameter's name; a
-parameter's own units (``sin2w``: 1, ``rn``: fm, …) are the model's, written ``parameter's``."""
-
-
-def describe_fit(ds: xr.Dataset, names: tuple[str, ...]) -> xr.Dataset:
-    """``long_name``, ``units`` and ``description`` of every variable of a fit dataset whose
-    parameters are ``names``, in place.
-
-    Raises
-    ------
-    KeyError
-        If the dataset holds a variable :data:`FIT_VARIABLES` does not describe.
-    """
-    concrete = {key: (meta, {}) for key, meta in FIT_VARIABLES.items() if "{p}" not in key}
-    for key, meta in FIT_VARIABLES.items():
-        if "{p}" in key:
-            concrete |= {key.replace("{p}", name): (meta, {"p": name}) for name in names}
-    unknown = [str(name) for name in ds.variables if name not in concrete]
-    if unknown:
-        msg = f"no metadata for {', '.join(unknown)}: add them to farm.analysis.metadata.FIT_VARIABLES"
-        raise KeyError(msg)
-    for name in ds.variables:
-        meta, values = concrete[str(name)]
-        ds[name].attrs |= {
-            "long_name": _fill(meta.long_name, values),
-            "units": _fill(meta.units, values),
-            "description": _fill(meta.description, values),
-        }
-    return ds
 
 
 def _expand() -> dict[str, tuple[str, Meta, dict[str, str]]]:
@@ -573,6 +483,14 @@ def _fill(text: str, values: dict[str, str]) -> str:
     return text
 
 
+def annotate(attrs: dict, meta: Meta, values: dict[str, str]) -> None:
+    """Set ``long_name``, ``units`` and ``description`` of one variable from ``meta``, its
+    placeholders filled from ``values``."""
+    attrs["long_name"] = _fill(meta.long_name, values)
+    attrs["units"] = _fill(meta.units, values)
+    attrs["description"] = _fill(meta.description, values)
+
+
 def describe(ds: xr.Dataset, *, strict: bool = True) -> xr.Dataset:
     """Set ``long_name``, ``units`` and ``description`` of every variable and coordinate of
     ``ds`` from :data:`VARIABLES`, in place; returns ``ds``. Not ``strict``: variables the
@@ -608,91 +526,5 @@ def describe(ds: xr.Dataset, *, strict: bool = True) -> xr.Dataset:
                 "description": "index of the one flux-averaged total bin",
             }
             continue
-        attrs["long_name"] = _fill(meta.long_name, values)
-        attrs["units"] = _fill(meta.units, values)
-        attrs["description"] = _fill(meta.description, values)
-    return ds
-
-
-JOINT_VARIABLES: dict[str, Meta] = {
-    "sample": _m("sample", "text", "the measurement's samples, in the order of their truth bins"),
-    "sample_first_bin": _m(
-        "first truth bin of the sample", "1", "index of the sample's first bin in truth_bin"
-    ),
-    "sample_bins": _m("truth bins of the sample", "1", "how many truth bins the sample has"),
-    "bin_sample": _m("sample of the truth bin", "text", "which sample each truth bin belongs to"),
-    "bin_in_sample": _m(
-        "truth bin within its sample", "1", "the bin's index in its sample's own result"
-    ),
-    "systematic_shared": _m(
-        "systematic shared",
-        "1",
-        "thrown once for every sample that declares it (same name, same throws)",
-    ),
-    "systematic_samples": _m(
-        "samples of the systematic", "text", "comma-separated samples that declare it"
-    ),
-    "cov_cross_sample_{c}": _m(
-        "cross-sample covariance ({c}-flux convention)",
-        "{share2}",
-        "the off-diagonal sample blocks of cov_{c}: what the shared systematics correlate",
-    ),
-    "corr_systematics_{c}": _m(
-        "systematic correlation ({c}-flux convention)",
-        "1",
-        "correlation matrix of cov_{c} (systematics only, statistics left out)",
-    ),
-    "chi2_{c}_per_sample": _m(
-        "chi-square per sample ({c}-flux convention)",
-        "1",
-        "each sample's own joint measured-predicted chi-square of the model",
-    ),
-    "chi2_{c}_separate_sum": _m(
-        "sum of the samples' chi-squares ({c}-flux convention)",
-        "1",
-        "what the combined chi-square would be without the cross-sample covariance",
-    ),
-}
-"""The variables only a multi-sample measurement's dataset has (farm.analysis.joint)."""
-
-
-def describe_joint(ds: xr.Dataset, samples: list[xr.Dataset]) -> xr.Dataset:
-    """``long_name``, ``units`` and ``description`` of every variable and coordinate of a
-    multi-sample dataset, in place: the single-sample registry where the name is shared, units
-    from the samples when they agree (else "per sample", pointing at ``samples/NAME``).
-
-    Raises
-    ------
-    KeyError
-        If the dataset holds a variable neither registry describes.
-    """
-    contexts = [units_context(s) for s in samples]
-    context = {
-        key: (
-            contexts[0][key]
-            if all(c[key] == contexts[0][key] for c in contexts)
-            else "per sample (see samples/NAME)"
-        )
-        for key in contexts[0]
-    }
-    joint = {}
-    for key, meta in JOINT_VARIABLES.items():
-        for c in CONVENTIONS if "{c}" in key else ("",):
-            joint[key.format(c=c)] = (meta, {"c": c})
-    unknown = [str(n) for n in ds.variables if str(n) not in joint and lookup(str(n)) is None]
-    if unknown:
-        msg = (
-            f"no metadata for {', '.join(unknown)}: add them to "
-            "farm.analysis.metadata.JOINT_VARIABLES"
-        )
-        raise KeyError(msg)
-    for name in ds.variables:
-        found = joint.get(str(name)) or lookup(str(name))
-        assert found is not None
-        meta, values = found
-        values = values | context
-        attrs = ds[name].attrs
-        attrs["long_name"] = _fill(meta.long_name, values)
-        attrs["units"] = _fill(meta.units, values)
-        attrs["description"] = _fill(meta.description, values)
+        annotate(attrs, meta, values)
     return ds

@@ -16,7 +16,7 @@ import numpy as np
 import xarray as xr
 
 import farm
-from farm.analysis.metadata import describe_fit
+from farm.fit.metadata import describe_fit
 from farm.fit.run import FitResult
 from farm.stale import temp_token
 
@@ -125,7 +125,7 @@ def fit_dataset(r: FitResult, *, result: str, model: str) -> xr.Dataset:
         )
         attrs["shared_systematics"] = json.dumps([n for n, _ in inputs.shared])
         attrs["chi2_definition"] = CHI2_DEFINITION + JOINT_DEFINITION
-    # long_name, units and description of every variable (farm.analysis.metadata.FIT_VARIABLES)
+    # long_name, units and description of every variable (farm.fit.metadata.FIT_VARIABLES)
     return describe_fit(xr.Dataset(data, coords=coords, attrs=attrs), tuple(names))
 
 

@@ -85,8 +85,7 @@ class LineSpectrum:
     ) -> tuple[np.ndarray, float, np.ndarray]:
         """See :meth:`Flux.draw_tilted` (a line has nothing to tilt: factors are 1)."""
         del power
-        energies, phi = self.draw(rng, n)
-        return energies, phi, np.ones(n)
+        return _untilted(self, rng, n)
 
     @property
     def support(self) -> tuple[float, float]:
@@ -137,8 +136,7 @@ class DensitySpectrum:
         """See :meth:`Flux.draw_tilted`: the inverse CDF of density · E^k tabulated on 2¹⁶
         equally spaced energies (trapezoids), one uniform per event."""
         if power == 0.0:
-            energies, phi = self.draw(rng, n)
-            return energies, phi, np.ones(n)
+            return _untilted(self, rng, n)
         if power not in self._tables:
             grid = np.linspace(self.lo, self.hi, 1 << 16)
             density = self.density(grid)
@@ -184,8 +182,7 @@ class SampledSpectrum:
     ) -> tuple[np.ndarray, float, np.ndarray]:
         """See :meth:`Flux.draw_tilted`: the sample drawn by Φ_k E_k^p."""
         if power == 0.0:
-            energies, phi = self.draw(rng, n)
-            return energies, phi, np.ones(n)
+            return _untilted(self, rng, n)
         tilted = self.fluences * self.energies**power
         cumulative = np.cumsum(tilted)
         k = np.searchsorted(cumulative, rng.random(n) * cumulative[-1], side="right")
@@ -249,8 +246,7 @@ class HistogramSpectrum:
         (e₊^{p+1} − e₋^{p+1}) / (p + 1)), then E^{p+1} uniform within it (the exact inverse CDF
         of a flat bin times E^p)."""
         if power == 0.0:
-            energies, phi = self.draw(rng, n)
-            return energies, phi, np.ones(n)
+            return _untilted(self, rng, n)
         lo, hi = self.edges[:-1] ** (power + 1.0), self.edges[1:] ** (power + 1.0)
         moments = self.contents / np.diff(self.edges) * (hi - lo) / (power + 1.0)
         cumulative = np.cumsum(moments)
@@ -440,6 +436,12 @@ class Flux:
             source=self.source,
             universes=None if self.universes is None else _scale_universes(self.universes, factor),
         )
+
+
+def _untilted(spectrum: Spectrum, rng: np.random.Generator, n: int) -> tuple:
+    """A draw at power 0: the plain draw, every factor 1."""
+    energies, phi = spectrum.draw(rng, n)
+    return energies, phi, np.ones(n)
 
 
 def _tilt_factor(moment: float, energies: np.ndarray, power: float) -> np.ndarray:

@@ -118,11 +118,11 @@ def _cevns_radius(values: np.ndarray, cols: Columns, ctx: KnobContext) -> np.nda
     ``[physics] neutron_radius_scale`` times the standard one), R' = R (1 + v): kinematics, weak
     charge and the Helm skin cancel,
     leaving [j(q R₀')/j(q R₀)]² with j(x) = 3 j₁(x)/x (farm.physics.cevns.helm_radius_weight),
-    evaluated for all values and nuclei at once (farm.reweight.compiled.helm_ratio_table).
+    evaluated for all values and nuclei at once (farm.reweight.helm.helm_ratio_table).
     Events of other channels keep q = 0, where the ratio is exactly 1."""
     from farm.physics import nuclei
     from farm.physics.constants import HBARC_MEV_FM
-    from farm.reweight.compiled import helm_ratio_table
+    from farm.reweight.helm import helm_ratio_table
 
     n = cols["channel"].size
     q_fm = np.zeros(n)
