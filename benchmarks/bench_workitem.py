@@ -34,7 +34,8 @@ import numpy as np
 
 from farm.accumulate import columns_needed, columns_once_binned
 from farm.config import load_config
-from farm.reweight.binning import BIN_CACHE, reference_bins
+from farm.reweight.bincache import BIN_CACHE
+from farm.reweight.binning import reference_bins
 from farm.reweight.bootstrap import event_hash
 from farm.reweight.compiled import HAVE_NUMBA, flux_fill
 from farm.reweight.flux import apply_flux_universes, tensors_from_table
