@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import re
+import threading
 import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -44,6 +45,12 @@ KEY_ENV = "FARM_CHECKPOINT_KEY"
 _MIN_KEY_CHARS = 16
 _logger = logging.getLogger("farm.checkpoint")
 _KEY_FORM = re.compile(r"[0-9a-f][0-9a-f-]{0,79}")
+
+_NPY_HEADERS = threading.Lock()
+"""Checkpoints are read one at a time in a process: numpy parses each array's header with
+``ast.literal_eval``, which CPython 3.11 cannot run in two threads at once (gh-106905:
+"SystemError: AST constructor recursion depth mismatch"), and an in-process run's item threads
+(farm.execute) load checkpoints concurrently. A checkpoint is small; the lock costs nothing."""
 
 
 class CheckpointError(OSError):
@@ -181,7 +188,7 @@ class CheckpointStore:
         path = self.path(key)
         try:
             # the file is opened here, so that it is closed even when numpy fails on a damaged zip
-            with open(path, "rb") as f:
+            with open(path, "rb") as f, _NPY_HEADERS:
                 data = np.load(f, allow_pickle=False)
                 if not isinstance(data, Mapping):  # an .npy array, not an .npz archive
                     return self._reject(path, key, "it is a single .npy array, not a checkpoint")
