@@ -377,6 +377,14 @@ MUTATIONS: list[Mutation] = [
       "nucleons = sum(c for (_, a), (_, c) in by.items()) if by else None",
       "NuHepMC per-nucleon cross section normalised by nuclei (A× too few events)",
       "test_ingest_normalisation.py"),
+    # shards trusted once verified (issue 16): a record must not outlive a change of the bytes
+    m("farm/store/trust.py", "    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)",
+      "    return (st.st_ino, st.st_size, st.st_mtime_ns, 0)",
+      "a verified shard trusted on its modification time alone (touch -d hides a change)",
+      "test_store_trust.py"),
+    m("farm/store/trust.py", "any(max(s[2], s[3]) > started_ns - SETTLE_NS for s in stamps)",
+      "any(max(s[2], s[3]) > started_ns + SETTLE_NS for s in stamps)",
+      "files written just before their verification recorded as verified", "test_store_trust.py"),
 ]
 # fmt: on
 

@@ -37,6 +37,9 @@ os.environ["FARM_STORE_DIR"] = "stores"
 os.environ["FARM_RATES_FILE"] = os.path.join(
     tempfile.mkdtemp(prefix="farm-test-rates-"), "rates.json"
 )
+# Records of verified shards (farm.store.trust) go to this session's own folder, never to the
+# user's cache folder.
+os.environ["FARM_VERIFIED_DIR"] = tempfile.mkdtemp(prefix="farm-test-verified-")
 
 SAMPLE = "sns-csi"
 EVENTS = 540_000

@@ -277,6 +277,7 @@ def test_a_worker_bins_each_block_once_and_verifies_each_shard_once(
     small_run: tuple, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store, prep, plan = small_run
+    monkeypatch.setenv("FARM_VERIFIED_DIR", "off")  # as in a first process on this machine
     verified = []
     checksum = reader.shard_checksum
     monkeypatch.setattr(reader, "shard_checksum", lambda data: verified.append(1) or checksum(data))

@@ -12,6 +12,7 @@ missing or truncated file, a damaged index, a missing chunk — raises
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any, BinaryIO
 import google_crc32c
 import numpy as np
 
+from farm.store import trust
 from farm.store.checksum import shard_checksum
 from farm.store.errors import ChecksumError, CorruptShardError, StoreError
 from farm.store.schema import COLUMNS
@@ -71,10 +73,10 @@ class EventStore:
     _shard_files: dict[str, tuple[Path, ...]] = field(repr=False)
     verify_checksums: bool = False
     """Whether the first read of each shard recomputes its checksum (all columns) first."""
-    _verified: dict[int, tuple[tuple[int, int, int], ...]] = field(
+    _verified: dict[int, tuple[trust.FileStamp, ...]] = field(
         default_factory=dict, repr=False, compare=False
     )
-    """Shards whose checksum matched, with the (inode, size, mtime) of their files then."""
+    """Shards whose checksum matched, with what their files were then (:func:`trust.stamp`)."""
 
     @classmethod
     def open(
@@ -102,9 +104,10 @@ class EventStore:
             Before the first read of a shard, read all its columns and compare their checksum to
             the recorded one (raises :class:`ChecksumError`): a corrupt shard then never yields
             numbers. A shard is verified again only if one of its files changed since (inode,
-            size or modification time). Costs one read of the shard at ≈1 GB/s. With
-            ``validate``, a verified shard's values are checked once, when it is verified, not
-            again on every read.
+            size, modification or status-change time). Costs one read of the shard at ≈1 GB/s,
+            once per machine: a shard verified by an earlier process, its files unchanged since,
+            is trusted (:mod:`farm.store.trust`). With ``validate``, a verified shard's values
+            are checked once, when it is verified, not again on every read.
         check_files
             Check that every shard file exists with the size recorded at writing. ``False``
             leaves that to each read and to :meth:`verify`, which then reports every damaged
@@ -252,13 +255,16 @@ class EventStore:
         for index in indices:
             self._shard_range(index)
             expected = self.shard_checksums[index]
+            started = time.time_ns()
             try:
+                signature = self._file_signature(index)
                 data = self._read_shard_unvalidated(index, self.columns)
             except CorruptShardError as err:
                 failed = ShardCheck(
                     index=index, ok=False, expected=expected, actual=None, error=_listed(err)
                 )
                 checks.append(failed)
+                trust.forget(self.path, index, expected)
                 continue
             actual = shard_checksum(data)
             mismatch = self._checksum_mismatch(index, actual)
@@ -275,6 +281,13 @@ class EventStore:
                 index=index, ok=error is None, expected=expected, actual=actual, error=error
             )
             checks.append(check)
+            if check.ok:
+                trust.record(
+                    self.path, index, expected, signature,
+                    started_ns=started, values_checked=self.validate,
+                )  # fmt: skip
+            else:
+                trust.forget(self.path, index, expected)
         return checks
 
     # --- internals -----------------------------------------------------------------------
@@ -293,16 +306,15 @@ class EventStore:
         start = index * self.shard_rows
         return start, min(start + self.shard_rows, self.n_events)
 
-    def _file_signature(self, index: int) -> tuple[tuple[int, int, int], ...]:
+    def _file_signature(self, index: int) -> tuple[trust.FileStamp, ...]:
         signature = []
         for name in self.columns:
             path = self._shard_files[name][index]
             try:
-                st = path.stat()
+                signature.append(trust.stamp(path))
             except FileNotFoundError:
                 msg = f"the shard file is missing ({path})"
                 raise CorruptShardError(msg, store=self.path, shard=index, column=name) from None
-            signature.append((st.st_ino, st.st_size, st.st_mtime_ns))
         return tuple(signature)
 
     def _ensure_verified(self, index: int) -> None:
@@ -311,18 +323,28 @@ class EventStore:
 
         Columns are read one at a time as the checksum consumes them, so verifying holds one
         column of one shard in memory, not the whole shard. A checksum that differs is reported
-        before any value: the values of a damaged shard are never judged.
+        before any value: the values of a damaged shard are never judged. A shard that an
+        earlier process verified, its files unchanged since, is trusted (:mod:`farm.store.trust`).
         """
         signature = self._file_signature(index)
         if self._verified.get(index) == signature:
             return
+        checksum = self.shard_checksums[index]
+        if trust.is_trusted(self.path, index, checksum, signature, values_checked=self.validate):
+            self._verified[index] = signature
+            return
+        started = time.time_ns()
         lazy = _ColumnsOnDemand(self, index)
-        mismatch = self._checksum_mismatch(index, shard_checksum(lazy))
-        if mismatch is not None:
-            raise mismatch
-        if lazy.invalid is not None:
-            raise lazy.invalid
+        failure: StoreError | None = self._checksum_mismatch(index, shard_checksum(lazy))
+        if failure is None:
+            failure = lazy.invalid  # judged only once the checksum matched
+        if failure is not None:
+            trust.forget(self.path, index, checksum)
+            raise failure
         self._verified[index] = signature
+        trust.record(
+            self.path, index, checksum, signature, started_ns=started, values_checked=self.validate
+        )
 
     def _checksum_mismatch(self, index: int, actual: str) -> ChecksumError | None:
         expected = self.shard_checksums[index]
