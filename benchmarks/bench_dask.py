@@ -79,7 +79,12 @@ def _farm_run(tmp: Path, args: argparse.Namespace, name: str, *cluster: str) -> 
     command = [sys.executable, "-m", "farm", "-q", "run", args.sample, "--events", str(args.events)]
     command += ["--universes", str(args.universes), "--no-checkpoints", *cluster]
     command += ["--out", str(tmp / f"{name}.zarr")]
-    env = _ENVIRONMENT | {"FARM_STORE_DIR": str(tmp / "stores")}
+    # the tree's own records of verified shards (farm.store.trust), not the user's: the first run
+    # verifies every shard, the others trust them, as on a machine after its first run
+    env = _ENVIRONMENT | {
+        "FARM_STORE_DIR": str(tmp / "stores"),
+        "FARM_VERIFIED_DIR": str(tmp / "ok"),
+    }
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
 
 
@@ -134,9 +139,14 @@ def main() -> None:
     parser.add_argument(
         "--cli", action="store_true", help="also time the whole `farm run` on 1 and 2 workers"
     )
+    parser.add_argument(
+        "--cli-only", action="store_true", help="time only the whole `farm run` (implies --cli)"
+    )
     args = parser.parse_args()
-    if args.cli:  # first, in a clean environment (a nanny's settings would slow its processes)
-        _cli_scaling(args)
+    if args.cli or args.cli_only:  # first, in a clean environment (a nanny's settings would
+        _cli_scaling(args)  # slow its processes)
+    if args.cli_only:
+        return
     with tempfile.TemporaryDirectory() as tmp:
         cfg = load_config(
             args.sample,
