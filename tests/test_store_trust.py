@@ -3,6 +3,7 @@ unchanged (farm.store.trust), and never when a byte of it may have changed."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import farm_cli
 from test_store import make_columns, shard_file, write_store
 
 from farm.store import ChecksumError, EventStore, reader, trust
@@ -182,3 +184,18 @@ def test_a_damaged_record_is_ignored(tmp_path: Path, records: Path, checksums: l
         entry.write_text("{not json")
     _read_all(path)
     assert len(checksums) == 8
+
+
+def test_farm_inspect_says_which_shards_this_machine_verified(
+    tmp_path: Path, records: Path
+) -> None:
+    path = _store(tmp_path)
+    before = farm_cli("inspect", str(path))
+    assert "checksums: not verified (use --verify)" in before.stdout
+    EventStore.open(path, verify_checksums=True).read_columns(["w_nominal"], 0, 300)  # shards 0, 1
+    assert EventStore.open(path).trusted_shards() == [0, 1]
+    after = farm_cli("inspect", str(path))
+    assert "checksums: 2 of 4 shard(s) verified on this machine before" in after.stdout
+    record = json.loads(farm_cli("inspect", str(path), "--json").stdout)
+    assert record["shards_trusted"] == 2
+    assert record["checksums_verified"] is False

@@ -73,7 +73,14 @@ def inspect(
         out.print(table)
 
     if not verify:
-        out.print("checksums: not verified (use --verify)")
+        trusted = len(store.trusted_shards())
+        if trusted:
+            out.print(
+                f"checksums: {trusted} of {store.n_shards} shard(s) verified on this machine before, "
+                "their files unchanged since (--verify recomputes them all)"
+            )
+        else:
+            out.print("checksums: not verified (use --verify)")
         return
     out.print(f"checksums: all {store.n_shards} shard(s) OK, and their values")
 
@@ -111,6 +118,8 @@ def _record(path: Path, store: object, summary: object, *, verified: bool) -> di
         "flux_source": flux.get("source") if isinstance(flux, dict) else None,
         "weight_sets": weight_set_names(store.path),  # type: ignore[attr-defined]
         "checksums_verified": verified,
+        # shards verified by an earlier process on this machine, files unchanged (farm.store.trust)
+        "shards_trusted": len(store.trusted_shards()),  # type: ignore[attr-defined]
     }
 
 
