@@ -199,3 +199,15 @@ def test_farm_inspect_says_which_shards_this_machine_verified(
     record = json.loads(farm_cli("inspect", str(path), "--json").stdout)
     assert record["shards_trusted"] == 2
     assert record["checksums_verified"] is False
+
+
+def test_records_of_removed_stores_are_pruned(tmp_path: Path, records: Path) -> None:
+    kept, gone = _store(tmp_path, "kept.zarr"), _store(tmp_path, "gone.zarr")
+    _read_all(kept)
+    _read_all(gone)
+    (records / "damaged.json").write_text("{not json")
+    assert len(list(records.glob("*.json"))) == 9
+    shutil.rmtree(gone)
+    assert trust.prune() == 5  # the four of the removed store, and the damaged one
+    assert len(list(records.glob("*.json"))) == 4
+    assert EventStore.open(kept).trusted_shards() == [0, 1, 2, 3]

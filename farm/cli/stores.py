@@ -162,6 +162,10 @@ def clean(
         freed += e.bytes
         verb = "would remove" if dry_run else "removed"
         out.print(f"{verb} {e.path} ({e.sample}, {_size(e.bytes)})", highlight=False, markup=False)
+    if not dry_run:  # the records of verified shards (farm.store.trust) of stores now gone
+        from farm.store.trust import prune
+
+        prune()
     verb = "would free" if dry_run else "freed"
     out.print(  # the summary is the result, as `farm clean`'s; kept and failed are diagnostics
         f"{where}: {removed} store(s) {'to remove' if dry_run else 'removed'}, {verb} {_size(freed)}",

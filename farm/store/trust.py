@@ -32,7 +32,16 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["SETTLE_NS", "VERIFIED_DIR_ENV", "FileStamp", "forget", "is_trusted", "record", "stamp"]
+__all__ = [
+    "SETTLE_NS",
+    "VERIFIED_DIR_ENV",
+    "FileStamp",
+    "forget",
+    "is_trusted",
+    "prune",
+    "record",
+    "stamp",
+]
 
 VERIFIED_DIR_ENV = "FARM_VERIFIED_DIR"
 """The environment variable naming the folder of verification records (``off``: none)."""
@@ -139,3 +148,25 @@ def forget(store: Path, shard: int, checksum: str) -> None:
             _record_path(folder, store, shard, checksum).unlink(missing_ok=True)
         except OSError:
             pass
+
+
+def prune() -> int:
+    """Remove the records of stores that are gone (``farm stores clean`` calls it); returns how
+    many. A record that cannot be read is removed too: it would never be trusted."""
+    folder = records_dir()
+    if folder is None or not folder.is_dir():
+        return 0
+    removed = 0
+    for entry in folder.glob("*.json"):
+        try:
+            store = json.loads(entry.read_text()).get("store")
+        except (OSError, ValueError, AttributeError):
+            store = None
+        if isinstance(store, str) and Path(store).is_dir():
+            continue
+        try:
+            entry.unlink()
+            removed += 1
+        except OSError:
+            pass
+    return removed
