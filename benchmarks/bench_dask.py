@@ -77,7 +77,9 @@ _ENVIRONMENT = dict(os.environ)
 
 def _farm_run(tmp: Path, args: argparse.Namespace, name: str, *cluster: str) -> subprocess.Popen:
     command = [sys.executable, "-m", "farm", "-q", "run", args.sample, "--events", str(args.events)]
-    command += ["--universes", str(args.universes), "--no-checkpoints", *cluster]
+    if args.universes > 0:  # 0: the configuration's own throws, as `farm run SAMPLE -n N` does
+        command += ["--universes", str(args.universes)]
+    command += ["--no-checkpoints", *cluster]
     command += ["--out", str(tmp / f"{name}.zarr")]
     # the tree's own records of verified shards (farm.store.trust), not the user's: the first run
     # verifies every shard, the others trust them, as on a machine after its first run
@@ -132,7 +134,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sample", default="sns-csi")
     parser.add_argument("--events", type=int, default=4_194_304)
-    parser.add_argument("--universes", type=int, default=50)
+    parser.add_argument(
+        "--universes",
+        type=int,
+        default=50,
+        help="throws per systematic; 0 (with --cli-only): the configuration's own",
+    )
     parser.add_argument(
         "--repeat", type=int, default=3, help="time each backend this many times, keep the best"
     )
@@ -143,6 +150,8 @@ def main() -> None:
         "--cli-only", action="store_true", help="time only the whole `farm run` (implies --cli)"
     )
     args = parser.parse_args()
+    if args.universes <= 0 and not args.cli_only:
+        parser.error("--universes 0 (the configuration's own) is for --cli-only")
     if args.cli or args.cli_only:  # first, in a clean environment (a nanny's settings would
         _cli_scaling(args)  # slow its processes)
     if args.cli_only:
