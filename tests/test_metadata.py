@@ -16,7 +16,8 @@ from conftest import run_example
 import farm
 from farm.analysis import dataset_table
 from farm.analysis.dataset_table import README_BEGIN, README_END, dimensions_of, markdown_table
-from farm.analysis.metadata import VARIABLES, describe, lookup
+from farm.analysis.metadata import describe, lookup
+from farm.analysis.variables import VARIABLES
 from farm.fit import FitResult, FitSettings, fit
 from farm.fit.dataset import fit_dataset
 from farm.fit.metadata import describe_fit

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import sys
 
-from farm.analysis.metadata import VARIABLES, _fill
+from farm.analysis.metadata import _fill
+from farm.analysis.variables import VARIABLES
 
 __all__ = ["README_BEGIN", "README_END", "dimensions_of", "markdown_table", "with_table"]
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import xarray as xr
 
-from farm.analysis.metadata import CONVENTIONS, Meta, annotate, lookup, units_context, var_meta
+from farm.analysis.metadata import annotate, lookup, units_context
+from farm.analysis.variables import CONVENTIONS, Meta, var_meta
 
 __all__ = ["JOINT_VARIABLES", "describe_joint"]
 

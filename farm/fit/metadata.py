@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import xarray as xr
 
-from farm.analysis.metadata import Meta, annotate, var_meta
+from farm.analysis.metadata import annotate
+from farm.analysis.variables import Meta, var_meta
 
 __all__ = ["FIT_VARIABLES", "describe_fit"]
 
