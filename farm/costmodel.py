@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from farm.usercache import farm_cache_dir
+
 if TYPE_CHECKING:
     from farm.analysis.pipeline import Prepared
     from farm.plan import Plan
@@ -89,9 +91,7 @@ def cache_file() -> Path:
     """``$FARM_RATES_FILE``, else ``$XDG_CACHE_HOME/farm/rates.json`` (``~/.cache/farm``)."""
     if os.environ.get("FARM_RATES_FILE"):
         return Path(os.environ["FARM_RATES_FILE"])
-    cache = os.environ.get("XDG_CACHE_HOME", "").strip()
-    base = Path(cache) if cache and Path(cache).is_absolute() else Path.home() / ".cache"
-    return base / "farm" / "rates.json"
+    return farm_cache_dir() / "rates.json"
 
 
 def _load_cache() -> dict[str, Any]:

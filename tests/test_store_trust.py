@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import farm_cli
+from store_surgery import flip_byte
 from test_store import make_columns, shard_file, write_store
 
 from farm.store import ChecksumError, EventStore, reader, trust
@@ -43,14 +44,6 @@ def _read_all(path: Path) -> dict[str, np.ndarray]:
     """What a new worker process does: open the store and read every row of two columns."""
     store = EventStore.open(path, verify_checksums=True)
     return store.read_columns(["w_nominal", "enu_true"], 0, store.n_events)
-
-
-def flip_byte(path: Path, offset: int) -> None:
-    with open(path, "r+b") as f:
-        f.seek(offset)
-        byte = f.read(1)[0]
-        f.seek(offset)
-        f.write(bytes([byte ^ 0x01]))
 
 
 def test_a_shard_verified_by_one_process_is_trusted_by_the_next(
@@ -215,3 +208,13 @@ def test_records_of_removed_stores_are_pruned(tmp_path: Path, records: Path) -> 
     assert trust.prune() == 5  # the four of the removed store, and the damaged one
     assert len(list(records.glob("*.json"))) == 4
     assert EventStore.open(kept).trusted_shards() == [0, 1, 2, 3]
+
+
+def test_records_live_in_the_users_cache_folder_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(trust.VERIFIED_DIR_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert trust.records_dir() == tmp_path / "cache" / "farm" / "verified"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # not absolute: ignored (XDG rule)
+    assert trust.records_dir() == Path.home() / ".cache" / "farm" / "verified"

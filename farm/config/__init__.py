@@ -42,6 +42,7 @@ from farm.config.sample import (
     SnsSource,
     SteadyStateBackground,
 )
+from farm.usercache import farm_cache_dir
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -323,9 +324,7 @@ def store_dir() -> Path:
     configured = os.environ.get(STORE_DIR_ENV, "").strip()
     if configured:
         return Path(configured).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME", "").strip()
-    base = Path(cache) if cache and Path(cache).is_absolute() else Path.home() / ".cache"
-    return base / "farm" / "stores"
+    return farm_cache_dir() / "stores"
 
 
 def store_path(cfg: FarmConfig) -> Path:

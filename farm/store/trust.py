@@ -32,6 +32,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from farm.usercache import farm_cache_dir
+
 __all__ = [
     "SETTLE_NS",
     "VERIFIED_DIR_ENV",
@@ -69,9 +71,7 @@ def records_dir() -> Path | None:
         return None
     if configured:
         return Path(configured).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME", "").strip()
-    base = Path(cache) if cache and Path(cache).is_absolute() else Path.home() / ".cache"
-    return base / "farm" / "verified"
+    return farm_cache_dir() / "verified"
 
 
 def _record_path(folder: Path, store: Path, shard: int, checksum: str) -> Path:
