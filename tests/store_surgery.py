@@ -17,7 +17,7 @@ import zarr
 
 from farm.store import EventStore, shard_checksum
 
-__all__ = ["forge_values", "swap_shard_files"]
+__all__ = ["flip_byte", "forge_values", "swap_shard_files"]
 
 
 def forge_values(store: Path, changes: Mapping[str, Mapping[int, object]]) -> set[int]:
@@ -81,3 +81,12 @@ def swap_shard_files(store: Path, column: str, a: int, b: int) -> None:
     first.rename(tmp)
     second.rename(first)
     tmp.rename(second)
+
+
+def flip_byte(path: Path, offset: int) -> None:
+    """Flip the lowest bit of the byte at ``offset`` of ``path``, in place (bit rot, a bad copy)."""
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        byte = f.read(1)[0]
+        f.seek(offset)
+        f.write(bytes([byte ^ 0x01]))

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 from click.testing import Result
 from conftest import example, farm_cli, toml_text
-from store_surgery import forge_values
+from store_surgery import flip_byte, forge_values
 
 from farm.store import SCHEMA_VERSION, ChecksumError, EventStore, StoreWriter
 from farm.store.writer import LAYOUT_ATTRS
@@ -248,14 +248,6 @@ def rewrite_store(
     case.store = path
     case.write_config()
     return path
-
-
-def flip_byte(path: Path, offset: int) -> None:
-    with open(path, "r+b") as f:
-        f.seek(offset)
-        byte = f.read(1)[0]
-        f.seek(offset)
-        f.write(bytes([byte ^ 0x01]))
 
 
 def test_a_truncated_shard_is_refused_naming_the_store_shard_and_column(case: Case) -> None:

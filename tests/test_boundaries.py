@@ -30,7 +30,7 @@ import xarray as xr
 from conftest import farm_cli, toml_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from store_surgery import forge_values, swap_shard_files
+from store_surgery import flip_byte, forge_values, swap_shard_files
 from test_bad_input import (
     EVENTS,
     SHARD_ROWS,
@@ -41,7 +41,6 @@ from test_bad_input import (
     config_error,
     copy_store,
     edit_json,
-    flip_byte,
     shard_file,
 )
 

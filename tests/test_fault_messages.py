@@ -25,13 +25,13 @@ import pytest
 import test_bad_input
 import zarr.storage._local
 from conftest import toml_text
+from store_surgery import flip_byte
 from test_bad_input import (
     UNIVERSES,
     Case,
     _config_data,
     assert_refused,
     copy_store,
-    flip_byte,
     shard_file,
 )
 
