@@ -94,18 +94,20 @@ def _best(f, repeat: int = 1) -> float:
 def _first_items_on_a_machine_that_verified(store, first_items) -> float:
     """Seconds of ``first_items`` in a fresh process whose machine verified every shard before:
     the checksums are trusted (farm.store.trust), not recomputed."""
-    os.environ["FARM_VERIFIED_DIR"] = tempfile.mkdtemp(prefix="farm-bench-verified-")
     newest = max(
         max(st.st_mtime_ns, st.st_ctime_ns)
         for st in (f.stat() for f in Path(store.path).rglob("*") if f.is_file())
     )
     settle = (newest + trust.SETTLE_NS - time.time_ns()) / 1e9
     time.sleep(max(0.0, settle + 0.1))  # files that just changed are not recorded
-    EventStore.open(store.path, verify_checksums=True).read_columns(["event_id"], 0, store.n_events)
-    assert EventStore.open(store.path).trusted_shards() == list(range(store.n_shards))
-    tasks._open_store_version.cache_clear()  # a fresh process
-    BIN_CACHE.clear()
-    return _best(first_items)
+    with tempfile.TemporaryDirectory(prefix="farm-bench-verified-") as records:
+        os.environ["FARM_VERIFIED_DIR"] = records
+        whole = EventStore.open(store.path, verify_checksums=True)
+        whole.read_columns(["event_id"], 0, store.n_events)  # verifies and records every shard
+        assert EventStore.open(store.path).trusted_shards() == list(range(store.n_shards))
+        tasks._open_store_version.cache_clear()  # a fresh process
+        BIN_CACHE.clear()
+        return _best(first_items)
 
 
 def _bytes_per_event(names) -> int:
