@@ -385,6 +385,10 @@ MUTATIONS: list[Mutation] = [
     m("farm/store/trust.py", "any(max(s[2], s[3]) > started_ns - SETTLE_NS for s in stamps)",
       "any(max(s[2], s[3]) > started_ns + SETTLE_NS for s in stamps)",
       "files written just before their verification recorded as verified", "test_store_trust.py"),
+    # configuration keys described by their docstrings, read by farm itself (issue 15 start-up)
+    m("farm/config/_base.py", '                value._attributes_set["description"] = doc\n', "",
+      "a key declared with Field(...) loses its docstring description",
+      "test_config_reference.py"),
 ]
 # fmt: on
 

@@ -4,10 +4,13 @@ fraction."""
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import pytest
+from pydantic import Field, ValidationError
 
+from farm.config._base import Section, attribute_docstrings
 from farm.config.analysis import KNOBS
 from farm.config.reference import _by_table, keys, knob_units, main, markdown, split_units
 
@@ -67,3 +70,60 @@ def test_the_writer_writes_the_reference(tmp_path: Path) -> None:
     out = tmp_path / "config.md"
     assert main(["--write", str(out)]) == 0
     assert out.read_text(encoding="utf-8") == markdown()
+
+
+class _Probe(Section):
+    """A section of each kind of key, for the docstring reading below."""
+
+    plain: float = 1.0
+    """A plain default [MeV]."""
+    bounded: float = Field(default=0.5, ge=0.0, le=1.0)
+    """A bounded default [fraction]."""
+    required: int
+    """A required key [events]."""
+    described: float = Field(default=2.0, description="Given by Field.")
+    """Not this one: an explicit description wins, as in pydantic."""
+    undocumented: int = 3
+
+
+def test_a_keys_docstring_is_its_description_and_its_constraints_stay() -> None:
+    schema = _Probe.model_json_schema()
+    props = schema["properties"]
+    assert props["plain"]["description"] == "A plain default [MeV]."
+    assert props["plain"]["default"] == 1.0
+    assert props["bounded"]["description"] == "A bounded default [fraction]."
+    assert (props["bounded"]["minimum"], props["bounded"]["maximum"]) == (0.0, 1.0)
+    assert props["required"]["description"] == "A required key [events]."
+    assert props["described"]["description"] == "Given by Field."
+    assert "description" not in props["undocumented"]
+    assert schema["required"] == ["required"]
+    assert _Probe(required=1).bounded == 0.5
+    with pytest.raises(ValidationError, match="bounded"):
+        _Probe(required=1, bounded=2.0)
+
+
+def _sections() -> list[type[Section]]:
+    import farm.config
+    import farm.ingest.mapping  # the ingest sections
+
+    found, todo = [], [Section]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            if sub.__module__.startswith("farm."):
+                found.append(sub)
+            todo.append(sub)
+    assert len(found) > 30, (farm.config, farm.ingest.mapping)
+    return found
+
+
+def test_docstrings_are_read_as_pydantic_reads_them() -> None:
+    # farm reads the attribute docstrings itself (each module parsed once: pydantic's own
+    # reading costs ≈ 40 ms of every start-up before Python 3.13); it must find what pydantic's
+    # use_attribute_docstrings finds, for every section
+    docs = pytest.importorskip("pydantic._internal._docs_extraction")
+    for cls in _sections():
+        theirs = docs.extract_docstrings_from_cls(cls, use_inspect=True)
+        assert attribute_docstrings(cls) == theirs, cls.__qualname__
+        for name, field in cls.model_fields.items():
+            if name in theirs and name in inspect.get_annotations(cls):
+                assert field.description is not None, f"{cls.__qualname__}.{name}"

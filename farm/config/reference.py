@@ -1,7 +1,8 @@
 """The configuration reference (docs/config.md), generated from the pydantic schema.
 
-Every key's description is its docstring in farm.config (pydantic ``use_attribute_docstrings``),
-ending with its units in brackets (``[MeV]``, ``[fraction]``, ``[readout units: PE or keVee]``);
+Every key's description is its docstring in farm.config (read as pydantic's
+``use_attribute_docstrings`` would: :func:`farm.config._base.attribute_docstrings`), ending with
+its units in brackets (``[MeV]``, ``[fraction]``, ``[readout units: PE or keVee]``);
 a key that holds no number has none. ``python3 -m farm.config.reference --write docs/config.md``
 rewrites the file; tests/test_config_reference.py checks that the committed file is this
 output and that every key has a description and every number its units.
