@@ -184,13 +184,16 @@ def run(
     checkpoint_dir: Path | None = None,
     log: Log = print,
     progress: Progress | None = None,
+    checked: bool = False,
 ) -> tuple[xr.Dataset, ExecutionStats]:
     """Run the whole analysis of ``cfg`` on the requested cluster; return the dataset and what ran.
 
     What can be checked without events is checked first, so a bad configuration generates no
-    store and starts no cluster (:func:`farm.analysis.pipeline.check_before_running`).
+    store and starts no cluster (:func:`farm.analysis.pipeline.check_before_running`; ``checked``:
+    the caller has just done so for this ``cfg`` and ``universes``, as ``farm run`` does).
     """
-    check_before_running(cfg, universes=universes)
+    if not checked:
+        check_before_running(cfg, universes=universes)
     if options.kind in ("inprocess", "auto"):
         inprocess_threads(options.workers)  # a bad FARM_INPROCESS_THREADS, before any event
     store = ensure_store(cfg, log=log)

@@ -284,6 +284,7 @@ def _analyse(
             checkpoint_dir=checkpoint_dir,
             log=log,
             progress=progress,  # type: ignore[arg-type]
+            checked=True,  # by _check_config, before the output was locked
         )
     result = run_until_converged(
         cfg,  # type: ignore[arg-type]
