@@ -12,9 +12,14 @@ what every later one does:
 - time to first result of ``farm run sns-csi --events E --universes U``: cold (no store, no
   compiled kernels), then warm (store and kernels there, a new --out) in-process, on the default
   cluster (the planner's choice), and on a 2-worker LocalCluster;
-- the warm in-process run on its default threads, on one thread (``FARM_INPROCESS_THREADS=1``)
-  and, with ``--baseline DIR``, on another tree, the three alternating round by round (best and
-  median of ``--repeat`` rounds), so that a busy machine slows all three alike;
+- the warm in-process run on its default threads, on one thread (``FARM_INPROCESS_THREADS=1``),
+  without a bytecode cache for farm's modules (``PYTHONDONTWRITEBYTECODE=1``) and, with
+  ``--baseline DIR``, on another tree, alternating round by round (best and median of
+  ``--repeat`` rounds), so that a busy machine slows them all alike;
+
+Python's bytecode cache is on for every process but that variant, whatever the calling shell
+sets: a tree's modules are compiled on its first run and read back after, as Python does by
+default.
 - a worker's start-up: importing dask's distributed, then what farm adds (the task module and its
   kernels from numba's cache);
 - ``farm plan``'s estimate against the measured in-process run for each ``--sizes E:U``, and a
@@ -27,6 +32,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -39,8 +45,12 @@ FARM = [sys.executable, "-c", "from farm.cli import app; app()"]
 
 
 def _env(work: Path, **extra: str) -> dict[str, str]:
+    # Python's default: a tree's modules are compiled once and their bytecode cached beside them,
+    # whatever the calling shell says (some images set PYTHONDONTWRITEBYTECODE=1; the run without
+    # a bytecode cache is a variant of its own in interleaved())
+    inherited = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     return {
-        **os.environ,
+        **inherited,
         "PYTHONPATH": extra.pop("tree", str(ROOT)),
         "FARM_STORE_DIR": str(work / "stores"),
         "FARM_RATES_FILE": str(work / "rates.json"),
@@ -118,12 +128,19 @@ def interleaved(
         ("this tree, default threads", {}),
         ("this tree, one thread (`FARM_INPROCESS_THREADS=1`)", {"FARM_INPROCESS_THREADS": "1"}),
     ]
+    # the same sources with no bytecode cache: each start compiles farm's modules again (Python
+    # with PYTHONDONTWRITEBYTECODE=1 and no __pycache__ beside them, as in an editable install on
+    # such an image)
+    bare = work / "tree-without-bytecode"
+    for part in ("farm", "workers", "examples"):
+        shutil.copytree(ROOT / part, bare / part, ignore=shutil.ignore_patterns("__pycache__"))
+    no_cache = {"tree": str(bare), "PYTHONDONTWRITEBYTECODE": "1"}
+    variants.append(("this tree, no bytecode cache (`PYTHONDONTWRITEBYTECODE=1`)", no_cache))
     if baseline is not None:
         variants.append((f"{baseline.name} (its own default)", {"tree": str(baseline)}))
-        # its kernels compile once (numba keys its cache on the source file's path)
-        _run(
-            work, "base-prime.zarr", events, universes, "--cluster", "inprocess", tree=str(baseline)
-        )
+    for k, (_, env) in enumerate(variants[2:]):
+        # their kernels compile once (numba keys its cache on the source file's path)
+        _run(work, f"prime-{k}.zarr", events, universes, "--cluster", "inprocess", **env)
     times: dict[str, list[float]] = {label: [] for label, _ in variants}
     for i in range(rounds):
         for k, (label, env) in enumerate(variants):

@@ -8,6 +8,7 @@ covariance is a real matrix); variants of its analysis reuse the same event stor
 
 from __future__ import annotations
 
+import json
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +26,7 @@ import farm
 from farm.analysis.pipeline import prepare
 from farm.cli import app
 from farm.config import FarmConfig, config_hash, examples_dir, load_config, parse_config, store_path
-from farm.publish import publish_dataset
+from farm.publish import PLAIN_BELOW_BYTES, open_published, publish_dataset, result_encoding
 from farm.runner import run_inprocess
 from farm.store.reader import EventStore
 from farm.systematics.universes import ALL_KNOBS
@@ -437,11 +438,35 @@ def test_a_published_version_holds_the_same_files_byte_for_byte_as_to_zarr_write
     group = ds[["xsec_real", "cov_real"]]
     version = publish_dataset(ds, tmp_path / "r.zarr", groups={"samples/a": group})
     direct = tmp_path / "direct.zarr"
-    ds.to_zarr(direct, mode="w-", consolidated=True, zarr_format=3)
-    group.to_zarr(direct, group="samples/a", mode="w-", consolidated=True, zarr_format=3)
+    ds.to_zarr(
+        direct, mode="w-", consolidated=True, zarr_format=3, encoding=result_encoding(ds)
+    )
+    group.to_zarr(
+        direct, group="samples/a", mode="w-", consolidated=True, zarr_format=3,
+        encoding=result_encoding(group),
+    )  # fmt: skip
     written, expected = _files(version), _files(direct)
     assert sorted(written) == sorted(expected) and len(written) > 200
     assert [k for k in expected if written[k] != expected[k]] == []
+
+
+def test_small_result_arrays_are_stored_uncompressed_and_large_ones_compressed(
+    published, tmp_path: Path
+) -> None:
+    ds = published.isel(universe=slice(0, 5)).copy()
+    big = np.arange(PLAIN_BELOW_BYTES // 8 + 1, dtype=np.float64)
+    ds["big"] = xr.DataArray(big, dims=["big_index"], attrs={"long_name": "a large array"})
+    version = publish_dataset(ds, tmp_path / "r.zarr")
+
+    def codecs(name: str) -> list[str]:
+        meta = json.loads((version / name / "zarr.json").read_text())
+        return [c["name"] for c in meta["codecs"]]
+
+    assert codecs("cov_real") == ["bytes"]
+    assert codecs("big") == ["bytes", "zstd"]
+    back = open_published(tmp_path / "r.zarr")
+    assert back["big"].values.tobytes() == big.tobytes()
+    assert back["cov_real"].values.tobytes() == ds["cov_real"].values.tobytes()
 
 
 def test_publishing_again_replaces_the_result_that_readers_open(published, tmp_path: Path) -> None:
