@@ -389,6 +389,13 @@ MUTATIONS: list[Mutation] = [
     m("farm/config/_base.py", '                value._attributes_set["description"] = doc\n', "",
       "a key declared with Field(...) loses its docstring description",
       "test_config_reference.py"),
+    # bin once per run on a cluster (issue 16): a block's items prefer the block's worker
+    m("farm/execute.py",
+      "workers=None if homes is None else [homes[item.first_block + item.n_blocks // 2]],\n"
+      "            allow_other_workers=homes is not None,",
+      "workers=None,\n            allow_other_workers=False,",
+      "a block's items sent to any worker (each worker bins every block again)",
+      "test_distributed.py"),
 ]
 # fmt: on
 

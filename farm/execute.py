@@ -89,6 +89,25 @@ def _value(value: Any) -> Any:
     return value
 
 
+def block_homes(nthreads: dict[str, int], n_blocks: int) -> list[str] | None:
+    """The worker each block's items should run on: consecutive blocks per worker, in shares of
+    its threads (addresses sorted, so the same cluster gives the same homes); None for a single
+    worker.
+
+    Every chunk of a block then runs where its bins are (each worker bins only its own blocks,
+    once per run, and its bin cache holds only those) and reads only its part of the store. The
+    homes are a preference (``allow_other_workers``): dask's work stealing still moves an item to
+    an idle worker, and a worker's death sends its items elsewhere. Where an item runs never
+    changes its numbers.
+    """
+    workers = sorted(nthreads)
+    if len(workers) < 2 or n_blocks < 1:
+        return None
+    bounds = np.cumsum([max(int(nthreads[w]), 1) for w in workers], dtype=np.float64)
+    share = bounds / bounds[-1] * n_blocks  # worker k takes blocks below share[k]
+    return [workers[int(np.searchsorted(share, b + 0.5))] for b in range(n_blocks)]
+
+
 def _full_items(plan: Plan, items: Sequence[WorkItem]) -> int:
     return sum(1 for item in items if item.n_blocks == plan.blocks_per_item_of(item.chunk))
 
@@ -265,6 +284,7 @@ def _submit(
     loaded: dict[int, Any] = {}
     pending = []
     extended = 0
+    homes = block_homes(client.nthreads(), plan.n_blocks)
     for item in plan.items:
         if checkpoints is not None and checkpoints.load(item.key) is not None:
             # loaded by a task, so that a worker lost with the result can load it again
@@ -292,6 +312,9 @@ def _submit(
             retries=2,
             # longest first: the expensive chunks start early and the cheap ones fill the gaps
             priority=_estimated_cost(item),
+            # where its blocks' bins are (its middle block's home), not a hard restriction
+            workers=None if homes is None else [homes[item.first_block + item.n_blocks // 2]],
+            allow_other_workers=homes is not None,
         )
         futures[item.index] = future
         pending.append(future)

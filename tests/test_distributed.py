@@ -140,3 +140,50 @@ def test_other_work_item_sizes_give_the_same_result_bit_for_bit(
     ds, stats = run_quietly(dist_config(sample_store, **analysis), on_cluster)
     assert stats.items == n_items
     assert_bit_identical(ds, reference, provenance=frozenset({"config", "config_hash"}))
+
+
+# --- bin once per run: each block's items prefer one worker (issue 16, item 1) -----------------
+
+
+def test_block_homes_are_consecutive_blocks_in_shares_of_the_workers_threads() -> None:
+    from farm.execute import block_homes
+
+    assert block_homes({"tcp://b:1": 1, "tcp://a:1": 1}, 9) == ["tcp://a:1"] * 5 + ["tcp://b:1"] * 4
+    # the same cluster whatever order the scheduler lists it in
+    assert block_homes({"tcp://a:1": 1, "tcp://b:1": 1}, 9) == block_homes(
+        {"tcp://b:1": 1, "tcp://a:1": 1}, 9
+    )
+    assert block_homes({"a": 1, "b": 2}, 9) == ["a"] * 3 + ["b"] * 6  # twice the threads
+    assert block_homes({"a": 1, "b": 1, "c": 1}, 2) == ["a", "c"]  # fewer blocks than workers
+    assert block_homes({"a": 4}, 9) is None  # one worker: nothing to prefer
+    assert block_homes({}, 9) is None
+
+
+def test_two_workers_bin_each_block_once_per_run_and_keep_every_bit(
+    sample_store: Path, reference: xr.Dataset
+) -> None:
+    """Every chunk of a block runs on the block's worker, which bins it once for all of them.
+
+    Work stealing is off in this cluster, so that each item runs where the plan prefers; with it
+    on (the default), an idle worker may still take an item, which changes no number either.
+    """
+    import dask
+    from distributed import Client
+
+    from farm.cluster.local import local_cluster
+
+    def binned() -> int:  # on each worker: the blocks it binned (its bin cache's misses)
+        from farm.reweight.bincache import BIN_CACHE
+
+        return BIN_CACHE.misses
+
+    with dask.config.set({"distributed.scheduler.work-stealing": False}):
+        options = ClusterOptions(kind="local", workers=2, dashboard=False)
+        with local_cluster(options) as cluster, Client(cluster, set_as_default=False) as client:
+            client.wait_for_workers(2, timeout=60)
+            joined = ClusterOptions(scheduler_address=cluster.scheduler_address)
+            ds, stats = run_quietly(dist_config(sample_store, blocks_per_task=1), joined)
+            misses = client.run(binned)
+    assert stats.computed == N_CHUNKS * N_BLOCKS  # 90 one-block items, 10 per block
+    assert sorted(misses.values()) == [4, 5]  # 9 blocks, each binned once, where its items ran
+    assert_bit_identical(ds, reference, provenance=frozenset({"config", "config_hash"}))
