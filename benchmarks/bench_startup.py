@@ -16,14 +16,14 @@ what every later one does:
   without a bytecode cache for farm's modules (``PYTHONDONTWRITEBYTECODE=1``) and, with
   ``--baseline DIR``, on another tree, alternating round by round (best and median of
   ``--repeat`` rounds), so that a busy machine slows them all alike;
-
-Python's bytecode cache is on for every process but that variant, whatever the calling shell
-sets: a tree's modules are compiled on its first run and read back after, as Python does by
-default.
 - a worker's start-up: importing dask's distributed, then what farm adds (the task module and its
   kernels from numba's cache);
 - ``farm plan``'s estimate against the measured in-process run for each ``--sizes E:U``, and a
   synthetic plan of 10¹⁰ events × 10⁴ universes (wall time, work items, peak RSS).
+
+Python's bytecode cache is on for every process but the variant without it, whatever the calling
+shell sets: a tree's modules are compiled on its first run and read back after, as Python does by
+default.
 """
 
 from __future__ import annotations

@@ -176,15 +176,14 @@ def _write(ds: xr.Dataset, target: Path, groups: Mapping[str, xr.Dataset] | None
     with warnings.catch_warnings():
         # consolidated metadata is not in the zarr v3 spec yet; xarray readers expect it
         warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
-        ds.to_zarr(memory, mode="w-", consolidated=True, zarr_format=3, encoding=result_encoding(ds))
-        for name, group in (groups or {}).items():
-            group.to_zarr(
+        for name, part in [(None, ds), *(groups or {}).items()]:  # the root, then each group
+            part.to_zarr(
                 memory,
                 group=name,
                 mode="w-",
                 consolidated=True,
                 zarr_format=3,
-                encoding=result_encoding(group),
+                encoding=result_encoding(part),
             )
     if lazy:
         return

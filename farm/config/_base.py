@@ -99,10 +99,10 @@ def attribute_docstrings(cls: type) -> dict[str, str]:
 
 
 def _describe_fields(cls: type) -> None:
-    annotations = inspect.get_annotations(cls)
+    annotations = inspect.get_annotations(cls)  # every name attribute_docstrings finds is in it
     for name, doc in attribute_docstrings(cls).items():
-        if name.startswith("_") or "ClassVar" in str(annotations.get(name, "ClassVar")):
-            continue
+        if name.startswith("_") or "ClassVar" in str(annotations[name]):
+            continue  # not a field
         value = cls.__dict__.get(name, ...)
         if isinstance(value, FieldInfo):
             if value.description is None:
