@@ -184,8 +184,15 @@ def test_the_embedded_cluster_restarts_a_worker_killed_again_and_again() -> None
                     assert time.monotonic() < deadline, "the killed worker never came back"
                     time.sleep(0.05)
                 time.sleep(0.2)  # well past the 50 ms timer
+            assert sorted(cluster.workers) == [0, 1]  # no nanny was closed
+            # and worker 1 is there, or comes back: on a loaded machine it was seen gone again
+            # 0.2 s after its restart (3 runs in 10 with two busy processes beside the test) and
+            # back a moment later, its nanny still there; that it comes back is what counts
+            deadline = time.monotonic() + 60
+            while sorted(_names(client).values()) != ["0", "1"]:
+                assert time.monotonic() < deadline, "worker 1 never came back"
+                time.sleep(0.05)
             assert sorted(cluster.workers) == [0, 1]
-            assert sorted(_names(client).values()) == ["0", "1"]
 
         # the control: the same kill on dask's own LocalCluster closes the nanny of worker 1
         stock = LocalCluster(
