@@ -115,6 +115,70 @@ def test_compiled_helm_ratio_equals_numpy_and_the_physics_form_factor() -> None:
             np.testing.assert_allclose(table[k, sel], physics, rtol=1e-9)
 
 
+@pytest.mark.parametrize(("scale", "tolerance"), [(1.0, 1e-9), (1.04, 1e-9), (1.0, 0.0)])
+def test_the_fused_radius_pass_equals_the_table_then_the_check_then_the_fill(
+    scale: float, tolerance: float
+) -> None:
+    """helm_expansion_fill against knob_weight → interpolation_error → slot_fill, bit for bit, on
+    events that take every branch: other channels and a nucleus not in the sample (ratio 1,
+    group 0), q = 0, the closed form beyond q·R₀ = 4, a shift of zero, events with only a reco
+    or only a truth slot, inactive events, and a range wide enough that some events miss the
+    check (tolerance 0: even a row of ones may miss it)."""
+    from farm.physics import nuclei
+    from farm.reweight.fastpaths import chebyshev_interpolation_matrix, chebyshev_nodes
+    from farm.reweight.knobs import KnobContext, knob_weight, radius_expansion
+    from farm.store.schema import Channel
+
+    rng = np.random.default_rng(14)
+    n = 40_000
+    ctx = KnobContext(
+        observable="reco_pe",
+        nuclei_by_a={nuclei.get_target(t).a: t for t in ("Cs133", "I127")},
+        neutron_radius_scale=scale,
+    )
+    cevns = rng.random(n) < 0.8
+    cols = {
+        "channel": np.where(cevns, int(Channel.CEVNS), int(Channel.BRN)).astype(np.int8),
+        "target_a": rng.choice(np.array([133, 127, 40], dtype=np.int16), n, p=[0.45, 0.45, 0.1]),
+        "recoil_mev": rng.uniform(0.0, 0.06, n),  # the tail reaches q·R₀ > 4
+    }
+    cols["recoil_mev"][rng.random(n) < 0.02] = 0.0
+    w0 = rng.random(n) * 10.0 ** rng.integers(-3, 3, n)
+    slot = np.where(rng.random(n) < 0.6, rng.integers(0, 7, n), -1)
+    slot_truth = np.where(rng.random(n) < 0.5, 7 + rng.integers(0, 3, n), -1)
+    lo, hi, k = -0.6, 0.6, 12
+    checks = np.array([lo, hi, 0.0])
+    points = np.concatenate([chebyshev_nodes(lo, hi, k), checks])
+    lagrange = chebyshev_interpolation_matrix(checks, lo, hi, k)
+
+    fused = radius_expansion(points, cols, ctx, (w0, slot, slot_truth, 10), lagrange, tolerance)
+    assert fused is not None
+    filled, rest = fused
+
+    table = knob_weight("cevns_rms_radius", points, cols, ctx)
+    active = (slot >= 0) | (slot_truth >= 0)
+    good = compiled.interpolation_error(table, k, lagrange, active) <= tolerance
+    expected = compiled.slot_fill(
+        table[:k], w0, np.where(good, slot, -1), np.where(good, slot_truth, -1), 10
+    )
+    assert filled.shape == expected.shape == (k, 10)
+    assert filled.tobytes() == expected.tobytes()
+    np.testing.assert_array_equal(rest, np.flatnonzero(active & ~good))
+    # every branch was taken
+    group0 = active & ((cols["channel"] != Channel.CEVNS) | (cols["target_a"] == 40))
+    assert group0.any() and (table[:, group0] == 1.0).all()
+    assert (table[-1] == 1.0).all()  # the shift of zero
+    missed = np.isin(np.flatnonzero(group0), rest)
+    if tolerance > 0:  # some events miss, not the rows of ones
+        assert 0 < rest.size < active.sum() and not missed.any()
+    else:  # the interpolant of a row of ones is 1 only to rounding: every event misses
+        assert rest.size == active.sum() and missed.all()
+    r0_top = 1.2 * 5.6  # fm: R₀ of Cs at R (1 + 0.6), generous
+    q_fm = np.sqrt(2 * 124_000 * cols["recoil_mev"]) / 197.3
+    assert (active & ~group0 & (q_fm * r0_top > helm.HELM_SERIES_MAX_X)).any()
+    assert ((slot >= 0) & (slot_truth < 0)).any() and ((slot < 0) & (slot_truth >= 0)).any()
+
+
 def test_compiled_slot_fill_equals_numpy_bit_for_bit() -> None:
     rng = np.random.default_rng(12)
     n, k = 30_000, 5

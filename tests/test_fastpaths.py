@@ -245,3 +245,39 @@ def test_a_universe_gets_the_same_bits_in_whichever_chunk_it_is_computed(
                 np.testing.assert_array_equal(
                     getattr(part, field), getattr(reference, field)[a - lo : b - lo], err_msg=field
                 )
+
+
+@pytest.mark.parametrize("sample", ["sns-csi", "sns-lar"])
+def test_the_fused_radius_pass_gives_the_bits_of_the_table_check_and_fill(
+    samples: dict[str, Sample], sample: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The neutron radius's expansion runs as one compiled pass over tiles of events
+    (farm.reweight.helm.helm_expansion_fill); the path it replaced (the knob's (K + C, n) table,
+    then the check, then the node fill) stays for numpy and every other knob. Same block, same
+    chunk: the same bits."""
+    from farm.reweight import compiled
+
+    if not compiled.HAVE_NUMBA:
+        pytest.skip("numba is not installed: the fused pass does not exist")
+    s = samples[sample]
+    chunk = s.chunks["neutron_radius"]
+    fused_calls = []
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        out = original(*args, **kwargs)
+        fused_calls.append(out is not None)
+        return out
+
+    original = shortcuts.radius_expansion
+    for cols in s.blocks:
+        bins = acc.bin_events(cols, chunk)
+        with monkeypatch.context() as m:
+            m.setattr(shortcuts, "radius_expansion", spy)
+            fused = shortcuts.fast_histograms(cols, chunk, *bins)
+        with monkeypatch.context() as m:
+            m.setattr(shortcuts, "radius_expansion", lambda *a, **k: None)
+            table = shortcuts.fast_histograms(cols, chunk, *bins)
+        assert fused is not None and table is not None
+        for a, b, field in zip(fused, table, FIELDS, strict=True):
+            assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), field
+    assert fused_calls == [True] * len(s.blocks)

@@ -27,6 +27,15 @@ def warm_up_kernels() -> None:
     ids = np.zeros(1, dtype=np.uint64)
     compiled.bootstrap_fill(one, ids, 0, ids, index, index, flag, flag, 1, 1)
     helm.helm_ratio_table(one, index, one, one.reshape(1, 1))
+    lut = np.ones(1, dtype=np.int64)  # the neutron radius in one pass, the store's dtypes
+    helm.helm_expansion_fill(
+        (one, np.zeros(1, dtype=np.int8), np.zeros(1, dtype=np.int16)),
+        *(one, index, index, 1),
+        (0, lut, one, one, one.reshape(1, 1)),
+        flag,
+        np.ones((0, 1)),
+        1.0,
+    )
     compiled.slot_fill(one.reshape(1, 1), one, index, index, 1)
     compiled.interpolation_error(np.ones((2, 1)), 1, np.ones((1, 1)), flag)
     compiled.ordered_matmul(np.ones((1, 1)), np.ones((1, 1)))

@@ -23,6 +23,7 @@ deterministic: the same block always gives the same bits.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -146,14 +147,27 @@ def chebyshev_interpolation_matrix(points: np.ndarray, lo: float, hi: float, k: 
 
     p = Σⱼ cⱼ Tⱼ with cⱼ = (2/K) Σₖ f(nodeₖ) Tⱼ(nodeₖ) (c₀ halved), so L = T(points) · C; formed
     with elementwise sums in a fixed order (no BLAS), so its bits never depend on the machine.
+    Every block of a chunk asks for the same matrices: each is formed once per process.
     """
+    points = np.array(points, dtype=np.float64, order="C")
+    return _interpolation_matrix(
+        points.tobytes(), points.shape, float(lo), float(hi), int(k)
+    ).copy()
+
+
+@functools.lru_cache(maxsize=256)
+def _interpolation_matrix(
+    raw: bytes, shape: tuple[int, ...], lo: float, hi: float, k: int
+) -> np.ndarray:
+    points = np.frombuffer(raw, dtype=np.float64).reshape(shape)
     nodes = np.cos(np.pi * (np.arange(k) + 0.5) / k)
     transform = np.polynomial.chebyshev.chebvander(nodes, k - 1).T * (2.0 / k)  # (j, node)
     transform[0] *= 0.5
-    basis = np.polynomial.chebyshev.chebvander(_to_unit(np.asarray(points, float), lo, hi), k - 1)
+    basis = np.polynomial.chebyshev.chebvander(_to_unit(points, lo, hi), k - 1)
     out = np.zeros((basis.shape[0], k))
     for j in range(k):
         out += basis[:, j, None] * transform[j][None, :]
+    out.flags.writeable = False  # the cached one; callers get a copy
     return out
 
 

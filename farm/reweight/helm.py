@@ -12,7 +12,7 @@ import numpy as np
 
 from farm.reweight.compiled import CACHE, HAVE_NUMBA, numba
 
-__all__ = ["HELM_SERIES_MAX_X", "helm_ratio_table"]
+__all__ = ["HELM_SERIES_MAX_X", "helm_expansion_fill", "helm_ratio_table"]
 
 HELM_SERIES_MAX_X = 4.0
 """Below this q·R₀ (every CEvNS event of a π-DAR or reactor sample: the first zero of j is at
@@ -131,3 +131,191 @@ def helm_ratio_table(
         top = float(q.max(initial=0.0)) * max(float(nominal.max()), float(radii.max()))
         return _helm_ratio_numba(q, index, nominal, radii, not top <= HELM_SERIES_MAX_X)
     return _helm_ratio_numpy(q, index, nominal, radii)
+
+
+TILE = 256
+"""Events per tile of :func:`helm_expansion_fill`: their (K + C) ratios stay in the L1 cache
+between the series, the check and the fill (≈ 30 kB at K + C = 15)."""
+
+if HAVE_NUMBA:
+
+    @numba.njit(nogil=True, cache=CACHE)
+    def _helm_expansion_numba(
+        recoil, channel, target_a, w0, slot, slot_truth, n_slots, cevns_code, group_of_a,
+        two_m, hbarc, r0_nominal, r0_values, unit, lagrange, tolerance,
+    ):  # fmt: skip
+        # helm_ratio_table, interpolation_error and slot_fill tile by tile of the active events,
+        # each number computed by the same operations in the same order as those three (their
+        # bits), without their (K + C, n) table. An event of group 0 (another channel, a nucleus
+        # not in the sample) has every ratio exactly 1 there (q = 0: j(0) = 1): its check is
+        # that of a row of ones, done once, and it is not evaluated.
+        n = w0.size
+        n_v = r0_values.shape[1]
+        n_c = lagrange.shape[0]
+        n_k = n_v - n_c
+        out = np.zeros((n_slots, n_k))
+        bad = np.empty(n, dtype=np.int64)
+        n_bad = 0
+        one_worst = 0.0
+        for c in range(n_c):
+            approx = 0.0
+            for k in range(n_k):
+                approx = approx + lagrange[c, k] * 1.0
+            err = abs(approx - 1.0) / max(1.0, abs(1.0))
+            if err != err:
+                one_worst = np.inf
+            elif err > one_worst:
+                one_worst = err
+        ones_fit = one_worst <= tolerance
+        index = np.empty(TILE, dtype=np.int64)  # active events of the tile, in order
+        where = np.empty(TILE, dtype=np.int64)  # their place among the evaluated, −1: group 0
+        group = np.empty(TILE, dtype=np.uint64)  # unsigned: no wrap-around of an index
+        q = np.empty(TILE)
+        nominal = np.empty(TILE)
+        values = np.empty((n_v, TILE))
+        approx_row = np.empty(TILE)
+        worst = np.empty(TILE)
+        r0_column = r0_values.T.copy()  # the R₀ of every group at one shift, contiguous
+        r0_top = max(r0_values.max(), r0_nominal.max())
+        for start in range(0, n, TILE):
+            m = 0
+            p = 0
+            q_top = 0.0
+            for e in range(start, min(start + TILE, n)):
+                if slot[e] < 0 and slot_truth[e] < 0:
+                    continue
+                index[m] = e
+                g = 0
+                if channel[e] == cevns_code:
+                    a = target_a[e]
+                    if 0 <= a < group_of_a.size:
+                        g = group_of_a[a]
+                if g > 0:
+                    t = np.float64(recoil[e])
+                    q[p] = np.sqrt(two_m[g] * t + t * t) / hbarc
+                    q_top = max(q_top, q[p])
+                    group[p] = g
+                    where[m] = p
+                    p += 1
+                else:
+                    where[m] = -1
+                m += 1
+            far = not q_top * r0_top <= HELM_SERIES_MAX_X
+            for i in range(p):
+                nominal[i] = q[i] * r0_nominal[group[i]]
+            for i in range(p):
+                nominal[i] = _helm_series(nominal[i])
+            if far:
+                for i in range(p):
+                    x = q[i] * r0_nominal[group[i]]
+                    if x > HELM_SERIES_MAX_X:
+                        nominal[i] = _helm_j_far(x)
+            for v in range(n_v):
+                row = values[v]
+                column = r0_column[v]
+                for i in range(p):
+                    row[i] = q[i] * column[group[i]]
+                for i in range(p):
+                    row[i] = _helm_series(row[i])
+                if far:
+                    for i in range(p):
+                        x = q[i] * column[group[i]]
+                        if x > HELM_SERIES_MAX_X:
+                            row[i] = _helm_j_far(x)
+                if unit[v]:
+                    for i in range(p):
+                        row[i] = 1.0
+                else:
+                    for i in range(p):
+                        ratio = row[i] / nominal[i]
+                        row[i] = ratio * ratio if nominal[i] != 0.0 else 1.0
+            for i in range(p):
+                worst[i] = 0.0
+            for c in range(n_c):
+                for i in range(p):
+                    approx_row[i] = 0.0
+                for k in range(n_k):
+                    factor = lagrange[c, k]
+                    row = values[k]
+                    for i in range(p):
+                        approx_row[i] = approx_row[i] + factor * row[i]
+                exact = values[n_k + c]
+                for i in range(p):
+                    err = abs(approx_row[i] - exact[i]) / max(1.0, abs(exact[i]))
+                    if err != err:
+                        worst[i] = np.inf
+                    elif err > worst[i]:
+                        worst[i] = err
+            for j in range(m):
+                e = index[j]
+                i = where[j]
+                if not (ones_fit if i < 0 else worst[i] <= tolerance):
+                    bad[n_bad] = e
+                    n_bad += 1
+                    continue
+                w = w0[e]
+                s = slot[e]
+                st = slot_truth[e]
+                if i < 0:
+                    if s >= 0:
+                        for k in range(n_k):
+                            out[s, k] += w * 1.0
+                    if st >= 0:
+                        for k in range(n_k):
+                            out[st, k] += w * 1.0
+                    continue
+                if s >= 0:
+                    for k in range(n_k):
+                        out[s, k] += w * values[k, i]
+                if st >= 0:
+                    for k in range(n_k):
+                        out[st, k] += w * values[k, i]
+        return out.T.copy(), bad[:n_bad].copy()
+
+
+def helm_expansion_fill(
+    columns: tuple[np.ndarray, np.ndarray, np.ndarray],
+    w0: np.ndarray,
+    slot: np.ndarray,
+    slot_truth: np.ndarray,
+    n_slots: int,
+    nuclei: tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    unit: np.ndarray,
+    lagrange: np.ndarray,
+    tolerance: float,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The neutron-radius expansion of a block in one compiled pass; None without numba.
+
+    ``columns`` are the events' (recoil_mev, channel, target_a); ``nuclei`` is (the CEvNS
+    channel code, group of each mass number A (0: none), 2M per group, the nominal R₀ per group,
+    the K + C shifted R₀ per group), group 0 being every other event (ratio exactly 1); ``unit``
+    marks the shifts of zero (ratio exactly 1). Gives what :func:`helm_ratio_table`, then
+    farm.reweight.compiled's ``interpolation_error`` on the last C = ``lagrange.shape[0]`` rows
+    and ``slot_fill`` of the first K on the events within ``tolerance`` give, bit for bit: the
+    (K, n_slots) node sums and the active events beyond the tolerance, in increasing order. No
+    (K + C, n) table is stored: a tile of events is evaluated, checked and filled in the cache.
+    """
+    if not HAVE_NUMBA:
+        return None
+    from farm.physics.constants import HBARC_MEV_FM
+
+    recoil, channel, target_a = columns
+    code, group_of_a, two_m, r0_nominal, r0_values = nuclei
+    return _helm_expansion_numba(
+        np.ascontiguousarray(recoil, dtype=np.float64),
+        np.ascontiguousarray(channel),
+        np.ascontiguousarray(target_a),
+        np.ascontiguousarray(w0, dtype=np.float64),
+        np.ascontiguousarray(slot, dtype=np.int64),
+        np.ascontiguousarray(slot_truth, dtype=np.int64),
+        n_slots,
+        code,
+        np.ascontiguousarray(group_of_a, dtype=np.int64),
+        np.ascontiguousarray(two_m, dtype=np.float64),
+        HBARC_MEV_FM,
+        np.ascontiguousarray(r0_nominal, dtype=np.float64),
+        np.ascontiguousarray(r0_values, dtype=np.float64),
+        np.ascontiguousarray(unit, dtype=np.bool_),
+        np.ascontiguousarray(lagrange, dtype=np.float64),
+        tolerance,
+    )

@@ -28,6 +28,7 @@ __all__ = [
     "KnobContext",
     "categorical_columns",
     "knob_weight",
+    "radius_expansion",
     "required_columns",
 ]
 
@@ -140,14 +141,68 @@ def _cevns_radius(values: np.ndarray, cols: Columns, ctx: KnobContext) -> np.nda
             cevns.momentum_transfer_mev(cols["recoil_mev"][sel], nuclei.get_target(name).mass_mev)
             / HBARC_MEV_FM
         )
-        radius = float(cevns.helm_rms_radius_fm(a)) * ctx.neutron_radius_scale
-        # the nominal R₀ exactly as the generator computed it (standard R₀ at scale 1)
-        nominal = None if ctx.neutron_radius_scale == 1.0 else radius
-        r0_nominal.append(float(cevns.helm_r0_fm(a, nominal)))
-        r0_shifted.append(cevns.helm_r0_fm(a, radius * (1.0 + shifts)))
+        nominal, shifted = _helm_radii(a, shifts, ctx)
+        r0_nominal.append(nominal)
+        r0_shifted.append(shifted)
     weight = helm_ratio_table(q_fm, group, np.array(r0_nominal), np.stack(r0_shifted))
     weight[shifts == 0.0] = 1.0
     return weight
+
+
+def _helm_radii(a: int, shifts: np.ndarray, ctx: KnobContext) -> tuple[float, np.ndarray]:
+    """(nominal R₀, R₀ at every shifted rms radius R (1 + v)) of the nucleus of mass number A."""
+    radius = float(cevns.helm_rms_radius_fm(a)) * ctx.neutron_radius_scale
+    # the nominal R₀ exactly as the generator computed it (standard R₀ at scale 1)
+    nominal = None if ctx.neutron_radius_scale == 1.0 else radius
+    return float(cevns.helm_r0_fm(a, nominal)), cevns.helm_r0_fm(a, radius * (1.0 + shifts))
+
+
+def radius_expansion(
+    values: np.ndarray,
+    cols: Columns,
+    ctx: KnobContext,
+    fill: tuple[np.ndarray, np.ndarray, np.ndarray, int],
+    lagrange: np.ndarray,
+    tolerance: float,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The neutron-radius knob's expansion on a block in one compiled pass
+    (farm.reweight.helm.helm_expansion_fill): ``values`` are its K nodes then C check points,
+    ``fill`` is (w0, reco slot, truth slot, slots per row). Gives the (K, slots) node sums and
+    the active events that miss the check, the bits of :func:`knob_weight` then
+    ``interpolation_error`` and ``slot_fill``; None where that pass does not apply (no numba, a
+    mass number beyond the lookup, a shifted radius that :func:`_cevns_radius` would refuse for
+    a nucleus in the block: the generic path then says so)."""
+    from farm.physics import nuclei
+    from farm.reweight.helm import helm_expansion_fill
+
+    shifts = np.asarray(values, dtype=np.float64)
+    by_a = dict(ctx.nuclei_by_a)
+    if any(not 0 < a < 1024 for a in by_a):
+        return None
+    group_of_a = np.zeros(max(by_a, default=0) + 1, dtype=np.int64)
+    two_m, r0_nominal, r0_shifted = [0.0], [1.0], [np.ones(shifts.size)]
+    try:
+        for a, name in by_a.items():
+            group_of_a[a] = len(two_m)
+            two_m.append(2.0 * float(nuclei.get_target(name).mass_mev))
+            nominal, shifted = _helm_radii(a, shifts, ctx)
+            r0_nominal.append(nominal)
+            r0_shifted.append(shifted)
+    except ValueError:
+        return None
+    w0, slot, slot_truth, n_slots = fill
+    groups = (np.array(two_m), np.array(r0_nominal), np.stack(r0_shifted))
+    return helm_expansion_fill(
+        (cols["recoil_mev"], cols["channel"], cols["target_a"]),
+        w0,
+        slot,
+        slot_truth,
+        n_slots,
+        (int(Channel.CEVNS), group_of_a, *groups),
+        shifts == 0.0,
+        lagrange,
+        tolerance,
+    )
 
 
 def _sin2w(values: np.ndarray, cols: Columns, ctx: KnobContext) -> np.ndarray:

@@ -35,6 +35,7 @@ from farm.reweight.knobs import (
     RESPONSE_KNOBS,
     categorical_columns,
     knob_weight,
+    radius_expansion,
 )
 from farm.reweight.readout_shift import ScaledReadout, affected
 from farm.reweight.transitions import transition_histograms
@@ -164,27 +165,32 @@ def _expanded(
     lo, hi, middle, _ = span(spec, parameter)
     nodes = chebyshev_nodes(lo, hi, EXPANSION_NODES)
     checks = np.array([lo, hi, middle])
-    table = knob_weight(parameter, np.concatenate([nodes, checks]), cols, spec.knob_context)
+    points = np.concatenate([nodes, checks])
     slot, slot_truth = layout.slots(w0.size, truth=weights_truth)
-    active = (slot >= 0) | (slot_truth >= 0)
-    error = interpolation_error(
-        table,
-        EXPANSION_NODES,
-        chebyshev_interpolation_matrix(checks, lo, hi, EXPANSION_NODES),
-        active,
-    )
-    good = error <= EXPANSION_TOLERANCE
-    filled = slot_fill(
-        table[:EXPANSION_NODES],
-        w0,
-        np.where(good, slot, -1),
-        np.where(good, slot_truth, -1),
-        layout.n_slots,
-    )
+    lagrange = chebyshev_interpolation_matrix(checks, lo, hi, EXPANSION_NODES)
+    fused = None
+    if parameter == "cevns_rms_radius":
+        fill = (w0, slot, slot_truth, layout.n_slots)
+        fused = radius_expansion(
+            points, cols, spec.knob_context, fill, lagrange, EXPANSION_TOLERANCE
+        )
+    if fused is not None:
+        filled, rest = fused
+    else:
+        table = knob_weight(parameter, points, cols, spec.knob_context)
+        active = (slot >= 0) | (slot_truth >= 0)
+        good = interpolation_error(table, EXPANSION_NODES, lagrange, active) <= EXPANSION_TOLERANCE
+        filled = slot_fill(
+            table[:EXPANSION_NODES],
+            w0,
+            np.where(good, slot, -1),
+            np.where(good, slot_truth, -1),
+            layout.n_slots,
+        )
+        rest = np.flatnonzero(active & ~good)
     sig, bkg, truth = expansion_histograms(
         layout, w0, filled, values, lo, hi, weights_truth=weights_truth
     )
-    rest = np.flatnonzero(active & ~good)
     if rest.size:
         exact = _exact(cols, spec, parameter, rest, bins, weights_truth=weights_truth)
         sig, bkg = sig + exact[0], bkg + exact[1]
