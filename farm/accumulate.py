@@ -157,14 +157,15 @@ def columns_needed(spec: AccumulationSpec) -> tuple[str, ...]:
 
 def columns_once_binned(spec: AccumulationSpec) -> tuple[str, ...]:
     """The columns of :func:`columns_needed` a block is read with when its bins are known
-    (farm.reweight.bincache.BIN_CACHE): the nominal weight and selection, and for per-event
-    universes the event id, with the channel and the columns of the knobs that vary in the
-    chunk. Not what only binning reads (observable, truth column, E_ν, flavour, signal flag)
-    nor the columns of knobs at their nominal value; a path that asks for one of those after
-    all is given it (:func:`workers.tasks.compute_item` reads it then)."""
+    (farm.reweight.bincache.BIN_CACHE): the nominal weight and selection, the event id for
+    bootstrap replicas, and the channel and the columns of the knobs that vary in the chunk.
+    Not what only binning reads (observable, truth column, E_ν, flavour, signal flag) nor the
+    columns of knobs at their nominal value; a path that asks for one of those after all is
+    given it (:func:`workers.tasks.compute_item` reads it then)."""
     names = {"selected", "w_nominal"}
+    if (spec.bootstrap_replica >= 0).any():
+        names.add("event_id")  # the bootstrap's hash; no knob reads it
     if spec.event_universes.size:
-        names.add("event_id")
         varied = [p for p, values in spec.knob_values.items() if values.any()]
         if varied:
             names.add("channel")

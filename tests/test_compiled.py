@@ -179,6 +179,70 @@ def test_the_fused_radius_pass_equals_the_table_then_the_check_then_the_fill(
     assert ((slot >= 0) & (slot_truth < 0)).any() and ((slot < 0) & (slot_truth >= 0)).any()
 
 
+def test_compiled_block_slots_equal_the_layouts_scatter() -> None:
+    """A block's slots in one compiled pass: the numpy scatter's integers, truth slots or not."""
+    rng = np.random.default_rng(15)
+    n, n_reco, n_truth = 50_000, 7, 3
+    reco = rng.integers(-1, n_reco, n)
+    truth = rng.integers(0, n_truth, n)
+    signal = rng.random(n) < 0.6
+    selected = rng.random(n) < 0.5
+    for with_truth in (True, False):
+        got = compiled.block_slots(reco, truth, signal, selected, n_reco, n_truth, truth=with_truth)
+        want = compiled._block_slots_numpy(
+            reco, truth, signal, selected, n_reco, n_truth, with_truth
+        )
+        for a, b in zip(got, want, strict=True):
+            assert a.dtype == b.dtype == np.int64
+            np.testing.assert_array_equal(a, b)
+    slot, slot_truth = got[0], compiled.block_slots(
+        reco, truth, signal, selected, n_reco, n_truth, truth=True
+    )[1]
+    n_sig = n_reco * n_truth
+    sig = selected & (reco >= 0) & signal
+    bkg = selected & (reco >= 0) & ~signal
+    np.testing.assert_array_equal(slot[sig], reco[sig] * n_truth + truth[sig])
+    np.testing.assert_array_equal(slot[bkg], n_sig + reco[bkg])
+    assert (slot[~(sig | bkg)] == -1).all() and (got[1] == -1).all()
+    np.testing.assert_array_equal(slot_truth[signal], n_sig + n_reco + truth[signal])
+    assert (slot_truth[~signal] == -1).all()
+
+
+@pytest.mark.parametrize("n_classes", [0, 1, 5, compiled.CLASS_LIMIT, compiled.CLASS_LIMIT + 1])
+def test_compiled_classes_are_numpy_uniques_index_and_inverse(n_classes: int) -> None:
+    """One pass instead of a sort: the classes in increasing key order, each one's first event,
+    each event's class; past CLASS_LIMIT classes np.unique itself."""
+    rng = np.random.default_rng(16)
+    n = 20_000 if n_classes else 0
+    keys = rng.choice(2**40, max(n_classes, 1), replace=False) - 2**39  # negative keys too
+    key = keys[rng.integers(0, max(n_classes, 1), n)]
+    if n:
+        key[:100] = key[0]  # a run of one class
+    first, category = compiled.classes(key)
+    _, want_first, want_category = np.unique(key, return_index=True, return_inverse=True)
+    np.testing.assert_array_equal(first, want_first)
+    np.testing.assert_array_equal(category, want_category.ravel())
+    assert first.size == len(set(key.tolist()))
+
+
+def test_compiled_class_fill_equals_the_two_bincounts() -> None:
+    rng = np.random.default_rng(17)
+    n, n_cat, n_slots = 60_000, 4, 11
+    category = rng.integers(-1, n_cat, n)
+    slot = np.where(rng.random(n) < 0.7, rng.integers(0, 8, n), -1)
+    slot_truth = np.where(rng.random(n) < 0.5, 8 + rng.integers(0, 3, n), -1)
+    w0 = rng.random(n) * 10.0 ** rng.integers(-3, 3, n)
+    table = compiled.class_slot_fill(category, n_cat, slot, slot_truth, w0, n_slots)
+    want = compiled._class_slot_fill_numpy(category, n_cat, slot, slot_truth, w0, n_slots)
+    assert table.shape == (n_cat + 1, n_slots)
+    assert table.tobytes() == want.tobytes()
+    unit = category < 0  # the unit class is the last row
+    keep = unit & (slot >= 0)
+    np.testing.assert_allclose(
+        table[-1, :8], np.bincount(slot[keep], weights=w0[keep], minlength=8), rtol=1e-13, atol=0
+    )
+
+
 def test_compiled_slot_fill_equals_numpy_bit_for_bit() -> None:
     rng = np.random.default_rng(12)
     n, k = 30_000, 5

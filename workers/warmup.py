@@ -37,6 +37,9 @@ def warm_up_kernels() -> None:
         1.0,
     )
     compiled.slot_fill(one.reshape(1, 1), one, index, index, 1)
+    compiled.block_slots(index, index, flag, flag, 1, 1, truth=True)
+    compiled.classes(index)
+    compiled.class_slot_fill(index, 1, index, index, one, 1)
     compiled.interpolation_error(np.ones((2, 1)), 1, np.ones((1, 1)), flag)
     compiled.ordered_matmul(np.ones((1, 1)), np.ones((1, 1)))
     # not the weight-set kernels (four signatures): only samples with precomputed weights use

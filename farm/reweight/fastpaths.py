@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from farm.reweight.compiled import ordered_matmul
+from farm.reweight.compiled import block_slots, class_slot_fill, ordered_matmul
 
 __all__ = [
     "BlockLayout",
@@ -45,17 +45,15 @@ __all__ = [
 
 @dataclass(frozen=True, kw_only=True)
 class BlockLayout:
-    """Which events of a block fill which histogram row (fixed bins, no lateral shift)."""
+    """Which events of a block fill which histogram row (fixed bins, no lateral shift): built
+    from the block's bins, each event list formed when a path first asks for it."""
 
     n_reco: int
     n_truth: int
-    sig_events: np.ndarray
-    sig_index: np.ndarray
-    """reco × n_truth + truth of each selected, in-range signal event."""
-    bkg_events: np.ndarray
-    bkg_index: np.ndarray
-    truth_events: np.ndarray
-    truth_index: np.ndarray
+    reco_bin: np.ndarray
+    truth_bin: np.ndarray
+    signal: np.ndarray
+    selected: np.ndarray
 
     @classmethod
     def build(
@@ -67,20 +65,51 @@ class BlockLayout:
         n_reco: int,
         n_truth: int,
     ) -> BlockLayout:
-        in_reco = selected & (reco_bin >= 0)
-        sig = np.flatnonzero(in_reco & signal)
-        bkg = np.flatnonzero(in_reco & ~signal)
-        truth = np.flatnonzero(signal)
         return cls(
             n_reco=n_reco,
             n_truth=n_truth,
-            sig_events=sig,
-            sig_index=reco_bin[sig] * n_truth + truth_bin[sig],
-            bkg_events=bkg,
-            bkg_index=reco_bin[bkg],
-            truth_events=truth,
-            truth_index=truth_bin[truth],
+            reco_bin=reco_bin,
+            truth_bin=truth_bin,
+            signal=signal,
+            selected=selected,
         )
+
+    @functools.cached_property
+    def _events(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        in_reco = self.selected & (self.reco_bin >= 0)
+        return (
+            np.flatnonzero(in_reco & self.signal),
+            np.flatnonzero(in_reco & ~self.signal),
+            np.flatnonzero(self.signal),
+        )
+
+    @property
+    def sig_events(self) -> np.ndarray:
+        """The selected signal events inside the reco range."""
+        return self._events[0]
+
+    @functools.cached_property
+    def sig_index(self) -> np.ndarray:
+        """reco × n_truth + truth of each selected, in-range signal event."""
+        return self.reco_bin[self.sig_events] * self.n_truth + self.truth_bin[self.sig_events]
+
+    @property
+    def bkg_events(self) -> np.ndarray:
+        """The selected background events inside the reco range."""
+        return self._events[1]
+
+    @functools.cached_property
+    def bkg_index(self) -> np.ndarray:
+        return self.reco_bin[self.bkg_events]
+
+    @property
+    def truth_events(self) -> np.ndarray:
+        """Every signal event."""
+        return self._events[2]
+
+    @functools.cached_property
+    def truth_index(self) -> np.ndarray:
+        return self.truth_bin[self.truth_events]
 
     @property
     def n_slots(self) -> int:
@@ -89,15 +118,20 @@ class BlockLayout:
 
     def slots(self, n: int, *, truth: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Each event's reco slot (signal or background) and truth slot in a row of
-        :attr:`n_slots`, −1 for none; ``truth=False`` leaves every truth slot at −1."""
-        n_sig = self.n_reco * self.n_truth
-        slot = np.full(n, -1, dtype=np.int64)
-        slot[self.sig_events] = self.sig_index
-        slot[self.bkg_events] = n_sig + self.bkg_index
-        slot_truth = np.full(n, -1, dtype=np.int64)
-        if truth:
-            slot_truth[self.truth_events] = n_sig + self.n_reco + self.truth_index
-        return slot, slot_truth
+        :attr:`n_slots`, −1 for none; ``truth=False`` leaves every truth slot at −1
+        (farm.reweight.compiled.block_slots; ``n`` is the block's number of events)."""
+        if n != self.reco_bin.size:
+            msg = f"slots of {n} events asked of a block of {self.reco_bin.size}"
+            raise ValueError(msg)
+        return block_slots(
+            self.reco_bin,
+            self.truth_bin,
+            self.signal,
+            self.selected,
+            self.n_reco,
+            self.n_truth,
+            truth=truth,
+        )
 
     def split(self, table: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(U, n_slots) rows → signal (U, I, J), background (U, I), truth (U, J)."""
@@ -282,12 +316,7 @@ def categorical_histograms(
     n_u, n_cat = factors.shape
     slot, slot_truth = layout.slots(w0.size, truth=True)
     n_slots = layout.n_slots
-    cat = np.where(category >= 0, category, n_cat)  # the unit class last
-    table = np.zeros(((n_cat + 1) * n_slots,))
-    for slots in (slot, slot_truth):  # disjoint slot ranges: each bin is summed in event order
-        has = slots >= 0
-        table += np.bincount(cat[has] * n_slots + slots[has], weights=w0[has], minlength=table.size)
-    per_class = table.reshape(n_cat + 1, n_slots)
+    per_class = class_slot_fill(category, n_cat, slot, slot_truth, w0, n_slots)  # unit class last
     unit = np.ones((n_u, 1))
     hist = ordered_matmul(np.concatenate([factors, unit], axis=1), per_class)
     sig, bkg, truth = layout.split(hist)

@@ -8,6 +8,7 @@ threshold) re-run the detector response: farm.reweight.readout_shift.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -210,15 +211,24 @@ def _sin2w(values: np.ndarray, cols: Columns, ctx: KnobContext) -> np.ndarray:
     weight = np.ones((values.size, cols["channel"].size))
     for a, name in ctx.nuclei_by_a.items():
         sel = (cols["channel"] == Channel.CEVNS) & (cols["target_a"] == a)
-        nominal = cevns.weak_charge(name, ctx.couplings, ctx.sin2w) ** 2  # type: ignore[arg-type]
-        factors = np.array(
-            [
-                cevns.weak_charge(name, ctx.couplings, ctx.sin2w + v) ** 2 / nominal  # type: ignore[arg-type]
-                for v in values
-            ]
-        )
+        factors = _weak_charge_ratios(name, ctx.couplings, ctx.sin2w, values.tobytes())
         weight[:, sel] = factors[:, None]
     return weight
+
+
+@functools.lru_cache(maxsize=256)
+def _weak_charge_ratios(name: str, couplings: str, sin2w: float, raw: bytes) -> np.ndarray:
+    """Q_W(s + v)²/Q_W(s)² of one nucleus for the values v (float64 bytes): the same for
+    every block of a chunk, so computed once per process."""
+    nominal = cevns.weak_charge(name, couplings, sin2w) ** 2  # type: ignore[arg-type]
+    factors = np.array(
+        [
+            cevns.weak_charge(name, couplings, sin2w + v) ** 2 / nominal  # type: ignore[arg-type]
+            for v in np.frombuffer(raw, dtype=np.float64)
+        ]
+    )
+    factors.flags.writeable = False
+    return factors
 
 
 def _ccqe_ma(values: np.ndarray, cols: Columns, ctx: KnobContext) -> np.ndarray:

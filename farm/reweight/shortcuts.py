@@ -18,7 +18,13 @@ import numpy as np
 
 from farm.physics.response import CevnsResponse, poisson_ratio
 from farm.reweight.bootstrap import poisson_weights
-from farm.reweight.compiled import bootstrap_fill, interpolation_error, ordered_matmul, slot_fill
+from farm.reweight.compiled import (
+    bootstrap_fill,
+    classes,
+    interpolation_error,
+    ordered_matmul,
+    slot_fill,
+)
 from farm.reweight.fastpaths import (
     BlockLayout,
     bootstrap_histograms,
@@ -36,6 +42,7 @@ from farm.reweight.knobs import (
     categorical_columns,
     knob_weight,
     radius_expansion,
+    required_columns,
 )
 from farm.reweight.readout_shift import ScaledReadout, affected
 from farm.reweight.transitions import transition_histograms
@@ -110,7 +117,8 @@ def _exact(
     """Exact per-universe weights on the events ``rows`` (indices), a block of universes at a time."""
     reco_bin, truth_bin, signal = bins
     values = spec.knob_values[parameter]
-    sub = {name: column[rows] for name, column in cols.items()}
+    names = {"channel", "selected", "w_nominal", *required_columns(parameter, spec.knob_context)}
+    sub = {name: cols[name][rows] for name in names}
     layout = BlockLayout.build(
         reco_bin[rows], truth_bin[rows], signal[rows], sub["selected"], spec.n_reco, spec.n_truth
     )
@@ -138,7 +146,9 @@ def _by_class(
     classified events (the others keep factor 1), ``first`` the position among them of each
     class's first member, ``inverse`` the class of each."""
     w0 = cols["w_nominal"]
-    representatives = {name: column[rows[first]] for name, column in cols.items()}
+    # the columns the factor depends on: a worker's block reads no other (workers.tasks)
+    names = {"channel", *required_columns(parameter, spec.knob_context)}
+    representatives = {name: cols[name][rows[first]] for name in names}
     factors = knob_weight(
         parameter, spec.knob_values[parameter], representatives, spec.knob_context
     )
@@ -240,7 +250,7 @@ def fast_histograms(
         key = np.zeros(w0.size, dtype=np.int64)
         for name in categorical:  # small integer columns (channel, A)
             key = key * 65536 + cols[name].astype(np.int64)
-        _, first, category = np.unique(key, return_index=True, return_inverse=True)
+        first, category = classes(key)
         return _by_class(cols, spec, parameter, layout, np.arange(w0.size), first, category)
     if _expands(spec, parameter):
         return _expanded(cols, spec, parameter, layout, bins, weights_truth=weights_truth)
