@@ -354,6 +354,9 @@ MUTATIONS: list[Mutation] = [
     m("farm/reweight/compiled.py", "            if c < 0:\n                c = n_cat",
       "            if c < 0:\n                c = 0",
       "compiled class fill adds the unit class's events to the first class", "test_compiled.py"),
+    m("farm/reweight/compiled.py", "                    row[s] += factor * products[s]",
+      "                    row[s] = factor * products[s]",
+      "compiled class products keep only the last class", "test_compiled.py"),
     # detector knobs (issue 10): the response the generator and the knobs share
     m("farm/physics/response.py", "return np.exp(kk * np.log(f) - (f - 1.0) * lam)",
       "return np.exp(kk * np.log(f) - f * lam)",

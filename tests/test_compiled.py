@@ -243,6 +243,23 @@ def test_compiled_class_fill_equals_the_two_bincounts() -> None:
     )
 
 
+def test_compiled_class_products_add_the_classes_in_order_as_numpy_does() -> None:
+    rng = np.random.default_rng(18)
+    n_u, n_c, n_s = 37, 23, 19
+    start = rng.random((n_u, n_s)) * 10.0 ** rng.integers(-3, 3, (n_u, n_s))
+    factors = rng.random((n_u, n_c)) * 10.0 ** rng.integers(-3, 3, (n_u, n_c))
+    per_class = rng.standard_normal((n_u, n_c, n_s)) * 10.0 ** rng.integers(-3, 3, (n_u, n_c, n_s))
+    got, want = start.copy(), start.copy()
+    compiled.add_class_products(got, factors, per_class)
+    compiled._add_class_products_numpy(want, factors, per_class)
+    assert got.tobytes() == want.tobytes()
+    np.testing.assert_allclose(
+        got, start + np.einsum("uc,ucs->us", factors, per_class), rtol=1e-12, atol=1e-12
+    )
+    with pytest.raises(ValueError, match="C-contiguous float64"):
+        compiled.add_class_products(start.T, factors, per_class)
+
+
 def test_compiled_slot_fill_equals_numpy_bit_for_bit() -> None:
     rng = np.random.default_rng(12)
     n, k = 30_000, 5

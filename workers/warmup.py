@@ -40,6 +40,7 @@ def warm_up_kernels() -> None:
     compiled.block_slots(index, index, flag, flag, 1, 1, truth=True)
     compiled.classes(index)
     compiled.class_slot_fill(index, 1, index, index, one, 1)
+    compiled.add_class_products(np.zeros((1, 1)), np.ones((1, 1)), np.ones((1, 1, 1)))
     compiled.interpolation_error(np.ones((2, 1)), 1, np.ones((1, 1)), flag)
     compiled.ordered_matmul(np.ones((1, 1)), np.ones((1, 1)))
     # not the weight-set kernels (four signatures): only samples with precomputed weights use

@@ -23,6 +23,7 @@ from farm.reweight.bootstrap import POISSON_THRESHOLDS, key_hash
 __all__ = [
     "CLASS_LIMIT",
     "HAVE_NUMBA",
+    "add_class_products",
     "block_slots",
     "bootstrap_fill",
     "class_slot_fill",
@@ -552,20 +553,28 @@ if HAVE_NUMBA:
 
     @numba.njit(nogil=True, cache=CACHE)
     def _interpolation_error_numba(values, n_nodes, lagrange, active):
-        worst = np.zeros(values.shape[1])
+        # node by node over every event (vectorised, the node rows streamed), each event's
+        # interpolant summed over the nodes in order as the numpy version does
+        n = values.shape[1]
+        worst = np.zeros(n)
+        approx = np.empty(n)
         for c in range(values.shape[0] - n_nodes):
-            for e in range(values.shape[1]):
-                if not active[e]:
-                    continue
-                approx = 0.0
-                for k in range(n_nodes):
-                    approx = approx + lagrange[c, k] * values[k, e]
-                exact = values[n_nodes + c, e]
-                err = abs(approx - exact) / max(1.0, abs(exact))
+            approx[:] = 0.0
+            for k in range(n_nodes):
+                factor = lagrange[c, k]
+                row = values[k]
+                for e in range(n):
+                    approx[e] = approx[e] + factor * row[e]
+            exact = values[n_nodes + c]
+            for e in range(n):
+                err = abs(approx[e] - exact[e]) / max(1.0, abs(exact[e]))
                 if err != err:
                     worst[e] = np.inf
                 elif err > worst[e]:
                     worst[e] = err
+        for e in range(n):
+            if not active[e]:
+                worst[e] = 0.0
         return worst
 
 
@@ -602,6 +611,41 @@ if HAVE_NUMBA:
                 for j in range(b.shape[1]):
                     out[u, j] += factor * b[c, j]
         return out
+
+
+def _add_class_products_numpy(table, factors, per_class):
+    for c in range(factors.shape[1]):
+        table += factors[:, c, None] * per_class[:, c, :]
+
+
+if HAVE_NUMBA:
+
+    @numba.njit(nogil=True, cache=CACHE)
+    def _add_class_products_numba(table, factors, per_class):
+        for u in range(table.shape[0]):
+            row = table[u]
+            for c in range(factors.shape[1]):
+                factor = factors[u, c]
+                products = per_class[u, c]
+                for s in range(row.size):
+                    row[s] += factor * products[s]
+
+
+def add_class_products(table: np.ndarray, factors: np.ndarray, per_class: np.ndarray) -> None:
+    """table[u] += Σ_c factors[u, c] · per_class[u, c] in place, the classes added in order
+    (table (U, S) float64 C-contiguous, factors (U, C), per_class (U, C, S))."""
+    if table.dtype != np.float64 or not table.flags.c_contiguous:
+        msg = "add_class_products needs a C-contiguous float64 table"
+        raise ValueError(msg)
+    args = (
+        table,
+        np.ascontiguousarray(factors, dtype=np.float64),
+        np.ascontiguousarray(per_class, dtype=np.float64),
+    )
+    if HAVE_NUMBA:
+        _add_class_products_numba(*args)
+    else:
+        _add_class_products_numpy(*args)
 
 
 def ordered_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:

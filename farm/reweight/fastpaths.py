@@ -137,6 +137,12 @@ class BlockLayout:
         """(U, n_slots) rows → signal (U, I, J), background (U, I), truth (U, J)."""
         return split_slots(table, self.n_reco, self.n_truth)
 
+    def truth_sums(self, weight: np.ndarray) -> np.ndarray:
+        """truth[J] for one weight per event: the last of :meth:`fill`, alone."""
+        return np.bincount(
+            self.truth_index, weights=weight[self.truth_events], minlength=self.n_truth
+        )
+
     def fill(self, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(signal[I·J], background[I], truth[J]) for one weight per event."""
         return (
@@ -221,7 +227,7 @@ def expansion_histograms(
     table = ordered_matmul(chebyshev_interpolation_matrix(values, lo, hi, k), nodes_filled)
     sig, bkg, truth = layout.split(table)
     if not weights_truth:
-        truth = np.repeat(layout.fill(w0)[2][None, :], values.size, axis=0)
+        truth = np.repeat(layout.truth_sums(w0)[None, :], values.size, axis=0)
     return sig, bkg, truth
 
 
@@ -249,7 +255,7 @@ def lateral_histograms(
     n_u, n_reco, n_truth = scales.size, layout.n_reco, layout.n_truth
     fixed = np.where(affected, 0.0, w0)
     base_sig, base_bkg, truth = layout.fill(fixed)
-    truth = layout.fill(w0)[2]
+    truth = layout.truth_sums(w0)
     bounds = reco_edges[None, :] / scales[:, None]
     sig = np.repeat(base_sig.reshape(1, n_reco, n_truth), n_u, axis=0)
     moving = selected & affected
@@ -321,7 +327,7 @@ def categorical_histograms(
     hist = ordered_matmul(np.concatenate([factors, unit], axis=1), per_class)
     sig, bkg, truth = layout.split(hist)
     if not weights_truth:
-        truth = np.repeat(layout.fill(w0)[2][None, :], n_u, axis=0)
+        truth = np.repeat(layout.truth_sums(w0)[None, :], n_u, axis=0)
     return sig, bkg, truth
 
 
@@ -333,7 +339,7 @@ def exact_histograms(
     sig = np.zeros((n_u, layout.n_reco * layout.n_truth))
     bkg = np.zeros((n_u, layout.n_reco))
     truth = np.zeros((n_u, layout.n_truth))
-    nominal_truth = None if weights_truth else layout.fill(w0)[2]
+    nominal_truth = None if weights_truth else layout.truth_sums(w0)
     for u in range(n_u):
         sig[u], bkg[u], truth[u] = layout.fill(w0 * weights[u])
         if nominal_truth is not None:

@@ -19,6 +19,7 @@ import numpy as np
 from farm.physics.response import CevnsResponse, poisson_ratio
 from farm.reweight.bootstrap import poisson_weights
 from farm.reweight.compiled import (
+    add_class_products,
     bootstrap_fill,
     classes,
     interpolation_error,
@@ -343,8 +344,7 @@ def _poisson_classes(
             chebyshev_interpolation_matrix(values, lo, hi, EXPANSION_NODES), filled
         ).reshape(n_u, n_cls, n_slots)
         g = np.exp(classes[None, :] * (np.log1p(values)[:, None] - values[:, None]))
-        for c in range(n_cls):
-            table += g[:, c, None] * per_class[:, c, :]
+        add_class_products(table, g, per_class)
         exact = np.flatnonzero(~good)
     else:
         exact = np.arange(rows.size)
@@ -356,5 +356,5 @@ def _poisson_classes(
             )
     n_sig = layout.n_reco * layout.n_truth
     sig = table[:, :n_sig].reshape(n_u, layout.n_reco, layout.n_truth)
-    truth = np.repeat(layout.fill(w0)[2][None, :], n_u, axis=0)
+    truth = np.repeat(layout.truth_sums(w0)[None, :], n_u, axis=0)
     return sig, table[:, n_sig:], truth

@@ -301,7 +301,7 @@ def transition_histograms(
 
     sig = table[:, :n_sig].reshape(n_u, n_reco, n_truth)
     bkg = table[:, n_sig:]
-    truth = np.repeat(layout.fill(w0)[2][None, :], n_u, axis=0)
+    truth = np.repeat(layout.truth_sums(w0)[None, :], n_u, axis=0)
     return sig, bkg, truth
 
 
