@@ -32,6 +32,7 @@ FULL: dict[str, list[str]] = {
     ],
     "bench_fit.py": ["--events", "200000", "--toys", "4000", "--points", "21"],
     "bench_workitem.py": ["--events", "10000000", "--universes", "1000", "--rounds", "5"],
+    "bench_chunks.py": ["--events", "10000000", "--repeat", "3"],
     "bench_startup.py": [
         "--events", "1000000", "--universes", "85", "--sizes", "200000:20", "1000000:85",
         "4194304:200",
@@ -53,6 +54,7 @@ SMALL: dict[str, list[str]] = {
         "--events", "70000", "--universes", "8", "--knob-universes", "4", "--replicas", "4",
         "--rounds", "1",
     ],
+    "bench_chunks.py": ["--events", "70000", "--repeat", "1"],
     "bench_startup.py": [
         "--events", "70000", "--universes", "4", "--sizes", "70000:4", "--synthetic-events",
         "1e8", "--synthetic-universes", "100", "--repeat", "1",
