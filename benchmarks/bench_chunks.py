@@ -11,7 +11,8 @@ block, fill) — the order of an in-process run on one thread, so the knob and b
 reuse the flux chunk's bins as they do there. Each chunk's figure is the best of ``--repeat``
 passes. With ``--baseline DIR`` (a tree with ``farm/`` and ``workers/``, e.g. ``git archive``
 of an earlier commit) both trees run in alternating rounds and the table gives each chunk's
-time in both and their ratio: the numbers are compared too (every item's sums, bit for bit).
+time in both and their ratio: the numbers are compared too (every item's sums, bit for bit;
+the run fails if they differ while both trees have the same ``farm.plan.KERNEL_VERSION``).
 """
 
 from __future__ import annotations
@@ -74,7 +75,14 @@ def _measure(sample: str, events: int, store: Path, repeat: int) -> dict[str, ob
             best = min(best, time.perf_counter() - start)
         label = "flux" if chunk == 0 else names[owner[prep.spec.event_universes[lo]]]
         rows.append({"chunk": chunk, "systematic": label, "universes": hi - lo, "seconds": best})
-    return {"rows": rows, "digest": digest.hexdigest(), "events": opened.n_events}
+    from farm.plan import KERNEL_VERSION
+
+    return {
+        "rows": rows,
+        "digest": digest.hexdigest(),
+        "events": opened.n_events,
+        "kernel": KERNEL_VERSION,
+    }
 
 
 def _child(tree: str | None, args: argparse.Namespace, store: Path) -> dict[str, object]:
@@ -148,11 +156,16 @@ def _report(args, runs, loads) -> None:
     print(line)
     if args.baseline:
         same = {r["digest"] for rs in runs.values() for r in rs}
-        print(
-            "\nevery item's sums: "
-            + ("bit-identical in both trees" if len(same) == 1 else "DIFFER between the trees")
-        )
-        if len(same) != 1:
+        kernels = {tree: rs[0]["kernel"] for tree, rs in runs.items()}
+        if len(same) == 1:
+            print("\nevery item's sums: bit-identical in both trees")
+        elif kernels[None] != kernels[args.baseline]:
+            print(
+                f"\nthe sums differ, as the kernel versions say they may "
+                f"({kernels[args.baseline]} → {kernels[None]}: farm.plan.KERNEL_VERSION)"
+            )
+        else:
+            print("\nevery item's sums: DIFFER between the trees, at the same kernel version")
             raise SystemExit(1)
 
 

@@ -260,6 +260,33 @@ def test_compiled_class_products_add_the_classes_in_order_as_numpy_does() -> Non
         compiled.add_class_products(start.T, factors, per_class)
 
 
+def test_compiled_ccqe_ratios_are_the_llewellyn_smith_formulas_bits() -> None:
+    """The axial-mass weights with each event's kinematics computed once: every ratio is
+    dxsec_dq2(M_A')/dxsec_dq2(M_A) bit for bit, inside and outside the kinematic range, below
+    threshold, at Q² = 0, for any M_A' (Llewellyn Smith, Phys. Rep. 3 (1972) 261)."""
+    from farm.physics import ccqe
+    from farm.reweight.ccqe_ratio import _ccqe_ratio_numpy, ccqe_ratio_table
+
+    rng = np.random.default_rng(19)
+    n = 40_000
+    enu = np.concatenate([rng.uniform(0.0, 400.0, n // 4), 10 ** rng.uniform(1.5, 5.0, 3 * n // 4)])
+    q2_max = np.nan_to_num(ccqe.q2_range_mev2(enu)[1], nan=1e5)
+    q2 = rng.random(n) * q2_max * 1.05  # one in twenty beyond the range
+    q2[:50] = 0.0
+    enu[50:60] = 0.0
+    ma = 1000.0 + rng.normal(0.0, 150.0, 25)
+    ma[4] = 1000.0
+    table = ccqe_ratio_table(enu, q2, 1000.0, ma)
+    want = _ccqe_ratio_numpy(enu, q2, 1000.0, ma)
+    assert table.shape == (25, n) and table.tobytes() == want.tobytes()
+    inside = ccqe.dxsec_dq2(enu, q2) > 0
+    assert 0.6 < inside.mean() < 0.97 and (table[:, ~inside] == 1.0).all()
+    assert (table[4] == 1.0).all() and np.ptp(np.delete(table, 4, 0)[:, inside], axis=1).min() > 0
+    # F_A falls faster for a smaller M_A: fewer events at high Q²
+    high = inside & (q2 > 1e6)
+    assert (table[np.argmin(ma), high] < 1.0).all() and (table[np.argmax(ma), high] > 1.0).all()
+
+
 def test_compiled_slot_fill_equals_numpy_bit_for_bit() -> None:
     rng = np.random.default_rng(12)
     n, k = 30_000, 5

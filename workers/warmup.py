@@ -43,8 +43,9 @@ def warm_up_kernels() -> None:
     compiled.add_class_products(np.zeros((1, 1)), np.ones((1, 1)), np.ones((1, 1, 1)))
     compiled.interpolation_error(np.ones((2, 1)), 1, np.ones((1, 1)), flag)
     compiled.ordered_matmul(np.ones((1, 1)), np.ones((1, 1)))
-    # not the weight-set kernels (four signatures): only samples with precomputed weights use
-    # them, and they load (or, once per machine, compile) in the first item that does
+    # not the weight-set kernels (four signatures) nor the axial mass's (farm.reweight.
+    # ccqe_ratio): only samples with precomputed weights, or with CCQE events, use them, and
+    # they load (or, once per machine, compile) in the first item that does
     from farm.reweight.binning import warm_up
 
     warm_up()  # a block's bins (farm.reweight.binning)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from farm.physics import ccqe, cevns
+from farm.physics import cevns
 from farm.physics.constants import SIN2W_LOW_Q2
 from farm.reweight.readout_shift import RESPONSE_KNOBS, Readout
 from farm.reweight.readout_shift import readout_columns as _readout_columns
@@ -107,12 +107,6 @@ def required_columns(parameter: str, ctx: KnobContext | None = None) -> tuple[st
         "ccqe_ma_mev": ("enu_true", "q2_mev2", "channel"),
         "efficiency": ("selected", "channel"),
     }.get(parameter, ("channel",))
-
-
-def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    out = np.ones_like(numerator)
-    np.divide(numerator, denominator, out=out, where=denominator > 0)
-    return out
 
 
 def _cevns_radius(values: np.ndarray, cols: Columns, ctx: KnobContext) -> np.ndarray:
@@ -232,13 +226,17 @@ def _weak_charge_ratios(name: str, couplings: str, sin2w: float, raw: bytes) -> 
 
 
 def _ccqe_ma(values: np.ndarray, cols: Columns, ctx: KnobContext) -> np.ndarray:
+    """dσ/dQ²(M_A + v)/dσ/dQ²(M_A) of each CCQE event (farm.physics.ccqe.dxsec_dq2, through
+    farm.reweight.ccqe_ratio: the kinematics once per event, not once per value)."""
+    from farm.reweight.ccqe_ratio import ccqe_ratio_table
+
     weight = np.ones((values.size, cols["channel"].size))
     sel = cols["channel"] == Channel.CCQE
-    e, q2 = cols["enu_true"][sel], cols["q2_mev2"][sel]
-    nominal = ccqe.dxsec_dq2(e, q2, ma_mev=ctx.ccqe_ma_mev)
-    for u, v in enumerate(values):
-        if v != 0.0:
-            weight[u, sel] = _ratio(ccqe.dxsec_dq2(e, q2, ma_mev=ctx.ccqe_ma_mev + v), nominal)
+    table = ccqe_ratio_table(
+        cols["enu_true"][sel], cols["q2_mev2"][sel], ctx.ccqe_ma_mev, ctx.ccqe_ma_mev + values
+    )
+    table[values == 0.0] = 1.0
+    weight[:, sel] = table
     return weight
 
 
