@@ -88,6 +88,17 @@ def _item_threads() -> list[threading.Thread]:
 
 
 def test_ctrl_c_while_an_item_runs_stops_at_once_and_the_threads_end_after_it() -> None:
+    # SIGINT as a terminal's Ctrl-C meets it: Python's own handler, even where pytest was
+    # started with SIGINT ignored (a background job of a non-interactive shell: `cmd &`, some
+    # CI runners), where the signal never becomes KeyboardInterrupt
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _ctrl_c_while_an_item_runs()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _ctrl_c_while_an_item_runs() -> None:
     stuck = threading.Event()
     started: list[int] = []
 
