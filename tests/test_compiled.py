@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from farm.reweight import compiled, helm
+from farm.reweight import compiled, helm, slots
 from farm.reweight.bootstrap import poisson_weights
 
 pytestmark = pytest.mark.skipif(not compiled.HAVE_NUMBA, reason="numba is not installed")
@@ -188,14 +188,14 @@ def test_compiled_block_slots_equal_the_layouts_scatter() -> None:
     signal = rng.random(n) < 0.6
     selected = rng.random(n) < 0.5
     for with_truth in (True, False):
-        got = compiled.block_slots(reco, truth, signal, selected, n_reco, n_truth, truth=with_truth)
-        want = compiled._block_slots_numpy(
+        got = slots.block_slots(reco, truth, signal, selected, n_reco, n_truth, truth=with_truth)
+        want = slots._block_slots_numpy(
             reco, truth, signal, selected, n_reco, n_truth, with_truth
         )
         for a, b in zip(got, want, strict=True):
             assert a.dtype == b.dtype == np.int64
             np.testing.assert_array_equal(a, b)
-    slot, slot_truth = got[0], compiled.block_slots(
+    slot, slot_truth = got[0], slots.block_slots(
         reco, truth, signal, selected, n_reco, n_truth, truth=True
     )[1]
     n_sig = n_reco * n_truth
@@ -208,7 +208,7 @@ def test_compiled_block_slots_equal_the_layouts_scatter() -> None:
     assert (slot_truth[~signal] == -1).all()
 
 
-@pytest.mark.parametrize("n_classes", [0, 1, 5, compiled.CLASS_LIMIT, compiled.CLASS_LIMIT + 1])
+@pytest.mark.parametrize("n_classes", [0, 1, 5, slots.CLASS_LIMIT, slots.CLASS_LIMIT + 1])
 def test_compiled_classes_are_numpy_uniques_index_and_inverse(n_classes: int) -> None:
     """One pass instead of a sort: the classes in increasing key order, each one's first event,
     each event's class; past CLASS_LIMIT classes np.unique itself."""
@@ -218,7 +218,7 @@ def test_compiled_classes_are_numpy_uniques_index_and_inverse(n_classes: int) ->
     key = keys[rng.integers(0, max(n_classes, 1), n)]
     if n:
         key[:100] = key[0]  # a run of one class
-    first, category = compiled.classes(key)
+    first, category = slots.classes(key)
     _, want_first, want_category = np.unique(key, return_index=True, return_inverse=True)
     np.testing.assert_array_equal(first, want_first)
     np.testing.assert_array_equal(category, want_category.ravel())
@@ -232,8 +232,8 @@ def test_compiled_class_fill_equals_the_two_bincounts() -> None:
     slot = np.where(rng.random(n) < 0.7, rng.integers(0, 8, n), -1)
     slot_truth = np.where(rng.random(n) < 0.5, 8 + rng.integers(0, 3, n), -1)
     w0 = rng.random(n) * 10.0 ** rng.integers(-3, 3, n)
-    table = compiled.class_slot_fill(category, n_cat, slot, slot_truth, w0, n_slots)
-    want = compiled._class_slot_fill_numpy(category, n_cat, slot, slot_truth, w0, n_slots)
+    table = slots.class_slot_fill(category, n_cat, slot, slot_truth, w0, n_slots)
+    want = slots._class_slot_fill_numpy(category, n_cat, slot, slot_truth, w0, n_slots)
     assert table.shape == (n_cat + 1, n_slots)
     assert table.tobytes() == want.tobytes()
     unit = category < 0  # the unit class is the last row
@@ -250,14 +250,14 @@ def test_compiled_class_products_add_the_classes_in_order_as_numpy_does() -> Non
     factors = rng.random((n_u, n_c)) * 10.0 ** rng.integers(-3, 3, (n_u, n_c))
     per_class = rng.standard_normal((n_u, n_c, n_s)) * 10.0 ** rng.integers(-3, 3, (n_u, n_c, n_s))
     got, want = start.copy(), start.copy()
-    compiled.add_class_products(got, factors, per_class)
-    compiled._add_class_products_numpy(want, factors, per_class)
+    slots.add_class_products(got, factors, per_class)
+    slots._add_class_products_numpy(want, factors, per_class)
     assert got.tobytes() == want.tobytes()
     np.testing.assert_allclose(
         got, start + np.einsum("uc,ucs->us", factors, per_class), rtol=1e-12, atol=1e-12
     )
     with pytest.raises(ValueError, match="C-contiguous float64"):
-        compiled.add_class_products(start.T, factors, per_class)
+        slots.add_class_products(start.T, factors, per_class)
 
 
 def test_compiled_ccqe_ratios_are_the_llewellyn_smith_formulas_bits() -> None:
@@ -299,9 +299,9 @@ def test_compiled_slot_fill_equals_numpy_bit_for_bit() -> None:
     np.testing.assert_array_equal(table, compiled._slot_fill_numpy(values, w0, slot, slot_truth, 9))
     expected = np.zeros((k, 9))
     for j in range(k):
-        for slots in (slot, slot_truth):
-            keep = slots >= 0
-            expected[j] += np.bincount(slots[keep], weights=(w0 * values[j])[keep], minlength=9)
+        for targets in (slot, slot_truth):
+            keep = targets >= 0
+            expected[j] += np.bincount(targets[keep], weights=(w0 * values[j])[keep], minlength=9)
     np.testing.assert_allclose(table, expected, rtol=1e-13)
 
 

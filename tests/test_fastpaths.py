@@ -22,6 +22,7 @@ import pytest
 import farm.accumulate as acc
 from farm.config import load_config
 from farm.reweight import shortcuts, transitions
+from farm.reweight.knobs import FUSED_EXPANSIONS
 from farm.runner import ensure_store, plan_for
 from farm.store.blocks import iter_blocks
 from farm.store.schema import Channel
@@ -269,14 +270,14 @@ def test_the_fused_radius_pass_gives_the_bits_of_the_table_check_and_fill(
         fused_calls.append(out is not None)
         return out
 
-    original = shortcuts.radius_expansion
+    original = FUSED_EXPANSIONS["cevns_rms_radius"]
     for cols in s.blocks:
         bins = acc.bin_events(cols, chunk)
         with monkeypatch.context() as m:
-            m.setattr(shortcuts, "radius_expansion", spy)
+            m.setitem(FUSED_EXPANSIONS, "cevns_rms_radius", spy)
             fused = shortcuts.fast_histograms(cols, chunk, *bins)
         with monkeypatch.context() as m:
-            m.setattr(shortcuts, "radius_expansion", lambda *a, **k: None)
+            m.delitem(FUSED_EXPANSIONS, "cevns_rms_radius")
             table = shortcuts.fast_histograms(cols, chunk, *bins)
         assert fused is not None and table is not None
         for a, b, field in zip(fused, table, FIELDS, strict=True):

@@ -16,7 +16,7 @@ def warm_up_kernels() -> None:
     inside the first work item."""
     import numpy as np
 
-    from farm.reweight import compiled, helm
+    from farm.reweight import compiled, helm, slots
 
     if not compiled.HAVE_NUMBA:
         return
@@ -37,10 +37,10 @@ def warm_up_kernels() -> None:
         1.0,
     )
     compiled.slot_fill(one.reshape(1, 1), one, index, index, 1)
-    compiled.block_slots(index, index, flag, flag, 1, 1, truth=True)
-    compiled.classes(index)
-    compiled.class_slot_fill(index, 1, index, index, one, 1)
-    compiled.add_class_products(np.zeros((1, 1)), np.ones((1, 1)), np.ones((1, 1, 1)))
+    slots.block_slots(index, index, flag, flag, 1, 1, truth=True)
+    slots.classes(index)
+    slots.class_slot_fill(index, 1, index, index, one, 1)
+    slots.add_class_products(np.zeros((1, 1)), np.ones((1, 1)), np.ones((1, 1, 1)))
     compiled.interpolation_error(np.ones((2, 1)), 1, np.ones((1, 1)), flag)
     compiled.ordered_matmul(np.ones((1, 1)), np.ones((1, 1)))
     # not the weight-set kernels (four signatures) nor the axial mass's (farm.reweight.

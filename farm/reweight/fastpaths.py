@@ -28,7 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from farm.reweight.compiled import block_slots, class_slot_fill, ordered_matmul
+from farm.reweight.compiled import ordered_matmul
+from farm.reweight.slots import block_slots, class_slot_fill
 
 __all__ = [
     "BlockLayout",
@@ -119,7 +120,7 @@ class BlockLayout:
     def slots(self, n: int, *, truth: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Each event's reco slot (signal or background) and truth slot in a row of
         :attr:`n_slots`, −1 for none; ``truth=False`` leaves every truth slot at −1
-        (farm.reweight.compiled.block_slots; ``n`` is the block's number of events)."""
+        (farm.reweight.slots.block_slots; ``n`` is the block's number of events)."""
         if n != self.reco_bin.size:
             msg = f"slots of {n} events asked of a block of {self.reco_bin.size}"
             raise ValueError(msg)

@@ -12,6 +12,9 @@ import numpy as np
 
 from farm.reweight.compiled import CACHE, HAVE_NUMBA, numba
 
+if HAVE_NUMBA:
+    from farm.reweight.compiled import interpolation_error_into
+
 __all__ = ["HELM_SERIES_MAX_X", "helm_expansion_fill", "helm_ratio_table"]
 
 HELM_SERIES_MAX_X = 4.0
@@ -139,6 +142,20 @@ between the series, the check and the fill (≈ 30 kB at K + C = 15)."""
 
 if HAVE_NUMBA:
 
+    @numba.njit(nogil=True, cache=CACHE, inline="always")
+    def _j_of_tile(q, radius, group, p, far, out):
+        # out[i] = j(q[i] R₀), R₀ = radius[group[i]], for the first p events of a tile: the
+        # series (vectorised), then the closed form past HELM_SERIES_MAX_X where ``far``
+        for i in range(p):
+            out[i] = q[i] * radius[group[i]]
+        for i in range(p):
+            out[i] = _helm_series(out[i])
+        if far:
+            for i in range(p):
+                x = q[i] * radius[group[i]]
+                if x > HELM_SERIES_MAX_X:
+                    out[i] = _helm_j_far(x)
+
     @numba.njit(nogil=True, cache=CACHE)
     def _helm_expansion_numba(
         recoil, channel, target_a, w0, slot, slot_truth, n_slots, cevns_code, group_of_a,
@@ -156,17 +173,9 @@ if HAVE_NUMBA:
         out = np.zeros((n_slots, n_k))
         bad = np.empty(n, dtype=np.int64)
         n_bad = 0
-        one_worst = 0.0
-        for c in range(n_c):
-            approx = 0.0
-            for k in range(n_k):
-                approx = approx + lagrange[c, k] * 1.0
-            err = abs(approx - 1.0) / max(1.0, abs(1.0))
-            if err != err:
-                one_worst = np.inf
-            elif err > one_worst:
-                one_worst = err
-        ones_fit = one_worst <= tolerance
+        one_worst = np.empty(1)  # the check of a row of ones (group 0), once
+        interpolation_error_into(np.ones((n_v, 1)), n_k, lagrange, 1, np.empty(1), one_worst)
+        ones_fit = one_worst[0] <= tolerance
         index = np.empty(TILE, dtype=np.int64)  # active events of the tile, in order
         where = np.empty(TILE, dtype=np.int64)  # their place among the evaluated, −1: group 0
         group = np.empty(TILE, dtype=np.uint64)  # unsigned: no wrap-around of an index
@@ -201,27 +210,10 @@ if HAVE_NUMBA:
                     where[m] = -1
                 m += 1
             far = not q_top * r0_top <= HELM_SERIES_MAX_X
-            for i in range(p):
-                nominal[i] = q[i] * r0_nominal[group[i]]
-            for i in range(p):
-                nominal[i] = _helm_series(nominal[i])
-            if far:
-                for i in range(p):
-                    x = q[i] * r0_nominal[group[i]]
-                    if x > HELM_SERIES_MAX_X:
-                        nominal[i] = _helm_j_far(x)
+            _j_of_tile(q, r0_nominal, group, p, far, nominal)
             for v in range(n_v):
                 row = values[v]
-                column = r0_column[v]
-                for i in range(p):
-                    row[i] = q[i] * column[group[i]]
-                for i in range(p):
-                    row[i] = _helm_series(row[i])
-                if far:
-                    for i in range(p):
-                        x = q[i] * column[group[i]]
-                        if x > HELM_SERIES_MAX_X:
-                            row[i] = _helm_j_far(x)
+                _j_of_tile(q, r0_column[v], group, p, far, row)
                 if unit[v]:
                     for i in range(p):
                         row[i] = 1.0
@@ -229,23 +221,7 @@ if HAVE_NUMBA:
                     for i in range(p):
                         ratio = row[i] / nominal[i]
                         row[i] = ratio * ratio if nominal[i] != 0.0 else 1.0
-            for i in range(p):
-                worst[i] = 0.0
-            for c in range(n_c):
-                for i in range(p):
-                    approx_row[i] = 0.0
-                for k in range(n_k):
-                    factor = lagrange[c, k]
-                    row = values[k]
-                    for i in range(p):
-                        approx_row[i] = approx_row[i] + factor * row[i]
-                exact = values[n_k + c]
-                for i in range(p):
-                    err = abs(approx_row[i] - exact[i]) / max(1.0, abs(exact[i]))
-                    if err != err:
-                        worst[i] = np.inf
-                    elif err > worst[i]:
-                        worst[i] = err
+            interpolation_error_into(values, n_k, lagrange, p, approx_row, worst)
             for j in range(m):
                 e = index[j]
                 i = where[j]

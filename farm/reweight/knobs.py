@@ -24,6 +24,7 @@ __all__ = [
     "CATEGORICAL_KNOBS",
     "CHANNEL_NORM",
     "DETECTION_KNOBS",
+    "FUSED_EXPANSIONS",
     "RESPONSE_KNOBS",
     "WEIGHT_KNOBS",
     "KnobContext",
@@ -198,6 +199,12 @@ def radius_expansion(
         lagrange,
         tolerance,
     )
+
+
+FUSED_EXPANSIONS = {"cevns_rms_radius": radius_expansion}
+"""Knobs whose expansion (weights at the nodes and checks, the check, the node fill) has a
+compiled pass of its own with the generic path's bits; ``(values, cols, ctx, (w0, slot,
+slot_truth, n_slots), lagrange, tolerance) → (node sums, events that miss) or None``."""
 
 
 def _sin2w(values: np.ndarray, cols: Columns, ctx: KnobContext) -> np.ndarray:

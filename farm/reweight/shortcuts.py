@@ -18,14 +18,7 @@ import numpy as np
 
 from farm.physics.response import CevnsResponse, poisson_ratio
 from farm.reweight.bootstrap import poisson_weights
-from farm.reweight.compiled import (
-    add_class_products,
-    bootstrap_fill,
-    classes,
-    interpolation_error,
-    ordered_matmul,
-    slot_fill,
-)
+from farm.reweight.compiled import bootstrap_fill, interpolation_error, ordered_matmul, slot_fill
 from farm.reweight.fastpaths import (
     BlockLayout,
     bootstrap_histograms,
@@ -39,13 +32,14 @@ from farm.reweight.fastpaths import (
 )
 from farm.reweight.knobs import (
     DETECTION_KNOBS,
+    FUSED_EXPANSIONS,
     RESPONSE_KNOBS,
     categorical_columns,
     knob_weight,
-    radius_expansion,
     required_columns,
 )
 from farm.reweight.readout_shift import ScaledReadout, affected
+from farm.reweight.slots import add_class_products, classes
 from farm.reweight.transitions import transition_histograms
 
 if TYPE_CHECKING:
@@ -191,12 +185,11 @@ def _expanded(
     points = np.concatenate([nodes, checks])
     slot, slot_truth = layout.slots(w0.size, truth=weights_truth)
     lagrange = chebyshev_interpolation_matrix(checks, lo, hi, n_nodes)
+    one_pass = FUSED_EXPANSIONS.get(parameter)
     fused = None
-    if parameter == "cevns_rms_radius":
+    if one_pass is not None:
         fill = (w0, slot, slot_truth, layout.n_slots)
-        fused = radius_expansion(
-            points, cols, spec.knob_context, fill, lagrange, EXPANSION_TOLERANCE
-        )
+        fused = one_pass(points, cols, spec.knob_context, fill, lagrange, EXPANSION_TOLERANCE)
     if fused is not None:
         filled, rest = fused
     else:
